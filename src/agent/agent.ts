@@ -1,0 +1,219 @@
+/**
+ * The running agent: wires the one-way pipeline
+ * datagram -> packet engine -> UPS monitor -> event stream -> event log,
+ * and applies configuration pushed to it (including re-binding the UDP
+ * listener when its port changes, keeping the old one if the new port
+ * cannot be bound).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { AgentConfig } from "../config/types.ts";
+import { EventBus } from "../events/bus.ts";
+import { EventLogWriter } from "../events/eventlog.ts";
+import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { GateSettings } from "../nmc/gate.ts";
+import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
+import { UdpListener } from "../nmc/udp.ts";
+import { type Clock, systemClock } from "../time/clock.ts";
+import type { UpsState } from "../ups/state.ts";
+import { UpsMonitor, type MonitorSettings } from "../ups/monitor.ts";
+
+/** How to start an agent. */
+export interface AgentOptions {
+  /** The configuration (from the config store). */
+  readonly config: AgentConfig;
+  /** Data directory: where the config file, the event log and other state live. */
+  readonly dataDir: string;
+  /** Operational log. */
+  readonly logger: Logger;
+  /** Time source (a fake clock in tests). */
+  readonly clock?: Clock;
+  /** Never run a real OS shutdown (actions are only logged). */
+  readonly dryRun?: boolean;
+}
+
+/** A snapshot of what the agent knows, for `status` output and the UI. */
+export interface AgentStatus {
+  /** The UDP addresses the agent listens on. */
+  readonly udp: readonly Deno.NetAddr[];
+  /** Packet counters. */
+  readonly packets: PacketStats;
+  /** Per-NMC UPS state. */
+  readonly ups: readonly UpsState[];
+  /** True if OS shutdown is disabled (dry run). */
+  readonly dryRun: boolean;
+}
+
+function gateSettings(config: AgentConfig): GateSettings {
+  return {
+    username: config.nmc.username,
+    authenticationPhrase: config.nmc.authenticationPhrase,
+    cards: config.nmc.cards,
+  };
+}
+
+function monitorSettings(config: AgentConfig): MonitorSettings {
+  return { cards: config.nmc.cards, commLostTimeoutMs: config.nmc.commLostTimeout * 1000 };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The agent process's core. */
+export class Agent {
+  /** Every event the agent raises goes through this stream. */
+  readonly bus: EventBus;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #dataDir: string;
+  readonly #dryRun: boolean;
+  readonly #engine: PacketEngine;
+  readonly #monitor: UpsMonitor;
+  #config: AgentConfig;
+  #eventLog: EventLogWriter;
+  #udp: UdpListener | undefined;
+  #stopped = false;
+
+  private constructor(options: AgentOptions) {
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#dataDir = options.dataDir;
+    this.#dryRun = options.dryRun ?? false;
+    this.bus = new EventBus((error, event) => this.#logger.error(`event listener failed on ${event.id}: ${error}`));
+    this.#eventLog = this.#openEventLog(options.config);
+    this.bus.subscribe((event) => this.#record(event));
+    this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
+    this.#engine = new PacketEngine(
+      gateSettings(this.#config),
+      (packet) => this.#monitor.handle(packet),
+      this.#logger,
+      this.#clock,
+    );
+  }
+
+  /** Starts the agent: binds the UDP listener and starts watching the configured cards. */
+  static start(options: AgentOptions): Agent {
+    const agent = new Agent(options);
+    const { networking, nmc } = agent.#config;
+    agent.#udp = UdpListener.open(
+      networking.udpPort,
+      networking.udpListenAddresses,
+      (data, from) => agent.receive(data, from),
+    );
+    agent.#monitor.start();
+    const where = agent.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ");
+    const cards = nmc.cards.length ? nmc.cards.join(", ") : "none configured yet";
+    agent.emit({
+      id: "MonitoringStarted",
+      note: `UDP ${where}; NMCs: ${cards}${agent.#dryRun ? "; dry run: the OS will not be shut down" : ""}`,
+      details: { udp: where, cards: nmc.cards, dryRun: agent.#dryRun },
+    });
+    if (nmc.cards.length === 0) {
+      agent.#logger.warn("no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected");
+    }
+    return agent;
+  }
+
+  /** The bound UDP port. */
+  get udpPort(): number {
+    return this.#udp?.port ?? 0;
+  }
+
+  /** The configuration in effect. */
+  get config(): AgentConfig {
+    return this.#config;
+  }
+
+  /** Handles one datagram (the UDP listener calls this; tests may too). */
+  receive(data: Uint8Array, from?: Deno.NetAddr): void {
+    if (!this.#stopped) this.#engine.receive(data, from);
+  }
+
+  /** Publishes an event (stamped with the agent's clock). */
+  emit(draft: EventDraft): AgentEvent {
+    const event = makeEvent(draft, this.#clock.now());
+    this.bus.publish(event);
+    return event;
+  }
+
+  /** What the agent knows now. */
+  status(): AgentStatus {
+    return {
+      udp: this.#udp?.addresses ?? [],
+      packets: this.#engine.stats(),
+      ups: this.#monitor.snapshot(),
+      dryRun: this.#dryRun,
+    };
+  }
+
+  /** Applies a new configuration without a restart. */
+  async applyConfig(config: AgentConfig): Promise<void> {
+    const old = this.#config;
+    this.#config = config;
+    this.#engine.configure(gateSettings(config));
+    this.#monitor.configure(monitorSettings(config));
+    if (old.eventLog.fileName !== config.eventLog.fileName) {
+      this.#eventLog.close();
+      this.#eventLog = this.#openEventLog(config);
+    } else {
+      this.#eventLog.setMaxBytes(config.eventLog.maxSizeKiB * 1024);
+    }
+    const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
+      !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
+    if (udpChanged) await this.#rebindUdp(old);
+  }
+
+  /** Stops listening, stops the timers and closes the event log. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.emit({ id: "MonitoringStopped" });
+    this.#stopped = true;
+    this.#monitor.stop();
+    await this.#udp?.close();
+    this.#eventLog.close();
+  }
+
+  #openEventLog(config: AgentConfig): EventLogWriter {
+    return new EventLogWriter(join(this.#dataDir, config.eventLog.fileName), config.eventLog.maxSizeKiB * 1024);
+  }
+
+  #record(event: AgentEvent): void {
+    const line = `${event.id}: ${event.message}`;
+    if (event.severity === "critical" || event.severity === "warning") this.#logger.warn(line);
+    else this.#logger.info(line);
+    const logIt = this.#config.events[event.id]?.enableLogging ?? true;
+    if (!logIt) return;
+    try {
+      this.#eventLog.append(event);
+    } catch (error) {
+      this.#logger.error(`cannot write the event log ${this.#eventLog.path}: ${(error as Error).message}`);
+    }
+  }
+
+  async #rebindUdp(old: AgentConfig): Promise<void> {
+    const { udpPort, udpListenAddresses } = this.#config.networking;
+    const open = (port: number, hosts: readonly string[]) =>
+      UdpListener.open(port, hosts, (data, from) => this.receive(data, from));
+    const previous = this.#udp;
+    // The same port on other addresses cannot be bound while the old sockets hold it: release them first.
+    const samePort = udpPort !== 0 && udpPort === previous?.port;
+    if (samePort) await previous?.close();
+    try {
+      this.#udp = open(udpPort, udpListenAddresses);
+    } catch (error) {
+      if (samePort) this.#udp = open(old.networking.udpPort, old.networking.udpListenAddresses);
+      this.emit({
+        id: "ListenerFailed",
+        note: `${(error as Error).message}; still listening on UDP port ${this.#udp?.port}`,
+      });
+      return;
+    }
+    if (!samePort) await previous?.close();
+    this.#logger.info(`UDP listener now on ${this.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ")}`);
+  }
+
+}

@@ -1,0 +1,106 @@
+/**
+ * The typed configuration every module receives. It is produced only by the
+ * config store (src/config/) from pcnsconfig.ini and pushed to subscribers;
+ * no other module reads the file. Field names are the ini key names.
+ *
+ * @module
+ */
+
+/** How several NMCs combine (PCNS UPS configuration types). */
+export type UpsMode = "single" | "redundant" | "parallel" | "advanced";
+
+/** `[NetworkManagementCard]`: the cards and the credentials shared with them. */
+export interface NmcSettings {
+  /** PowerChute user name (also the web UI login), 1-10 characters. */
+  readonly username: string;
+  /** Web UI password as a salted scrypt hash (`scrypt$N$r$p$salt$hash`), or "" when none is set yet. */
+  readonly password: string;
+  /** Shared secret for the packets' MD5 (15-32 printable ASCII characters). */
+  readonly authenticationPhrase: string;
+  /** Protocol used to talk to the cards. */
+  readonly protocol: "http" | "https";
+  /** TCP port of the cards' web server (80, 443 or 5000-32768). */
+  readonly port: number;
+  /** Accept a card certificate that is not trusted (self-signed). */
+  readonly acceptCerts: boolean;
+  /** How several UPSs combine. */
+  readonly mode: UpsMode;
+  /** Card addresses from ip_1 ... ip_9, in order, empty ones left out. */
+  readonly cards: readonly string[];
+  /** Address of this host to register with the cards ("" = the interface that routes to the card). */
+  readonly localHostAddress: string;
+  /** Seconds without an accepted status packet before communication counts as lost. */
+  readonly commLostTimeout: number;
+}
+
+/** `[Networking]`: the agent's own listeners. */
+export interface NetworkingSettings {
+  /** UDP port the cards send to. */
+  readonly udpPort: number;
+  /** Addresses the UDP listener binds, comma separated in the file ("" = every address, IPv4 and IPv6). */
+  readonly udpListenAddresses: readonly string[];
+  /** Plain HTTP port (redirects to the HTTPS port). */
+  readonly httpPort: number;
+  /** Web UI port (TLS unless uiProtocol = http). */
+  readonly httpsPort: number;
+  /** Web UI protocol. */
+  readonly uiProtocol: "http" | "https";
+  /** Address the web UI binds ("" = every address). */
+  readonly uiListenAddress: string;
+}
+
+/** `[Shutdown]`: the shutdown sequence. */
+export interface ShutdownSettings {
+  /** Command file run before the OS shuts down ("" = none). */
+  readonly shutdownCommandFile: string;
+  /** Seconds to wait for the shutdown command file. */
+  readonly shutdownCommandFileDuration: number;
+  /** Turn the UPS off through the NMC during the shutdown sequence. */
+  readonly turnOffUps: boolean;
+  /** Seconds between the last step and the OS shutdown (PCNS fixes 70). */
+  readonly settleDelay: number;
+  /** OS shutdown command ("" = the platform default). */
+  readonly osShutdownCommand: string;
+}
+
+/** Actions configured for one event (`event_<Id>_<property>` keys). */
+export interface EventActions {
+  /** Write the event to the event log. */
+  readonly enableLogging: boolean;
+  /** Send a notification. */
+  readonly enableNotification: boolean;
+  /** Run a command file. */
+  readonly enableCommandFile: boolean;
+  /** The command file to run. */
+  readonly commandFilePath: string;
+  /** Seconds to wait before running the command file. */
+  readonly commandFileDelay: number;
+  /** Seconds the command file may run. */
+  readonly commandFileDuration: number;
+  /** Shut the host down. */
+  readonly enableShutdown: boolean;
+  /** Seconds to wait before shutting down. */
+  readonly shutdownDelay: number;
+}
+
+/** `[EventLog]`: the JSON-lines event log in the data directory. */
+export interface EventLogSettings {
+  /** File name of the event log, relative to the data directory. */
+  readonly fileName: string;
+  /** Size in KiB at which the log is rotated (one old generation is kept). */
+  readonly maxSizeKiB: number;
+}
+
+/** The whole configuration. */
+export interface AgentConfig {
+  /** `[NetworkManagementCard]`. */
+  readonly nmc: NmcSettings;
+  /** `[Networking]`. */
+  readonly networking: NetworkingSettings;
+  /** `[Shutdown]`. */
+  readonly shutdown: ShutdownSettings;
+  /** `[Events]`, by event id. */
+  readonly events: Readonly<Record<string, EventActions>>;
+  /** `[EventLog]`. */
+  readonly eventLog: EventLogSettings;
+}

@@ -1,0 +1,40 @@
+/**
+ * The in-process event stream: UPS state changes and service events are
+ * published here, and the event log, the web UI and the action engine
+ * subscribe. One subscriber's failure never stops the others.
+ *
+ * @module
+ */
+import type { AgentEvent } from "./types.ts";
+
+/** A function that receives every published event. */
+export type EventListener = (event: AgentEvent) => void;
+
+/** Publish/subscribe hub for agent events. */
+export class EventBus {
+  readonly #listeners = new Set<EventListener>();
+  readonly #onListenerError: (error: unknown, event: AgentEvent) => void;
+
+  /** Creates a bus; `onListenerError` hears about listeners that throw (default: console.error). */
+  constructor(onListenerError?: (error: unknown, event: AgentEvent) => void) {
+    this.#onListenerError = onListenerError ??
+      ((error, event) => console.error(`event listener failed on ${event.id}:`, error));
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Delivers an event to every listener, in subscription order. */
+  publish(event: AgentEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#onListenerError(error, event);
+      }
+    }
+  }
+}

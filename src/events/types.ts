@@ -1,0 +1,100 @@
+/**
+ * The event catalogue: every event the agent can raise, with its severity and
+ * a short description. UPS events come from UPS state changes; service events
+ * come from the agent itself (start, config reloads, ...).
+ *
+ * @module
+ */
+
+/** How serious an event is. */
+export type Severity = "info" | "warning" | "critical";
+
+/** Catalogue entry for one event id. */
+export interface EventInfo {
+  /** Severity of the event. */
+  readonly severity: Severity;
+  /** One-line description, as shown in the log and the UI. */
+  readonly text: string;
+  /** UPS events can get actions in `[Events]`; service events are only logged. */
+  readonly kind: "ups" | "service";
+}
+
+/** Every event, by id (ids as PCNS names them where known). */
+export const EVENT_CATALOG = {
+  PowerFailed: { severity: "critical", text: "UPS on battery", kind: "ups" },
+  PowerRestored: { severity: "info", text: "Utility power restored", kind: "ups" },
+  LowBattery: { severity: "critical", text: "Low battery condition occurred", kind: "ups" },
+  LowBatteryCleared: { severity: "info", text: "Low battery condition cleared", kind: "ups" },
+  UpsTurnOffInitiated: { severity: "critical", text: "UPS turn off has been initiated", kind: "ups" },
+  CommunicationLost: {
+    severity: "critical",
+    text: "PowerChute cannot communicate with the Network Management Card",
+    kind: "ups",
+  },
+  CommunicationEstablished: {
+    severity: "info",
+    text: "Communication with the Network Management Card established",
+    kind: "ups",
+  },
+  Overload: { severity: "warning", text: "UPS overload", kind: "ups" },
+  OverloadCleared: { severity: "info", text: "UPS overload cleared", kind: "ups" },
+  ReplaceBattery: { severity: "warning", text: "UPS battery needs replacing", kind: "ups" },
+  MonitoringStarted: { severity: "info", text: "Monitoring started", kind: "service" },
+  MonitoringStopped: { severity: "info", text: "Monitoring stopped", kind: "service" },
+  ConfigReloaded: { severity: "info", text: "Configuration reloaded", kind: "service" },
+  ConfigRejected: { severity: "warning", text: "Configuration change rejected", kind: "service" },
+  ConfigWarning: { severity: "warning", text: "Configuration problem", kind: "service" },
+  CredentialsChanged: { severity: "warning", text: "Credentials changed", kind: "service" },
+  ListenerFailed: { severity: "warning", text: "A network listener could not be opened", kind: "service" },
+} as const satisfies Record<string, EventInfo>;
+
+/** An event id from the catalogue. */
+export type EventId = keyof typeof EVENT_CATALOG;
+
+/** Ids of the UPS events (those that can have actions). */
+export const UPS_EVENT_IDS: readonly EventId[] = (Object.keys(EVENT_CATALOG) as EventId[]).filter(
+  (id) => EVENT_CATALOG[id].kind === "ups",
+);
+
+/** One event as it travels on the event stream and lands in the event log. */
+export interface AgentEvent {
+  /** Event id. */
+  readonly id: EventId;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  /** Severity, from the catalogue. */
+  readonly severity: Severity;
+  /** Human-readable text. */
+  readonly message: string;
+  /** The NMC (card address) it concerns, if any. */
+  readonly nmc?: string;
+  /** Extra values (readings, what changed, ...); never secrets. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** An event before it is stamped with time and severity. */
+export interface EventDraft {
+  /** Event id. */
+  readonly id: EventId;
+  /** The NMC it concerns, if any. */
+  readonly nmc?: string;
+  /** Text to add after the catalogue text. */
+  readonly note?: string;
+  /** Extra values. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** Stamps a draft with time, severity and message. */
+export function makeEvent(draft: EventDraft, time: number): AgentEvent {
+  const info: EventInfo = EVENT_CATALOG[draft.id];
+  const where = draft.nmc ? ` (NMC ${draft.nmc})` : "";
+  const message = `${info.text}${where}${draft.note ? `: ${draft.note}` : ""}`;
+  return {
+    id: draft.id,
+    time,
+    severity: info.severity,
+    message,
+    ...(draft.nmc ? { nmc: draft.nmc } : {}),
+    ...(draft.details ? { details: draft.details } : {}),
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * Meaning of the data in an accepted packet: the status byte (key `51`), the
+ * two-hex-digit data keys of a MASTATUS (APC smart-protocol letters, see
+ * shared/spec/wire.md §6-§7), the remote-shutdown flag `SD`, and the client
+ * list of a MACONFIG.
+ *
+ * @module
+ */
+import type { PacketLine } from "./packet.ts";
+
+/** The eight bits of the UPS status byte. */
+export interface UpsStatusFlags {
+  /** 0x01: runtime calibration running. */
+  readonly calibration: boolean;
+  /** 0x02: SmartTrim (reducing high input voltage). */
+  readonly trim: boolean;
+  /** 0x04: SmartBoost (raising low input voltage). */
+  readonly boost: boolean;
+  /** 0x08: on line (utility power). */
+  readonly online: boolean;
+  /** 0x10: on battery. */
+  readonly onBattery: boolean;
+  /** 0x20: overload. */
+  readonly overload: boolean;
+  /** 0x40: battery low. */
+  readonly lowBattery: boolean;
+  /** 0x80: replace battery. */
+  readonly replaceBattery: boolean;
+}
+
+const FLAG_BITS: ReadonlyArray<readonly [keyof UpsStatusFlags, number]> = [
+  ["calibration", 0x01],
+  ["trim", 0x02],
+  ["boost", 0x04],
+  ["online", 0x08],
+  ["onBattery", 0x10],
+  ["overload", 0x20],
+  ["lowBattery", 0x40],
+  ["replaceBattery", 0x80],
+];
+
+/** Turns a status byte into named flags. */
+export function decodeStatusByte(byte: number): UpsStatusFlags {
+  const flags: Record<string, boolean> = {};
+  for (const [name, bit] of FLAG_BITS) flags[name] = (byte & bit) !== 0;
+  return flags as unknown as UpsStatusFlags;
+}
+
+/** Turns named flags (missing = false) into a status byte. */
+export function encodeStatusByte(flags: Partial<UpsStatusFlags>): number {
+  let byte = 0;
+  for (const [name, bit] of FLAG_BITS) if (flags[name]) byte |= bit;
+  return byte;
+}
+
+/** The flag names set in a status byte, in apcaccess order (CAL TRIM BOOST ONLINE ...). */
+export function statusWords(flags: UpsStatusFlags): string[] {
+  const words: Record<keyof UpsStatusFlags, string> = {
+    calibration: "CAL",
+    trim: "TRIM",
+    boost: "BOOST",
+    online: "ONLINE",
+    onBattery: "ONBATT",
+    overload: "OVERLOAD",
+    lowBattery: "LOWBATT",
+    replaceBattery: "REPLACEBATT",
+  };
+  return FLAG_BITS.filter(([name]) => flags[name]).map(([name]) => words[name]);
+}
+
+/** Everything a MASTATUS can tell about the UPS; a field is absent when the packet did not carry it. */
+export interface UpsReading {
+  /** Raw status byte (key 51). */
+  statusByte?: number;
+  /** Decoded status byte. */
+  flags?: UpsStatusFlags;
+  /** SD=1: the UPS is shutting down (remote shutdown signal). */
+  shuttingDown?: boolean;
+  /** Input line voltage, V (4C). */
+  lineVoltage?: number;
+  /** Highest line voltage seen, V (4D). */
+  maxLineVoltage?: number;
+  /** Lowest line voltage seen, V (4E). */
+  minLineVoltage?: number;
+  /** Output voltage, V (4F). */
+  outputVoltage?: number;
+  /** Battery charge, % (66). */
+  batteryPercent?: number;
+  /** Battery voltage, V (42). */
+  batteryVoltage?: number;
+  /** Load, % of capacity (50). */
+  loadPercent?: number;
+  /** Line frequency, Hz (46). */
+  frequency?: number;
+  /** Runtime remaining, minutes (6A, sent with a trailing `:`). */
+  runtimeMinutes?: number;
+  /** Internal temperature, deg C (43). */
+  temperature?: number;
+  /** Ambient temperature, deg C (74). */
+  ambientTemperature?: number;
+  /** Humidity, % (68). */
+  humidity?: number;
+  /** Model (01). */
+  model?: string;
+  /** UPS name set on the card (63). */
+  name?: string;
+  /** Serial number (6E). */
+  serial?: string;
+  /** UPS firmware revision (62). */
+  firmware?: string;
+  /** Manufacture date (6D). */
+  manufactureDate?: string;
+  /** Battery replacement date (78). */
+  batteryDate?: string;
+  /** Reason for the last transfer to battery, as text (47). */
+  lastTransferCause?: string;
+  /** Last self-test result, as text (58). */
+  selfTestResult?: string;
+}
+
+const NUMBER_KEYS: Readonly<Record<string, keyof UpsReading>> = {
+  "4C": "lineVoltage",
+  "4D": "maxLineVoltage",
+  "4E": "minLineVoltage",
+  "4F": "outputVoltage",
+  "66": "batteryPercent",
+  "42": "batteryVoltage",
+  "50": "loadPercent",
+  "46": "frequency",
+  "6A": "runtimeMinutes",
+  "43": "temperature",
+  "74": "ambientTemperature",
+  "68": "humidity",
+};
+
+const TEXT_KEYS: Readonly<Record<string, keyof UpsReading>> = {
+  "01": "model",
+  "63": "name",
+  "6E": "serial",
+  "62": "firmware",
+  "6D": "manufactureDate",
+  "78": "batteryDate",
+};
+
+const TRANSFER_CAUSES: Readonly<Record<string, string>> = {
+  O: "No transfers since turn-on",
+  S: "Automatic or explicit self test",
+  K: "Forced by software",
+  L: "Low line voltage",
+  H: "High line voltage",
+  R: "Unacceptable line voltage changes",
+  T: "Line voltage notch or spike",
+  N: "Not applicable",
+};
+
+const SELF_TEST_RESULTS: Readonly<Record<string, string>> = {
+  OK: "Passed",
+  BT: "Failed: battery capacity",
+  NG: "Failed: load",
+  NO: "No test results",
+};
+
+/** Leading number of a value, as C's atof reads it (`0031:` -> 31, `090.0` -> 90); undefined if none. */
+export function leadingNumber(value: string): number | undefined {
+  const match = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)/.exec(value);
+  return match ? Number(match[0]) : undefined;
+}
+
+/** True for a data key: exactly two hex digits (upper or lower case). */
+export function isDataKey(key: string): boolean {
+  return /^[0-9A-Fa-f]{2}$/.test(key);
+}
+
+/** Decodes the data lines of a status packet; for a repeated data key the last one wins. */
+export function decodeReading(lines: readonly PacketLine[]): UpsReading {
+  const reading: UpsReading = {};
+  const writable = reading as Record<string, unknown>;
+  for (const { key, value } of lines) {
+    if (key === "SD") {
+      if (value === "1") reading.shuttingDown = true;
+      else if (value === "0") reading.shuttingDown = false;
+      continue;
+    }
+    if (!isDataKey(key)) continue;
+    const code = key.toUpperCase();
+    if (code === "51") {
+      if (/^[0-9A-Fa-f]{1,2}$/.test(value)) {
+        reading.statusByte = parseInt(value, 16);
+        reading.flags = decodeStatusByte(reading.statusByte);
+      }
+    } else if (code in NUMBER_KEYS) {
+      const n = leadingNumber(value);
+      if (n !== undefined) writable[NUMBER_KEYS[code]] = n;
+    } else if (code in TEXT_KEYS) {
+      writable[TEXT_KEYS[code]] = value.trim();
+    } else if (code === "47") {
+      reading.lastTransferCause = TRANSFER_CAUSES[value] ?? value;
+    } else if (code === "58") {
+      reading.selfTestResult = SELF_TEST_RESULTS[value] ?? value;
+    }
+  }
+  return reading;
+}
+
+/** True if the packet carries UPS data (a data key or SD): only such packets prove the UPS link is alive. */
+export function carriesUpsData(lines: readonly PacketLine[]): boolean {
+  return lines.some(({ key }) => key === "SD" || isDataKey(key));
+}
+
+/** What a MACONFIG (client notification) says. */
+export interface ClientNotification {
+  /** UDP port the card sends to (PT). */
+  readonly udpPort?: number;
+  /** The client this datagram was addressed to (TA). */
+  readonly target?: string;
+  /** The card's PowerChute client list, empty slots removed (CL lines). */
+  readonly clients: readonly string[];
+}
+
+/** Turns an 8-hex-digit CL value into a dotted IPv4 address (`AC1A0021` -> 172.26.0.33); undefined if empty or not IPv4. */
+export function decodeClientAddress(value: string): string | undefined {
+  if (!/^[0-9A-Fa-f]{8}$/.test(value)) return undefined;
+  const n = parseInt(value, 16);
+  if (n === 0) return undefined;
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join(".");
+}
+
+/** Encodes a dotted IPv4 address as a CL value (the inverse of `decodeClientAddress`). */
+export function encodeClientAddress(address: string): string {
+  const parts = address.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`not an IPv4 address: ${address}`);
+  }
+  return parts.map((p) => p.toString(16).padStart(2, "0")).join("").toUpperCase();
+}
+
+/** Decodes the fields of a MACONFIG packet. */
+export function decodeClientNotification(lines: readonly PacketLine[]): ClientNotification {
+  const pt = lines.find((l) => l.key === "PT")?.value;
+  const port = pt !== undefined && /^\d+$/.test(pt) ? Number(pt) : undefined;
+  const clients: string[] = [];
+  for (const { key, value } of lines) {
+    if (key !== "CL") continue;
+    const address = decodeClientAddress(value);
+    if (address !== undefined) clients.push(address);
+  }
+  return { udpPort: port, target: lines.find((l) => l.key === "TA")?.value, clients };
+}

@@ -1,0 +1,102 @@
+/**
+ * The UDP listener the cards send to (default port 3052). A thin I/O shell:
+ * it hands every datagram to a callback and knows nothing about packets.
+ * With no explicit addresses it listens on every IPv6 and IPv4 address
+ * (`::`, which is dual-stack on Linux, plus `0.0.0.0` where the OS keeps them
+ * apart, as Windows does).
+ *
+ * @module
+ */
+
+/** Called for every datagram received. */
+export type DatagramHandler = (data: Uint8Array, from: Deno.NetAddr) => void;
+
+/** Receive buffer: larger than any datagram we accept, so oversize packets are seen whole and rejected. */
+const RECEIVE_BUFFER_BYTES = 65536;
+
+/** A set of bound UDP sockets sharing one port. */
+export class UdpListener {
+  readonly #sockets: Deno.DatagramConn[];
+  readonly #loops: Promise<void>[];
+  #closed = false;
+
+  private constructor(sockets: Deno.DatagramConn[], onDatagram: DatagramHandler) {
+    this.#sockets = sockets;
+    this.#loops = sockets.map((socket) => this.#receiveLoop(socket, onDatagram));
+  }
+
+  /**
+   * Binds `port` (0 = any free port) on `hostnames` (empty = every address).
+   * Throws with the address and the OS reason if nothing could be bound.
+   */
+  static open(port: number, hostnames: readonly string[], onDatagram: DatagramHandler): UdpListener {
+    const sockets: Deno.DatagramConn[] = [];
+    const bind = (hostname: string, p: number) =>
+      Deno.listenDatagram({ hostname, port: p, transport: "udp", reuseAddress: false });
+    try {
+      if (hostnames.length === 0) {
+        let first: Deno.DatagramConn;
+        try {
+          first = bind("::", port);
+        } catch {
+          first = bind("0.0.0.0", port); // no IPv6 on this host
+        }
+        sockets.push(first);
+        if ((first.addr as Deno.NetAddr).hostname === "::") {
+          try {
+            sockets.push(bind("0.0.0.0", (first.addr as Deno.NetAddr).port));
+          } catch (error) {
+            if (!(error instanceof Deno.errors.AddrInUse)) throw error; // dual-stack socket already covers IPv4
+          }
+        }
+      } else {
+        let boundPort = port;
+        for (const hostname of hostnames) {
+          const socket = bind(hostname, boundPort);
+          sockets.push(socket);
+          boundPort = (socket.addr as Deno.NetAddr).port;
+        }
+      }
+    } catch (error) {
+      for (const socket of sockets) socket.close();
+      const where = hostnames.length ? hostnames.join(", ") : "all addresses";
+      throw new Error(`cannot listen on UDP port ${port} (${where}): ${(error as Error).message}`);
+    }
+    return new UdpListener(sockets, onDatagram);
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.#sockets[0].addr as Deno.NetAddr).port;
+  }
+
+  /** The bound addresses. */
+  get addresses(): Deno.NetAddr[] {
+    return this.#sockets.map((socket) => socket.addr as Deno.NetAddr);
+  }
+
+  /** Closes every socket and waits for the receive loops to end. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const socket of this.#sockets) socket.close();
+    await Promise.all(this.#loops);
+  }
+
+  async #receiveLoop(socket: Deno.DatagramConn, onDatagram: DatagramHandler): Promise<void> {
+    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    while (!this.#closed) {
+      let received: [Uint8Array, Deno.Addr];
+      try {
+        received = await socket.receive(buffer);
+      } catch (error) {
+        if (this.#closed) return;
+        // ICMP errors (e.g. connection refused from an earlier send) can surface here; keep listening.
+        if (error instanceof Deno.errors.BadResource) return;
+        continue;
+      }
+      const [data, from] = received;
+      onDatagram(data.slice(), from as Deno.NetAddr);
+    }
+  }
+}
