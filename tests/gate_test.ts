@@ -9,7 +9,11 @@ import { UpsMonitor } from "../src/ups/monitor.ts";
 import { fakeClock } from "./helpers/clock.ts";
 import { bytes, CARD, statusPacket, text } from "./helpers/packets.ts";
 
-const settings = { username: CARD.username, authenticationPhrase: CARD.authenticationPhrase, cards: [CARD.address] };
+const settings = {
+  username: CARD.username,
+  authenticationPhrase: CARD.authenticationPhrase,
+  cards: [CARD.address],
+};
 
 /** The whole accept path (engine -> monitor -> events) with a fake clock. */
 function pipeline() {
@@ -41,7 +45,11 @@ const BAD_PACKETS: ReadonlyArray<[name: string, reason: RejectReason, data: () =
   ["wrong user name", "bad-md5", () => statusPacket({ sr: 5, su: 2000, username: "apd" })],
   ["data changed after signing", "bad-md5", () => bytes(text(good(2000)).replace("51=08", "51=10"))],
   ["wrong PC (signed correctly)", "unknown-card", () => statusPacket({ sr: 5, su: 2000, card: "127.0.0.2" })],
-  ["PC written another way", "unknown-card", () => statusPacket({ sr: 5, su: 2000, card: "127.000.000.001" })],
+  [
+    "PC written another way",
+    "unknown-card",
+    () => statusPacket({ sr: 5, su: 2000, card: "127.000.000.001" }),
+  ],
   ["no PC", "unknown-card", () => signed("MASTATUS\nSR=05\nSU=7D0\n51=10\n")],
   ["replay of the accepted packet", "replay", () => good(1000)],
   ["older SR with a larger SU", "replay", () => good(0xffffff, 4)],
@@ -54,9 +62,22 @@ const BAD_PACKETS: ReadonlyArray<[name: string, reason: RejectReason, data: () =
     const packet = signed(body);
     return signed(body.replace("X".repeat(4000), "X".repeat(4000 + 4097 - packet.length)));
   }],
-  ["300 lines", "too-many-lines", () => signed(`MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n${"51=10\n".repeat(296)}`)],
+  [
+    "300 lines",
+    "too-many-lines",
+    () => signed(`MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n${"51=10\n".repeat(296)}`),
+  ],
   ["no MD=", "malformed", () => bytes("MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n51=10\n")],
-  ["MD= at offset 0", "malformed", () => bytes(`MD=${computeSignature(new Uint8Array(), CARD.username, CARD.authenticationPhrase)}\nPC=127.0.0.1\nSR=05\nSU=7D0\n51=10\n`)],
+  [
+    "MD= at offset 0",
+    "malformed",
+    () =>
+      bytes(
+        `MD=${
+          computeSignature(new Uint8Array(), CARD.username, CARD.authenticationPhrase)
+        }\nPC=127.0.0.1\nSR=05\nSU=7D0\n51=10\n`,
+      ),
+  ],
   ["NUL byte", "malformed", () => signed("MASTATUS\nPC=127.0.0.1\0\nSR=05\nSU=7D0\n51=10\n")],
   ["non-ASCII", "malformed", () => signed("MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n51=10\n63=Ünicode\n")],
   ["empty", "malformed", () => new Uint8Array()],
@@ -71,7 +92,11 @@ Deno.test("every bad packet is rejected with its reason and changes nothing", ()
   for (const [name, reason, make] of BAD_PACKETS) {
     const verdict = judgePacket(make(), settings, () => ({ sr: 5, su: 1000 }));
     assert.equal(verdict.accepted, false, `${name} must be rejected`);
-    assert.equal(!verdict.accepted && verdict.reason, reason, `${name}: ${!verdict.accepted && verdict.detail}`);
+    assert.equal(
+      !verdict.accepted && verdict.reason,
+      reason,
+      `${name}: ${!verdict.accepted && verdict.detail}`,
+    );
     const rejectedBefore = engine.stats().rejected[reason];
     engine.receive(make());
     assert.equal(engine.stats().rejected[reason], rejectedBefore + 1, `${name} counted under ${reason}`);

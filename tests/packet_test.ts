@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { judgePacket } from "../src/nmc/gate.ts";
-import { buildPacket, computeSignature, findSignatureOffset, firstValue, parsePacket } from "../src/nmc/packet.ts";
+import {
+  buildPacket,
+  computeSignature,
+  findSignatureOffset,
+  firstValue,
+  parsePacket,
+} from "../src/nmc/packet.ts";
 import {
   decodeClientAddress,
   decodeClientNotification,
@@ -31,7 +37,10 @@ Deno.test("real AP9617 MASTATUS verifies with the card's credentials and decodes
     "97913cc4d03f6e42735ae35d25411bfb",
   );
   // Independent check of the signing rule with a plain MD5 over the concatenation.
-  const concat = new Uint8Array([...raw.subarray(0, 443), ...new TextEncoder().encode("apc0123456789ABCDEF0123456789")]);
+  const concat = new Uint8Array([
+    ...raw.subarray(0, 443),
+    ...new TextEncoder().encode("apc0123456789ABCDEF0123456789"),
+  ]);
   assert.equal(createHash("md5").update(concat).digest("hex"), firstValue(packet, "MD"));
 
   const verdict = judgePacket(raw, settings, () => undefined);
@@ -144,10 +153,17 @@ Deno.test("wire.md §9 self-made vector: the same bytes are built and signed ide
 });
 
 Deno.test("CR, LF and CRLF line endings all parse to the same items and verify over the raw bytes", () => {
-  const items: [string, string][] = [["PC", "10.0.0.9"], ["SR", "01"], ["SU", "10"], ["51", "10"], ["6A", "0012:"]];
+  const items: [string, string][] = [["PC", "10.0.0.9"], ["SR", "01"], ["SU", "10"], ["51", "10"], [
+    "6A",
+    "0012:",
+  ]];
   for (const lineEnding of ["\n", "\r\n", "\r"] as const) {
     const raw = buildPacket({ kind: "MASTATUS", items, lineEnding }, "apc", "admin user phrase");
-    const verdict = judgePacket(raw, { username: "apc", authenticationPhrase: "admin user phrase", cards: ["10.0.0.9"] }, () => undefined);
+    const verdict = judgePacket(raw, {
+      username: "apc",
+      authenticationPhrase: "admin user phrase",
+      cards: ["10.0.0.9"],
+    }, () => undefined);
     assert.ok(verdict.accepted, `line ending ${JSON.stringify(lineEnding)}`);
     const reading = decodeReading(verdict.packet.lines);
     assert.equal(reading.flags?.onBattery, true);
@@ -167,7 +183,14 @@ Deno.test("parsing: blanks trimmed, value keeps '=', first PC wins, last repeate
 Deno.test("status byte bits map to the eight flags and back", () => {
   assert.deepEqual(statusWords(decodeStatusByte(0x50)), ["ONBATT", "LOWBATT"]);
   assert.deepEqual(statusWords(decodeStatusByte(0xff)), [
-    "CAL", "TRIM", "BOOST", "ONLINE", "ONBATT", "OVERLOAD", "LOWBATT", "REPLACEBATT",
+    "CAL",
+    "TRIM",
+    "BOOST",
+    "ONLINE",
+    "ONBATT",
+    "OVERLOAD",
+    "LOWBATT",
+    "REPLACEBATT",
   ]);
   for (const byte of [0x08, 0x0a, 0x0c, 0x10, 0x18, 0x50, 0x88, 0x21]) {
     assert.equal(encodeStatusByte(decodeStatusByte(byte)), byte);

@@ -5,7 +5,11 @@ import { UpsMonitor } from "../src/ups/monitor.ts";
 import { fakeClock } from "./helpers/clock.ts";
 import { CARD, configPacket, statusPacket } from "./helpers/packets.ts";
 
-const settings = { username: CARD.username, authenticationPhrase: CARD.authenticationPhrase, cards: [CARD.address] };
+const settings = {
+  username: CARD.username,
+  authenticationPhrase: CARD.authenticationPhrase,
+  cards: [CARD.address],
+};
 
 function setup(commLostTimeoutMs = 55_000, cards: string[] = [CARD.address]) {
   const { fake, clock } = fakeClock();
@@ -127,7 +131,10 @@ Deno.test("reconfiguring adds and forgets cards, and a shorter timeout applies a
   feed(statusPacket({ su: 5, card: "127.0.0.2" }));
   fake.tick(20_000);
   monitor.configure({ cards: ["127.0.0.2", "127.0.0.3"], commLostTimeoutMs: 30_000 });
-  assert.deepEqual(monitor.snapshot().map((s) => [s.card, s.comm]), [["127.0.0.2", "ok"], ["127.0.0.3", "waiting"]]);
+  assert.deepEqual(monitor.snapshot().map((s) => [s.card, s.comm]), [["127.0.0.2", "ok"], [
+    "127.0.0.3",
+    "waiting",
+  ]]);
   fake.tick(10_000); // t=30 s: card 2, last heard at t=0, is past the new 30 s timeout
   assert.deepEqual(events.slice(2).map((e) => [e.id, e.nmc]), [["CommunicationLost", "127.0.0.2"]]);
   fake.tick(19_999); // card 3 was added at t=20 s: it gets its full 30 s

@@ -18,7 +18,7 @@ import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
 import { UdpListener } from "../nmc/udp.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
-import { UpsMonitor, type MonitorSettings } from "../ups/monitor.ts";
+import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
 
 /** How to start an agent. */
 export interface AgentOptions {
@@ -83,7 +83,9 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.#dataDir = options.dataDir;
     this.#dryRun = options.dryRun ?? false;
-    this.bus = new EventBus((error, event) => this.#logger.error(`event listener failed on ${event.id}: ${error}`));
+    this.bus = new EventBus((error, event) =>
+      this.#logger.error(`event listener failed on ${event.id}: ${error}`)
+    );
     this.#eventLog = this.#openEventLog(options.config);
     this.bus.subscribe((event) => this.#record(event));
     this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
@@ -113,7 +115,9 @@ export class Agent {
       details: { udp: where, cards: nmc.cards, dryRun: agent.#dryRun },
     });
     if (nmc.cards.length === 0) {
-      agent.#logger.warn("no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected");
+      agent.#logger.warn(
+        "no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected",
+      );
     }
     return agent;
   }
@@ -178,7 +182,10 @@ export class Agent {
   }
 
   #openEventLog(config: AgentConfig): EventLogWriter {
-    return new EventLogWriter(join(this.#dataDir, config.eventLog.fileName), config.eventLog.maxSizeKiB * 1024);
+    return new EventLogWriter(
+      join(this.#dataDir, config.eventLog.fileName),
+      config.eventLog.maxSizeKiB * 1024,
+    );
   }
 
   #record(event: AgentEvent): void {
@@ -213,7 +220,8 @@ export class Agent {
       return;
     }
     if (!samePort) await previous?.close();
-    this.#logger.info(`UDP listener now on ${this.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ")}`);
+    this.#logger.info(
+      `UDP listener now on ${this.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ")}`,
+    );
   }
-
 }

@@ -34,7 +34,11 @@ export function stderrSink(format: LogFormat = "text"): LogSink {
   const encoder = new TextEncoder();
   return (record) => {
     const line = format === "json"
-      ? JSON.stringify({ time: new Date(record.time).toISOString(), level: record.level, message: record.message })
+      ? JSON.stringify({
+        time: new Date(record.time).toISOString(),
+        level: record.level,
+        message: record.message,
+      })
       : `<${SYSLOG_PRIORITY[record.level]}>${record.level.toUpperCase()} ${record.message}`;
     Deno.stderr.writeSync(encoder.encode(line + "\n"));
   };

@@ -26,7 +26,12 @@ export class PacketEngine {
   readonly #throttle: LogThrottle;
 
   /** Creates an engine delivering accepted packets to `deliver`. */
-  constructor(settings: GateSettings, deliver: (packet: AcceptedPacket) => void, logger: Logger, clock: Clock) {
+  constructor(
+    settings: GateSettings,
+    deliver: (packet: AcceptedPacket) => void,
+    logger: Logger,
+    clock: Clock,
+  ) {
     this.#gate = new PacketGate(settings);
     this.#deliver = deliver;
     this.#logger = logger;

@@ -141,7 +141,10 @@ export function judgePacket(
 
   const card = firstValue(packet, "PC");
   if (card === undefined || !settings.cards.includes(card)) {
-    return reject("unknown-card", card === undefined ? "no PC= address" : `PC=${card} is not a configured NMC`);
+    return reject(
+      "unknown-card",
+      card === undefined ? "no PC= address" : `PC=${card} is not a configured NMC`,
+    );
   }
 
   const sr = parseCounter(firstValue(packet, "SR"));

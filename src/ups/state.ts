@@ -50,7 +50,15 @@ const NO_FLAGS: UpsStatusFlags = {
 
 /** The state of a card not heard from yet. */
 export function initialUpsState(card: string): UpsState {
-  return { card, comm: "waiting", reading: {}, flags: NO_FLAGS, shuttingDown: false, statusPackets: 0, configPackets: 0 };
+  return {
+    card,
+    comm: "waiting",
+    reading: {},
+    flags: NO_FLAGS,
+    shuttingDown: false,
+    statusPackets: 0,
+    configPackets: 0,
+  };
 }
 
 /** A new state plus the events the change raised. */

@@ -2,7 +2,11 @@
 import { buildPacket } from "../../src/nmc/packet.ts";
 
 /** Credentials and card used by most tests. */
-export const CARD = { username: "apc", authenticationPhrase: "admin user phrase", address: "127.0.0.1" } as const;
+export const CARD = {
+  username: "apc",
+  authenticationPhrase: "admin user phrase",
+  address: "127.0.0.1",
+} as const;
 
 /** Options for a hand-built status packet. */
 export interface StatusPacketOptions {

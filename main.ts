@@ -1,0 +1,58 @@
+/**
+ * pcns-agent command line: parses flags and hands over to the modules in
+ * src/. Exit codes: 0 ok, 1 failed, 2 usage error; errors are one line on
+ * stderr.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { registerConfigCommands } from "./src/cli/config_commands.ts";
+import { registerDemoCommand } from "./src/cli/demo_command.ts";
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
+import { registerRunCommand } from "./src/cli/run_command.ts";
+import { registerSimCommand } from "./src/cli/sim_command.ts";
+import { ConfigError } from "./src/config/problems.ts";
+import { versionText } from "./src/version.ts";
+
+/** Builds the command tree. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("pcns-agent")
+    .description("PowerChute Network Shutdown compatible UPS shutdown agent")
+    .version(versionText(), "-V, --version", "print version, commit and Deno version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerRunCommand(program);
+  registerDemoCommand(program);
+  registerSimCommand(program);
+  registerConfigCommands(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(args, { from: "user" });
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code)) {
+        return EXIT_OK;
+      }
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (error instanceof CliError) {
+      console.error(`pcns-agent: ${error.message}`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError) {
+      console.error(`pcns-agent: ${error.message}`);
+      return EXIT_FAILED;
+    }
+    console.error(`pcns-agent: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_FAILED;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

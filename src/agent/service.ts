@@ -1,0 +1,75 @@
+/**
+ * The agent as a service: opens the config store, starts the agent on its
+ * configuration, pushes every valid config change to the agent, and stops
+ * both cleanly. Used by `main.ts run` and the demo.
+ *
+ * @module
+ */
+import { ConfigStore } from "../config/store.ts";
+import type { EventDraft } from "../events/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Clock } from "../time/clock.ts";
+import { Agent } from "./agent.ts";
+
+/** How to run the service. */
+export interface ServiceOptions {
+  /** Path of pcnsconfig.ini (created with defaults if missing). */
+  readonly configPath: string;
+  /** Operational log. */
+  readonly logger: Logger;
+  /** Never run a real OS shutdown. */
+  readonly dryRun: boolean;
+  /** Watch the config file and apply edits without a restart (default true). */
+  readonly hotReload?: boolean;
+  /** Time source. */
+  readonly clock?: Clock;
+}
+
+/** A running service. */
+export interface RunningService {
+  /** The agent. */
+  readonly agent: Agent;
+  /** The config store. */
+  readonly store: ConfigStore;
+  /** Stops the agent and the config watcher. */
+  stop(): Promise<void>;
+}
+
+/** Starts the service; throws a ConfigError (with every problem listed) if the config cannot be used. */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const early: EventDraft[] = [];
+  let agent: Agent | undefined;
+  const onEvent = (draft: EventDraft) => agent ? agent.emit(draft) : early.push(draft);
+  const store = await ConfigStore.open(options.configPath, { logger: options.logger, onEvent });
+  try {
+    agent = Agent.start({
+      config: store.current,
+      dataDir: store.dataDir,
+      logger: options.logger,
+      clock: options.clock,
+      dryRun: options.dryRun,
+    });
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  for (const draft of early) agent.emit(draft);
+  const running = agent;
+  let applying = Promise.resolve();
+  const unsubscribe = store.subscribe((config) => {
+    applying = applying.then(() => running.applyConfig(config)).catch((error) =>
+      options.logger.error(`applying the new configuration failed: ${(error as Error).message}`)
+    );
+  });
+  if (options.hotReload ?? true) store.watch();
+  return {
+    agent: running,
+    store,
+    async stop() {
+      unsubscribe();
+      store.close();
+      await applying;
+      await running.stop();
+    },
+  };
+}

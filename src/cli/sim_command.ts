@@ -1,0 +1,90 @@
+/**
+ * `nmc-sim`: runs a simulated NMC from the command line, sending signed
+ * packets to one or more agents and playing a scenario.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { parseScenario, playScenario, SCENARIO_STEPS, SCENARIOS } from "../sim/scenarios.ts";
+import { NmcSimulator, type SimTarget } from "../sim/simulator.ts";
+import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
+
+/** Parses `host:port` or `[v6]:port` (port defaults to 3052). */
+export function parseTarget(text: string): SimTarget {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  const [hostname, port] = v6
+    ? [v6[1], v6[2]]
+    : text.includes(":") && text.indexOf(":") === text.lastIndexOf(":")
+    ? text.split(":")
+    : [text, undefined];
+  if (!hostname) throw new CliError(`--target: "${text}" has no host`, EXIT_USAGE);
+  return { hostname, port: port === undefined ? 3052 : parseIntegerOption("--target port", port, 1, 65535) };
+}
+
+/** Adds the `nmc-sim` command. */
+export function registerSimCommand(program: Command): void {
+  const steps = Object.keys(SCENARIO_STEPS).join(", ");
+  program
+    .command("nmc-sim")
+    .description("run a simulated Network Management Card that sends signed UDP packets to agents")
+    .requiredOption(
+      "-t, --target <host:port...>",
+      "agent(s) to send to (port defaults to 3052; IPv6 as [addr]:port)",
+    )
+    .option("--address <ip>", "the card's own address, sent as PC=", "127.0.0.1")
+    .option("--username <name>", "PowerChute user name configured on the card", "apc")
+    .option("--phrase <text>", "authentication phrase (or env PCNS_SIM_PHRASE)", "admin user phrase")
+    .option("--status-interval <seconds>", "seconds between status packets", "25")
+    .option("--config-interval <seconds>", "seconds between client notifications", "100")
+    .option("--scenario <name|steps>", `a scenario (${Object.keys(SCENARIOS).join(", ")}) or steps: ${steps}`)
+    .option("--step <seconds>", "seconds between scenario steps", "30")
+    .option("--line-ending <lf|crlf>", "line ending of the packets", "lf")
+    .option("--count <n>", "stop after this many status packets (0 = run until interrupted)", "0")
+    .action(async (opts) => {
+      const targets = (opts.target as string[]).map(parseTarget);
+      if (!["lf", "crlf"].includes(opts.lineEnding)) {
+        throw new CliError(`--line-ending: "${opts.lineEnding}" must be lf or crlf`, EXIT_USAGE);
+      }
+      let scenario: ReturnType<typeof parseScenario> | undefined;
+      try {
+        scenario = opts.scenario ? parseScenario(opts.scenario) : undefined;
+      } catch (error) {
+        throw new CliError(`--scenario: ${(error as Error).message}`, EXIT_USAGE);
+      }
+      const sim = new NmcSimulator({
+        address: opts.address,
+        username: opts.username,
+        authenticationPhrase: Deno.env.get("PCNS_SIM_PHRASE") ?? opts.phrase,
+        targets,
+        statusIntervalMs: parseSecondsOption("--status-interval", opts.statusInterval) * 1000,
+        configIntervalMs: parseSecondsOption("--config-interval", opts.configInterval) * 1000,
+        lineEnding: opts.lineEnding === "crlf" ? "\r\n" : "\n",
+      });
+      const count = parseIntegerOption("--count", opts.count, 0, 1_000_000_000);
+      const stepMs = parseSecondsOption("--step", opts.step) * 1000;
+      const where = targets.map((t) => `${t.hostname}:${t.port}`).join(", ");
+      console.log(`simulated NMC ${opts.address} sending to ${where}`);
+      const aborter = new AbortController();
+      const stop = () => aborter.abort();
+      Deno.addSignalListener("SIGINT", stop);
+      try {
+        await sim.start();
+        if (scenario) {
+          await playScenario(
+            sim,
+            scenario,
+            stepMs,
+            (step) => console.log(`step: ${step} (${SCENARIO_STEPS[step]})`),
+            aborter.signal,
+          );
+        }
+        while (!aborter.signal.aborted && (count === 0 || sim.sent.status < count)) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        Deno.removeSignalListener("SIGINT", stop);
+        sim.close();
+        console.log(`sent ${sim.sent.status} status and ${sim.sent.config} client notification packets`);
+      }
+    });
+}
