@@ -72,6 +72,7 @@ Deno.test("real AP9617 MASTATUS verifies with the card's credentials and decodes
     frequency: 60,
     maxLineVoltage: 118,
     minLineVoltage: 115.9,
+    lowBatteryDurationMinutes: 2,
   });
   assert.deepEqual(statusWords(reading.flags!), ["ONLINE"]);
 });

@@ -39,6 +39,23 @@ export const EVENT_CATALOG = {
   Overload: { severity: "warning", text: "UPS overload", kind: "ups" },
   OverloadCleared: { severity: "info", text: "UPS overload cleared", kind: "ups" },
   ReplaceBattery: { severity: "warning", text: "UPS battery needs replacing", kind: "ups" },
+  BatteryDischarged: {
+    severity: "warning",
+    text: "Battery is discharged: an outage now would give a low battery condition at once",
+    kind: "ups",
+  },
+  BatteryChargeInRange: { severity: "info", text: "Battery charge in range", kind: "ups" },
+  RuntimeBelowThreshold: { severity: "warning", text: "Runtime remaining below threshold", kind: "ups" },
+  RuntimeAboveThreshold: { severity: "info", text: "Runtime remaining above threshold", kind: "ups" },
+  RuntimeExceeded: {
+    severity: "critical",
+    text: "Available runtime has been exceeded: the shutdown needs more time than the UPS can give",
+    kind: "ups",
+  },
+  RuntimeSufficient: { severity: "info", text: "Available runtime is sufficient", kind: "ups" },
+  MultipleCriticalEvents: { severity: "critical", text: "Multiple critical events occurred", kind: "ups" },
+  ShutdownStarting: { severity: "critical", text: "Shutdown sequence starting", kind: "ups" },
+  ShutdownCancelled: { severity: "info", text: "Pending shutdown cancelled", kind: "ups" },
   MonitoringStarted: { severity: "info", text: "Monitoring started", kind: "service" },
   MonitoringStopped: { severity: "info", text: "Monitoring stopped", kind: "service" },
   ConfigReloaded: { severity: "info", text: "Configuration reloaded", kind: "service" },
@@ -46,6 +63,17 @@ export const EVENT_CATALOG = {
   ConfigWarning: { severity: "warning", text: "Configuration problem", kind: "service" },
   CredentialsChanged: { severity: "warning", text: "Credentials changed", kind: "service" },
   ListenerFailed: { severity: "warning", text: "A network listener could not be opened", kind: "service" },
+  ShutdownPending: { severity: "warning", text: "Shutdown countdown started", kind: "service" },
+  CommandFileRun: { severity: "info", text: "Command file finished", kind: "service" },
+  CommandFileFailed: { severity: "warning", text: "Command file failed", kind: "service" },
+  CommandFileTimedOut: { severity: "warning", text: "Command file did not finish in its duration", kind: "service" },
+  NotificationFailed: { severity: "warning", text: "Notification could not be delivered", kind: "service" },
+  UpsTurnOffSent: { severity: "critical", text: "UPS turn-off command sent to the NMC", kind: "service" },
+  UpsTurnOffFailed: { severity: "critical", text: "UPS turn-off command failed", kind: "service" },
+  OsShutdown: { severity: "critical", text: "Shutting down the operating system", kind: "service" },
+  OsShutdownFailed: { severity: "critical", text: "The OS shutdown command failed", kind: "service" },
+  CountdownResumed: { severity: "warning", text: "Shutdown countdown resumed after a restart", kind: "service" },
+  CountdownDropped: { severity: "info", text: "Shutdown countdown from before the restart dropped", kind: "service" },
 } as const satisfies Record<string, EventInfo>;
 
 /** An event id from the catalogue. */
@@ -55,6 +83,17 @@ export type EventId = keyof typeof EVENT_CATALOG;
 export const UPS_EVENT_IDS: readonly EventId[] = (Object.keys(EVENT_CATALOG) as EventId[]).filter(
   (id) => EVENT_CATALOG[id].kind === "ups",
 );
+
+/** Events that end another event's condition (and the other way round). */
+export const CLEARING_PAIRS: ReadonlyArray<readonly [raised: EventId, cleared: EventId]> = [
+  ["PowerFailed", "PowerRestored"],
+  ["LowBattery", "LowBatteryCleared"],
+  ["Overload", "OverloadCleared"],
+  ["CommunicationLost", "CommunicationEstablished"],
+  ["BatteryDischarged", "BatteryChargeInRange"],
+  ["RuntimeBelowThreshold", "RuntimeAboveThreshold"],
+  ["RuntimeExceeded", "RuntimeSufficient"],
+];
 
 /** One event as it travels on the event stream and lands in the event log. */
 export interface AgentEvent {

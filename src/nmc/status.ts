@@ -116,6 +116,8 @@ export interface UpsReading {
   lastTransferCause?: string;
   /** Last self-test result, as text (58). */
   selfTestResult?: string;
+  /** The card's Low Battery Duration (low-battery warning), minutes (71). */
+  lowBatteryDurationMinutes?: number;
 }
 
 const NUMBER_KEYS: Readonly<Record<string, keyof UpsReading>> = {
@@ -131,6 +133,7 @@ const NUMBER_KEYS: Readonly<Record<string, keyof UpsReading>> = {
   "43": "temperature",
   "74": "ambientTemperature",
   "68": "humidity",
+  "71": "lowBatteryDurationMinutes",
 };
 
 const TEXT_KEYS: Readonly<Record<string, keyof UpsReading>> = {

@@ -54,6 +54,8 @@ export interface SimUps {
   serial: string;
   /** UPS firmware. */
   firmware: string;
+  /** The card's Low Battery Duration, minutes. */
+  lowBatteryDurationMinutes: number;
 }
 
 /** A healthy UPS on line. */
@@ -75,6 +77,7 @@ export function normalUps(): SimUps {
     name: "SIMUPS",
     serial: "AS0000000001",
     firmware: "617.3.D",
+    lowBatteryDurationMinutes: 5,
   };
 }
 
@@ -204,6 +207,21 @@ export class NmcSimulator {
     this.#uptimeEpoch = this.#clock.now();
   }
 
+  /** The PowerChute user name and authentication phrase configured on the card (its web pages sign with them). */
+  get credentials(): { readonly username: string; readonly authenticationPhrase: string } {
+    return { username: this.#options.username, authenticationPhrase: this.#options.authenticationPhrase };
+  }
+
+  /**
+   * Advances the uptime counter exactly like a packet send and returns the
+   * card's counters, for signed content served outside UDP (the kill-power
+   * page): they are newer than every packet sent before, older than every one after.
+   */
+  nextCounters(): { readonly sr: number; readonly su: number } {
+    const su = this.#nextUptime();
+    return { sr: this.#sr, su };
+  }
+
   /** Builds the next signed MASTATUS (advancing the uptime counter) for `target`. */
   buildStatus(target?: SimTarget): Uint8Array {
     const u = this.ups;
@@ -227,6 +245,7 @@ export class NmcSimulator {
       ["01", u.model],
       ["42", u.batteryVoltage.toFixed(2)],
       ["46", u.frequency.toFixed(2)],
+      ["71", pad(u.lowBatteryDurationMinutes, 2)],
       ["MC", "0"],
       ["I0", "0"],
     ];

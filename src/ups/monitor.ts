@@ -10,11 +10,13 @@ import type { EventDraft } from "../events/types.ts";
 import type { AcceptedPacket } from "../nmc/gate.ts";
 import { carriesUpsData, decodeClientNotification, decodeReading } from "../nmc/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+import type { RuntimeSettings } from "./runtime.ts";
 import {
   applyClientNotification,
   applyCommLost,
   applyStatus,
   initialUpsState,
+  recheckRuntime,
   type Transition,
   type UpsState,
 } from "./state.ts";
@@ -25,6 +27,8 @@ export interface MonitorSettings {
   readonly cards: readonly string[];
   /** Silence after which communication is lost, in milliseconds. */
   readonly commLostTimeoutMs: number;
+  /** Runtime checks (none if absent). */
+  readonly runtime?: RuntimeSettings;
 }
 
 /** Per-card UPS state plus comm-lost timers. */
@@ -78,6 +82,8 @@ export class UpsMonitor {
         this.#watchedSince.set(card, this.#clock.now());
       }
       if (this.#running) this.#arm(card);
+      const state = this.#states.get(card);
+      if (state && settings.runtime) this.#commit(recheckRuntime(state, settings.runtime));
     }
   }
 
@@ -89,7 +95,7 @@ export class UpsMonitor {
     if (packet.kind === "MACONFIG") {
       this.#commit(applyClientNotification(state, decodeClientNotification(packet.lines), now));
     } else if (carriesUpsData(packet.lines)) {
-      this.#commit(applyStatus(state, decodeReading(packet.lines), now));
+      this.#commit(applyStatus(state, decodeReading(packet.lines), now, this.#settings.runtime));
       if (this.#running) this.#arm(packet.card);
     }
   }

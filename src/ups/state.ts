@@ -7,6 +7,13 @@
  */
 import type { EventDraft } from "../events/types.ts";
 import type { ClientNotification, UpsReading, UpsStatusFlags } from "../nmc/status.ts";
+import {
+  evaluateRuntime,
+  NO_RUNTIME_CONDITIONS,
+  type RuntimeConditions,
+  runtimeEvents,
+  type RuntimeSettings,
+} from "./runtime.ts";
 
 /** Communication with a card: not heard yet since start, fine, or lost. */
 export type CommState = "waiting" | "ok" | "lost";
@@ -23,6 +30,8 @@ export interface UpsState {
   readonly flags: UpsStatusFlags;
   /** SD=1: the UPS reported it is shutting down. */
   readonly shuttingDown: boolean;
+  /** Runtime conditions (runtime exceeded, below threshold, battery discharged). */
+  readonly runtime: RuntimeConditions;
   /** When the last accepted status packet arrived (ms since epoch). */
   readonly lastStatusAt?: number;
   /** When the last accepted packet of any kind arrived. */
@@ -56,6 +65,7 @@ export function initialUpsState(card: string): UpsState {
     reading: {},
     flags: NO_FLAGS,
     shuttingDown: false,
+    runtime: NO_RUNTIME_CONDITIONS,
     statusPackets: 0,
     configPackets: 0,
   };
@@ -81,8 +91,13 @@ function readingDetails(reading: UpsReading): Record<string, unknown> {
   return out;
 }
 
-/** Applies an accepted status packet's reading at time `now`. */
-export function applyStatus(state: UpsState, reading: UpsReading, now: number): Transition {
+/** Applies an accepted status packet's reading at time `now` (runtime checks only with `runtimeSettings`). */
+export function applyStatus(
+  state: UpsState,
+  reading: UpsReading,
+  now: number,
+  runtimeSettings?: RuntimeSettings,
+): Transition {
   const events: EventDraft[] = [];
   const card = state.card;
   const merged: UpsReading = { ...state.reading, ...reading };
@@ -101,6 +116,8 @@ export function applyStatus(state: UpsState, reading: UpsReading, now: number): 
   edge(state.flags.overload, flags.overload, "Overload", "OverloadCleared");
   edge(state.flags.replaceBattery, flags.replaceBattery, "ReplaceBattery");
   edge(state.shuttingDown, shuttingDown, "UpsTurnOffInitiated");
+  const runtime = runtimeSettings ? evaluateRuntime(merged, flags, runtimeSettings) : state.runtime;
+  events.push(...runtimeEvents(card, state.runtime, runtime, details));
 
   return {
     state: {
@@ -109,6 +126,7 @@ export function applyStatus(state: UpsState, reading: UpsReading, now: number): 
       reading: merged,
       flags,
       shuttingDown,
+      runtime,
       lastStatusAt: now,
       lastPacketAt: now,
       statusPackets: state.statusPackets + 1,
@@ -139,4 +157,14 @@ export function applyCommLost(state: UpsState, silentForMs: number): Transition 
     ? `no status packet in ${seconds} s since monitoring started`
     : `no status packet for ${seconds} s`;
   return { state: { ...state, comm: "lost" }, events: [{ id: "CommunicationLost", nmc: state.card, note }] };
+}
+
+/** Re-runs the runtime checks with new settings (after a config change). */
+export function recheckRuntime(state: UpsState, settings: RuntimeSettings): Transition {
+  if (state.comm !== "ok") return { state, events: [] };
+  const runtime = evaluateRuntime(state.reading, state.flags, settings);
+  return {
+    state: { ...state, runtime },
+    events: runtimeEvents(state.card, state.runtime, runtime, readingDetails(state.reading)),
+  };
 }
