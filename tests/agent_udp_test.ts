@@ -42,9 +42,14 @@ Deno.test("a simulated power failure over loopback UDP lands in the state and th
       "MonitoringStarted",
       "CommunicationEstablished",
       "PowerFailed",
+      "ShutdownPending", // on battery: 120 s countdown
       "LowBattery",
+      "ShutdownStarting", // low battery always shuts down at once (dry run), right after its cause
+      "RuntimeExceeded", // 2 min left < 120 s delay + 120 s shutdown + 2 min NMC margin
       "PowerRestored",
       "LowBatteryCleared",
+      "RuntimeSufficient",
+      "BatteryDischarged", // back on line with 2 min runtime <= the card's 5 min Low Battery Duration
     ]);
     for (const record of log) assert.match(record.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.equal(log[2].nmc, CARD.address);

@@ -73,6 +73,8 @@ export class ActionEngine {
   #active = new Map<string, ActiveEvent>();
   readonly #countdowns = new Map<string, { candidate: ShutdownCandidate; timer: TimerHandle }>();
   readonly #commandTimers = new Set<TimerHandle>();
+  /** Candidates already announced (ShutdownPending / MultipleCriticalEvents), so each is announced once. */
+  readonly #announced = new Set<string>();
   readonly #running = new Set<Promise<void>>();
   /** Active events remembered from before a restart, waiting for their NMC to confirm them. */
   readonly #restored = new Map<string, ActiveEvent>();
@@ -141,6 +143,7 @@ export class ActionEngine {
     const out: EventDraft[] = [];
     const candidates = shutdownCandidates(this.#active.values(), this.#settings.policy, this.#ports.loads());
     const keys = new Set(candidates.map((c) => c.key));
+    for (const key of [...this.#announced]) if (!keys.has(key)) this.#announced.delete(key);
     for (const [key, { candidate, timer }] of this.#countdowns) {
       if (keys.has(key)) continue;
       this.#ports.clock.clearTimeout(timer);
@@ -152,25 +155,28 @@ export class ActionEngine {
     }
     let due: ShutdownCandidate | undefined;
     for (const candidate of candidates) {
-      const existing = this.#countdowns.get(candidate.key);
-      if (existing && existing.candidate.dueAt === candidate.dueAt) continue;
-      if (existing) this.#ports.clock.clearTimeout(existing.timer);
-      if (!existing && candidate.key === "multiple") {
-        out.push({ id: "MultipleCriticalEvents", note: candidate.reason, details: { cards: candidate.cards } });
+      if (!this.#announced.has(candidate.key)) {
+        this.#announced.add(candidate.key);
+        if (candidate.key === "multiple") {
+          out.push({ id: "MultipleCriticalEvents", note: candidate.reason, details: { cards: candidate.cards } });
+        }
+        if (candidate.dueAt > now) {
+          const inSeconds = Math.round((candidate.dueAt - now) / 100) / 10;
+          out.push({
+            id: "ShutdownPending",
+            note: `${candidate.reason}: the shutdown sequence starts in ${inSeconds} s unless the condition ends`,
+            details: { key: candidate.key, dueAt: new Date(candidate.dueAt).toISOString() },
+          });
+        }
       }
       if (candidate.dueAt <= now) {
         due ??= candidate;
         continue;
       }
-      if (!existing) {
-        const inSeconds = Math.round((candidate.dueAt - now) / 100) / 10;
-        out.push({
-          id: "ShutdownPending",
-          note: `${candidate.reason}: the shutdown sequence starts in ${inSeconds} s unless the condition ends`,
-          details: { key: candidate.key, dueAt: new Date(candidate.dueAt).toISOString() },
-        });
-      }
-      const timer = this.#ports.clock.setTimeout(() => this.#onDue(candidate.key), candidate.dueAt - now);
+      const existing = this.#countdowns.get(candidate.key);
+      if (existing?.candidate.dueAt === candidate.dueAt) continue;
+      if (existing) this.#ports.clock.clearTimeout(existing.timer);
+      const timer = this.#ports.clock.setTimeout(() => this.reevaluate(), candidate.dueAt - now);
       this.#countdowns.set(candidate.key, { candidate, timer });
     }
     for (const draft of out) this.#ports.emit(draft);
@@ -204,7 +210,7 @@ export class ActionEngine {
     }
   }
 
-  /** Stops all timers (the sequence, if running, is not interrupted) and waits for running command files. */
+  /** Stops all countdowns and delayed actions (a running sequence is not interrupted) and waits for running command files. */
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const { timer } of this.#countdowns.values()) this.#ports.clock.clearTimeout(timer);
@@ -212,13 +218,6 @@ export class ActionEngine {
     for (const timer of this.#commandTimers) this.#ports.clock.clearTimeout(timer);
     this.#commandTimers.clear();
     await Promise.all(this.#running);
-  }
-
-  #onDue(key: string): void {
-    const entry = this.#countdowns.get(key);
-    if (!entry) return;
-    this.#countdowns.delete(key);
-    this.reevaluate();
   }
 
   #start(candidate: ShutdownCandidate): void {
@@ -231,11 +230,10 @@ export class ActionEngine {
     this.#countdowns.clear();
     this.#trigger = trigger;
     this.#persist();
-    const run = this.#sequencer.start(trigger, this.#settings.sequence).finally(() => {
-      this.#running.delete(run);
-      this.#ports.persist?.clear();
+    // Not awaited by stop(): once started, the sequence runs to its end even while the agent stops.
+    this.#sequencer.start(trigger, this.#settings.sequence).finally(() => {
+      if (this.#sequencer.phase === "done") this.#ports.persist?.clear();
     });
-    this.#running.add(run);
   }
 
   #persist(): void {

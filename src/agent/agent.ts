@@ -8,6 +8,7 @@
  * @module
  */
 import { join } from "node:path";
+import { ActionEngine, type Countdown } from "../actions/engine.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { EventLogWriter } from "../events/eventlog.ts";
@@ -16,9 +17,24 @@ import type { Logger } from "../log/logger.ts";
 import type { GateSettings } from "../nmc/gate.ts";
 import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
 import { UdpListener } from "../nmc/udp.ts";
+import type { NotifierSet } from "../notify/notifier.ts";
+import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor.ts";
+import { ShutdownStateFile } from "../shutdown/persist.ts";
+import { type CommandRun, type SequenceTrigger, ShutdownSequencer } from "../shutdown/sequencer.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
 import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
+import * as wiring from "./wiring.ts";
+
+/** Replacements for the agent's side effects (tests, drill). */
+export interface AgentPorts {
+  /** Turns a UPS off through its NMC. */
+  turnOffUps?(card: string): Promise<{ ok: boolean; error?: string; detail?: string }>;
+  /** Runs a command file (event actions and the shutdown command file). */
+  runCommandFile?(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
+  /** Sends a notification. */
+  notify?(event: AgentEvent): void;
+}
 
 /** How to start an agent. */
 export interface AgentOptions {
@@ -30,8 +46,14 @@ export interface AgentOptions {
   readonly logger: Logger;
   /** Time source (a fake clock in tests). */
   readonly clock?: Clock;
-  /** Never run a real OS shutdown (actions are only logged). */
+  /** Dry run: the OS shutdown, the UPS turn-off and the shutdown command file are only recorded. */
   readonly dryRun?: boolean;
+  /** The OS-shutdown executor; default: a recorder (only `main.ts run` passes the real one). */
+  readonly executor?: OsShutdownExecutor;
+  /** Replacements for other side effects. */
+  readonly ports?: AgentPorts;
+  /** Persist pending countdowns in the data directory (default true). */
+  readonly persistCountdowns?: boolean;
 }
 
 /** A snapshot of what the agent knows, for `status` output and the UI. */
@@ -44,6 +66,13 @@ export interface AgentStatus {
   readonly ups: readonly UpsState[];
   /** True if OS shutdown is disabled (dry run). */
   readonly dryRun: boolean;
+  /** The shutdown: countdowns pending, or the sequence's phase and step. */
+  readonly shutdown: {
+    readonly phase: "idle" | "running" | "done";
+    readonly step: string;
+    readonly trigger?: SequenceTrigger;
+    readonly countdowns: readonly Countdown[];
+  };
 }
 
 function gateSettings(config: AgentConfig): GateSettings {
@@ -55,7 +84,11 @@ function gateSettings(config: AgentConfig): GateSettings {
 }
 
 function monitorSettings(config: AgentConfig): MonitorSettings {
-  return { cards: config.nmc.cards, commLostTimeoutMs: config.nmc.commLostTimeout * 1000 };
+  return {
+    cards: config.nmc.cards,
+    commLostTimeoutMs: config.nmc.commLostTimeout * 1000,
+    runtime: wiring.runtimeSettings(config),
+  };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -72,6 +105,10 @@ export class Agent {
   readonly #dryRun: boolean;
   readonly #engine: PacketEngine;
   readonly #monitor: UpsMonitor;
+  readonly #actions: ActionEngine;
+  readonly #sequencer: ShutdownSequencer;
+  readonly #stateFile: ShutdownStateFile | undefined;
+  #notifiers: NotifierSet;
   #config: AgentConfig;
   #eventLog: EventLogWriter;
   #udp: UdpListener | undefined;
@@ -91,10 +128,44 @@ export class Agent {
     this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
     this.#engine = new PacketEngine(
       gateSettings(this.#config),
-      (packet) => this.#monitor.handle(packet),
+      (packet) => {
+        this.#monitor.handle(packet);
+        // In parallel mode the load decides how many UPSs may fail: re-check on every reading.
+        if (this.#config.nmc.mode === "parallel") this.#actions.reevaluate();
+      },
       this.#logger,
       this.#clock,
     );
+    const ports = options.ports ?? {};
+    const executor = options.executor ?? new RecordingExecutor(() => this.#clock.now());
+    this.#notifiers = this.#buildNotifiers(options.config);
+    this.#sequencer = new ShutdownSequencer({
+      clock: this.#clock,
+      emit: (draft) => this.emit(draft),
+      os: executor,
+      turnOffUps: ports.turnOffUps?.bind(ports) ?? ((card) =>
+        this.#dryRun
+          ? Promise.resolve({ ok: true, detail: "dry run: the turn-off command was not sent" })
+          : wiring.turnOffThroughNmc(this.#config, card, {
+            get: (c) => this.#engine.counters(c),
+            advance: (c, next) => this.#engine.advance(c, next),
+          })),
+      runCommandFile: ports.runCommandFile?.bind(ports) ??
+        (this.#dryRun ? (path) => wiring.dryRunCommand(path) : wiring.runCommand),
+    });
+    this.#stateFile = (options.persistCountdowns ?? true)
+      ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"))
+      : undefined;
+    this.#actions = new ActionEngine(wiring.actionSettings(this.#config), {
+      clock: this.#clock,
+      emit: (draft) => this.emit(draft),
+      notify: ports.notify?.bind(ports) ?? ((event) => void this.#notifiers.notify(event)),
+      runCommandFile: ports.runCommandFile?.bind(ports) ?? wiring.runCommand,
+      eventEnvironment: (event) => wiring.eventEnvironment(event),
+      loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
+      persist: this.#stateFile,
+    }, this.#sequencer);
+    this.bus.subscribe((event) => this.#actions.handle(event));
   }
 
   /** Starts the agent: binds the UDP listener and starts watching the configured cards. */
@@ -151,6 +222,12 @@ export class Agent {
       packets: this.#engine.stats(),
       ups: this.#monitor.snapshot(),
       dryRun: this.#dryRun,
+      shutdown: {
+        phase: this.#sequencer.phase,
+        step: this.#sequencer.step,
+        trigger: this.#actions.trigger,
+        countdowns: this.#actions.countdowns(),
+      },
     };
   }
 
@@ -160,6 +237,10 @@ export class Agent {
     this.#config = config;
     this.#engine.configure(gateSettings(config));
     this.#monitor.configure(monitorSettings(config));
+    this.#actions.configure(wiring.actionSettings(config));
+    if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
+      this.#notifiers = this.#buildNotifiers(config);
+    }
     if (old.eventLog.fileName !== config.eventLog.fileName) {
       this.#eventLog.close();
       this.#eventLog = this.#openEventLog(config);
@@ -177,8 +258,26 @@ export class Agent {
     this.emit({ id: "MonitoringStopped" });
     this.#stopped = true;
     this.#monitor.stop();
+    this.#sequencer.abort();
+    await this.#actions.stop();
     await this.#udp?.close();
     this.#eventLog.close();
+  }
+
+  #buildNotifiers(config: AgentConfig): NotifierSet {
+    const notifiers = wiring.buildNotifiers(config, this.#clock, (problem) => this.#logger.error(problem));
+    return wiring.notifierSet(notifiers, (text) => this.emit({ id: "NotificationFailed", note: text }));
+  }
+
+  #restoreCountdowns(): void {
+    const saved = this.#stateFile?.load();
+    if (saved === undefined) return;
+    if (typeof saved === "string") {
+      this.emit({ id: "CountdownDropped", note: `pending-shutdown.json ignored: ${saved}` });
+      this.#stateFile?.clear();
+      return;
+    }
+    this.#actions.restore(saved);
   }
 
   #openEventLog(config: AgentConfig): EventLogWriter {

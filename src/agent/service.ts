@@ -50,7 +50,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       dryRun: options.dryRun,
     });
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
   for (const draft of early) agent.emit(draft);
@@ -67,7 +67,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     store,
     async stop() {
       unsubscribe();
-      store.close();
+      await store.close();
       await applying;
       await running.stop();
     },

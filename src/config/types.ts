@@ -31,6 +31,8 @@ export interface NmcSettings {
   readonly localHostAddress: string;
   /** Seconds without an accepted status packet before communication counts as lost. */
   readonly commLostTimeout: number;
+  /** Advanced mode (N+x): the number x of redundant UPSs; x+1 critical UPSs shut the host down. */
+  readonly redundantUps: number;
 }
 
 /** `[Networking]`: the agent's own listeners. */
@@ -61,6 +63,20 @@ export interface ShutdownSettings {
   readonly settleDelay: number;
   /** OS shutdown command ("" = the platform default). */
   readonly osShutdownCommand: string;
+  /** Seconds the OS needs to shut down (counted in the runtime checks and the time negotiated with the NMC). */
+  readonly osShutdownDuration: number;
+}
+
+/** `[Notifications]`: where notification actions go. */
+export interface NotificationSettings {
+  /** URL that receives each notified event as a JSON POST ("" = no webhook). */
+  readonly webhookUrl: string;
+  /** Seconds one webhook attempt may take. */
+  readonly webhookTimeout: number;
+  /** Retries after a failed webhook attempt. */
+  readonly webhookRetries: number;
+  /** Syslog target: "" (off), "local" (/dev/log, the journal) or host[:port] (UDP). */
+  readonly syslog: string;
 }
 
 /** Actions configured for one event (`event_<Id>_<property>` keys). */
@@ -103,4 +119,8 @@ export interface AgentConfig {
   readonly events: Readonly<Record<string, EventActions>>;
   /** `[EventLog]`. */
   readonly eventLog: EventLogSettings;
+  /** `[Notifications]`. */
+  readonly notifications: NotificationSettings;
+  /** `[Events] runtimeThreshold`: minutes of runtime below which RuntimeBelowThreshold is raised (0 = off). */
+  readonly runtimeThreshold: number;
 }

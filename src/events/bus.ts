@@ -13,6 +13,8 @@ export type EventListener = (event: AgentEvent) => void;
 /** Publish/subscribe hub for agent events. */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();
+  readonly #queue: AgentEvent[] = [];
+  #delivering = false;
   readonly #onListenerError: (error: unknown, event: AgentEvent) => void;
 
   /** Creates a bus; `onListenerError` hears about listeners that throw (default: console.error). */
@@ -27,14 +29,27 @@ export class EventBus {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Delivers an event to every listener, in subscription order. */
+  /**
+   * Delivers an event to every listener, in subscription order. An event
+   * published by a listener is queued and delivered after the current one
+   * has reached every listener, so all listeners see the same order.
+   */
   publish(event: AgentEvent): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#onListenerError(error, event);
+    this.#queue.push(event);
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      for (let next = this.#queue.shift(); next; next = this.#queue.shift()) {
+        for (const listener of [...this.#listeners]) {
+          try {
+            listener(next);
+          } catch (error) {
+            this.#onListenerError(error, next);
+          }
+        }
       }
+    } finally {
+      this.#delivering = false;
     }
   }
 }

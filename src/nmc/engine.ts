@@ -8,7 +8,7 @@
 import type { Logger } from "../log/logger.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { Clock } from "../time/clock.ts";
-import { type AcceptedPacket, type GateSettings, PacketGate, type RejectReason } from "./gate.ts";
+import { type AcceptedPacket, type GateSettings, PacketGate, type RejectReason, type ReplayCounters } from "./gate.ts";
 
 /** Packet counters, for status output and the UI. */
 export interface PacketStats {
@@ -55,6 +55,16 @@ export class PacketEngine {
     const source = from ? ` from ${from.hostname}:${from.port}` : "";
     const more = suppressed > 0 ? ` (${suppressed} more rejected for this reason since the last report)` : "";
     this.#logger.warn(`packet rejected${source}: ${verdict.reason}: ${verdict.detail}${more}`);
+  }
+
+  /** The card's last accepted replay counters. */
+  counters(card: string): ReplayCounters | undefined {
+    return this.#gate.lastCounters(card);
+  }
+
+  /** Moves a card's replay counters forward (after an authenticated kill-power page). */
+  advance(card: string, counters: ReplayCounters): void {
+    this.#gate.advance(card, counters);
   }
 
   /** Counters so far. */

@@ -215,4 +215,9 @@ export class PacketGate {
   lastCounters(card: string): ReplayCounters | undefined {
     return this.#counters.get(card);
   }
+
+  /** Moves a card's counters forward (for the kill-power page, authenticated like a packet); never back. */
+  advance(card: string, counters: ReplayCounters): void {
+    if (isNewer(counters, this.#counters.get(card))) this.#counters.set(card, counters);
+  }
 }

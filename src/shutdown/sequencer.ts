@@ -37,7 +37,7 @@ export interface SequencePorts {
   /** Publishes an event. */
   emit(draft: EventDraft): void;
   /** Turns a UPS off through its NMC. */
-  turnOffUps(card: string): Promise<{ readonly ok: boolean; readonly error?: string }>;
+  turnOffUps(card: string): Promise<{ readonly ok: boolean; readonly error?: string; readonly detail?: string }>;
   /** Runs a command file with a deadline. */
   runCommandFile(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** The OS-shutdown executor (a recorder unless really running). */
@@ -109,6 +109,9 @@ export class ShutdownSequencer {
   #run: Promise<void> | undefined;
   #phase: "idle" | "running" | "done" = "idle";
   #step = "";
+  #aborted = false;
+  #wake: (() => void) | undefined;
+  #waitTimer: unknown;
 
   /** Creates a sequencer over the given ports. */
   constructor(ports: SequencePorts) {
@@ -123,6 +126,17 @@ export class ShutdownSequencer {
   /** The step running now ("" when idle). */
   get step(): string {
     return this.#step;
+  }
+
+  /**
+   * Abandons the sequence's waits because the agent itself is stopping (for
+   * example killed by the OS shutdown it started). The persisted state lets
+   * a restarted agent run the sequence again.
+   */
+  abort(): void {
+    this.#aborted = true;
+    if (this.#waitTimer !== undefined) this.#ports.clock.clearTimeout(this.#waitTimer);
+    this.#wake?.();
   }
 
   /** Starts the sequence; a second call returns the first run's promise and starts nothing. */
@@ -144,10 +158,11 @@ export class ShutdownSequencer {
     if (settings.turnOffUps && settings.cards.length > 0) {
       this.#step = "UPS turn-off";
       await Promise.all(settings.cards.map(async (card) => {
-        const result = await this.#ports.turnOffUps(card).catch((e) => ({ ok: false, error: String(e) }));
+        const result: { ok: boolean; error?: string; detail?: string } = await this.#ports.turnOffUps(card)
+          .catch((e) => ({ ok: false, error: String(e) }));
         emit(
           result.ok
-            ? { id: "UpsTurnOffSent", nmc: card }
+            ? { id: "UpsTurnOffSent", nmc: card, note: result.detail }
             : { id: "UpsTurnOffFailed", nmc: card, note: result.error ?? "unknown error" },
         );
       }));
@@ -161,8 +176,15 @@ export class ShutdownSequencer {
       emit(commandFileEvent(settings.shutdownCommandFile, run));
     }
 
+    if (this.#aborted) return;
     this.#step = "settle delay";
-    await sleep(clock, settings.settleDelay * 1000);
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#waitTimer = settings.settleDelay > 0 ? clock.setTimeout(resolve, settings.settleDelay * 1000) : undefined;
+      if (settings.settleDelay <= 0) resolve();
+    });
+    this.#waitTimer = this.#wake = undefined;
+    if (this.#aborted) return;
 
     this.#step = "OS shutdown";
     const result = await this.#ports.os.shutdown(settings.osCommands);
@@ -183,12 +205,4 @@ export function commandFileEvent(path: string, run: CommandRun, nmc?: string): E
   if (run.timedOut) return { id: "CommandFileTimedOut", nmc, note: `${path}: ${run.error ?? "timed out"}`, details };
   if (!run.ok) return { id: "CommandFileFailed", nmc, note: `${path}: ${run.error ?? "failed"}`, details };
   return { id: "CommandFileRun", nmc, note: path, details };
-}
-
-/** Waits `ms` on `clock`. */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0) resolve();
-    else clock.setTimeout(resolve, ms);
-  });
 }

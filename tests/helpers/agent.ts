@@ -34,6 +34,7 @@ export function testConfig(
       cards: change.cards ?? [CARD.address],
       localHostAddress: "",
       commLostTimeout: 55,
+      redundantUps: 1,
     },
     networking: {
       udpPort: change.udpPort ?? 0,
@@ -49,12 +50,15 @@ export function testConfig(
       turnOffUps: false,
       settleDelay: 70,
       osShutdownCommand: "",
+      osShutdownDuration: 50,
     },
     events: {
       PowerFailed: { ...NO_ACTIONS, enableShutdown: true, shutdownDelay: 120 },
       Overload: { ...NO_ACTIONS, enableLogging: false },
     },
     eventLog: { fileName: "EventLog.jsonl", maxSizeKiB: 1024 },
+    notifications: { webhookUrl: "", webhookTimeout: 5, webhookRetries: 3, syslog: "" },
+    runtimeThreshold: 0,
   };
 }
 

@@ -1,0 +1,509 @@
+/**
+ * Command files: the per-event "execute command file" action. A command file
+ * is run directly (no shell), with the event described in environment
+ * variables added to the agent's own environment, stdin closed, and its
+ * output captured (bounded). A command that overruns its time limit gets
+ * SIGTERM, then SIGKILL 2 s later, sent to its whole process group on
+ * Linux/macOS (it is started in its own session), so child processes it
+ * started go too.
+ *
+ * {@linkcode checkCommandFile} is the config-load check (full path, exists,
+ * executable); {@linkcode runCommandFile} runs one.
+ *
+ * @module
+ */
+import { posix, win32 } from "node:path";
+import type { AgentEvent } from "../events/types.ts";
+import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+
+/** Default limit on captured output, in bytes. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 8192;
+/** Wait between SIGTERM and SIGKILL after a timeout. */
+export const DEFAULT_KILL_GRACE_MS = 2000;
+/** How long output is still read after the command exits (a background child may hold the pipes open). */
+const OUTPUT_GRACE_MS = 200;
+/** How long to wait for the exit after SIGKILL before giving up on the process. */
+const KILL_WAIT_MS = 1000;
+/** File name extensions Windows can run. */
+const WINDOWS_EXTENSIONS = [".exe", ".bat", ".cmd", ".ps1"];
+
+/** The operating system, as `Deno.build.os` names it. */
+export type OsName = typeof Deno.build.os;
+
+/** What `stat` says about a command file, for {@linkcode commandFileProblem}. */
+export interface CommandFileFacts {
+  /** Regular file, directory, or something else (socket, device, ...). */
+  readonly kind: "file" | "directory" | "other";
+  /** Permission bits (null where the OS has none, i.e. Windows). */
+  readonly mode: number | null;
+}
+
+/** The problem with a command file path as written (empty, not absolute), or undefined. Pure. */
+export function commandFilePathProblem(path: string, os: OsName = Deno.build.os): string | undefined {
+  if (!path.trim()) return "command file path is empty";
+  if (!(os === "windows" ? win32 : posix).isAbsolute(path)) {
+    return `command file "${path}" is not an absolute path (give the full path)`;
+  }
+  return undefined;
+}
+
+/**
+ * The problem with a command file, or undefined if it is usable. Pure: `facts`
+ * is what stat returned (null when the file does not exist), `os` picks the
+ * path and executable rules.
+ */
+export function commandFileProblem(
+  path: string,
+  facts: CommandFileFacts | null,
+  os: OsName = Deno.build.os,
+): string | undefined {
+  const pathProblem = commandFilePathProblem(path, os);
+  if (pathProblem !== undefined) return pathProblem;
+  if (facts === null) return `command file "${path}" does not exist`;
+  if (facts.kind === "directory") return `command file "${path}" is a directory, not a file`;
+  if (facts.kind !== "file") return `command file "${path}" is not a regular file`;
+  if (os === "windows") {
+    const ext = win32.extname(path).toLowerCase();
+    if (!WINDOWS_EXTENSIONS.includes(ext)) {
+      return `command file "${path}" is not a program Windows can run (use ${WINDOWS_EXTENSIONS.join(", ")})`;
+    }
+    return undefined;
+  }
+  if (facts.mode !== null && (facts.mode & 0o111) === 0) {
+    return `command file "${path}" is not executable (chmod +x it)`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a command file at config load: returns undefined if it is usable,
+ * else one clear message (empty path, not absolute, does not exist, is a
+ * directory, not executable — on Windows: not .exe/.bat/.cmd/.ps1).
+ */
+export function checkCommandFile(path: string): string | undefined {
+  const pathProblem = commandFilePathProblem(path);
+  if (pathProblem !== undefined) return pathProblem;
+  let facts: CommandFileFacts | null;
+  try {
+    const info = Deno.statSync(path);
+    facts = {
+      kind: info.isFile ? "file" : info.isDirectory ? "directory" : "other",
+      mode: info.mode,
+    };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      facts = null;
+    } else {
+      return `command file "${path}" cannot be checked: ${error instanceof Error ? error.message : error}`;
+    }
+  }
+  return commandFileProblem(path, facts);
+}
+
+/** `onBattery` -> `ON_BATTERY`, `HTTPStatus` -> `HTTP_STATUS`, `load-pct` -> `LOAD_PCT`. */
+export function upperSnake(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .replace(/[^A-Za-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .toUpperCase();
+}
+
+/** A scalar detail value as text; undefined for null, objects, arrays, functions. */
+function scalarText(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "number":
+    case "boolean":
+    case "bigint":
+      return String(value);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Environment variables describing `event` for a command file:
+ * `PCNS_EVENT_ID`, `PCNS_EVENT_SEVERITY`, `PCNS_EVENT_MESSAGE`,
+ * `PCNS_EVENT_TIME` (ISO 8601), `PCNS_NMC` (empty if none), and `PCNS_<KEY>`
+ * for each scalar detail (key upper-snake-cased; the fixed names win on a
+ * clash). `extra` is added last, as given. NUL characters are dropped.
+ */
+export function eventEnvironment(
+  event: AgentEvent,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(event.details ?? {})) {
+    const name = upperSnake(key);
+    const text = scalarText(value);
+    if (name && text !== undefined) env[`PCNS_${name}`] = text;
+  }
+  env.PCNS_EVENT_ID = event.id;
+  env.PCNS_EVENT_SEVERITY = event.severity;
+  env.PCNS_EVENT_MESSAGE = event.message;
+  env.PCNS_EVENT_TIME = Number.isFinite(event.time) ? new Date(event.time).toISOString() : "";
+  env.PCNS_NMC = event.nmc ?? "";
+  Object.assign(env, extra);
+  for (const key of Object.keys(env)) env[key] = env[key].replaceAll("\0", "");
+  return env;
+}
+
+/** How to run one command file. */
+export interface CommandFileOptions {
+  /** Absolute path of the file (run directly, no shell, no arguments). */
+  readonly path: string;
+  /** Variables added to the agent's environment (see {@linkcode eventEnvironment}). */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Time limit in ms; on expiry the command is killed. 0 means "do not wait":
+   * the command is started in the background (output discarded) and the
+   * result comes back at once with ok true and exitCode null; its real end is
+   * in `result.completion` (the process stays tracked, not detached from the
+   * event loop, until it ends).
+   */
+  readonly timeoutMs: number;
+  /** Limit on captured output, in bytes. Default 8192. */
+  readonly maxOutputBytes?: number;
+  /** Clock for the time limit and kill timers. Default the system clock. */
+  readonly clock?: Clock;
+  /** Wait between SIGTERM and SIGKILL. Default 2000. */
+  readonly killGraceMs?: number;
+}
+
+/** The outcome of running a command file. */
+export interface CommandFileResult {
+  /** True when it ran to completion with exit code 0 within the time limit (or was started, for timeoutMs 0). */
+  readonly ok: boolean;
+  /** Exit code, or null (killed by a signal, not started, or not waited for). */
+  readonly exitCode: number | null;
+  /** Signal that ended it (e.g. `SIGTERM`), or null. */
+  readonly signal: string | null;
+  /** True when it overran the time limit and was killed. */
+  readonly timedOut: boolean;
+  /**
+   * stdout and stderr, interleaved in the order the chunks arrived; when longer
+   * than the limit, the start and the end are kept around a `[... N bytes truncated]` marker.
+   */
+  readonly output: string;
+  /** Time from start to end (or to the give-up point), in ms. */
+  readonly durationMs: number;
+  /** What went wrong, e.g. `exited with code 3`, `did not finish within 5 s and was killed`. */
+  readonly error?: string;
+  /** Only for timeoutMs 0: resolves (never rejects) when the background command ends. */
+  readonly completion?: Promise<CommandFileResult>;
+}
+
+/**
+ * Keeps the start and the end of a byte stream within `max` bytes, and counts
+ * the total.
+ */
+export class OutputBuffer {
+  readonly #headMax: number;
+  readonly #tailMax: number;
+  readonly #head: Uint8Array;
+  #headLength = 0;
+  #tail: Uint8Array[] = [];
+  #tailLength = 0;
+  #total = 0;
+
+  /** A buffer keeping at most `max` bytes (half start, half end). */
+  constructor(max: number) {
+    const limit = Math.max(0, Math.floor(max));
+    this.#tailMax = Math.floor(limit / 2);
+    this.#headMax = limit - this.#tailMax;
+    this.#head = new Uint8Array(this.#headMax);
+  }
+
+  /** Bytes seen so far. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Adds a chunk. */
+  push(chunk: Uint8Array): void {
+    this.#total += chunk.length;
+    let rest = chunk;
+    if (this.#headLength < this.#headMax) {
+      const take = Math.min(this.#headMax - this.#headLength, rest.length);
+      this.#head.set(rest.subarray(0, take), this.#headLength);
+      this.#headLength += take;
+      rest = rest.subarray(take);
+    }
+    if (rest.length === 0 || this.#tailMax === 0) return;
+    this.#tail.push(rest.slice(Math.max(0, rest.length - this.#tailMax)));
+    this.#tailLength += Math.min(rest.length, this.#tailMax);
+    while (this.#tail.length > 1 && this.#tailLength - this.#tail[0].length >= this.#tailMax) {
+      this.#tailLength -= this.#tail[0].length;
+      this.#tail.shift();
+    }
+  }
+
+  /** The kept text, with a `[... N bytes truncated]` marker where bytes were dropped. */
+  text(): string {
+    const tailAll = concat(this.#tail);
+    let tail = tailAll.subarray(Math.max(0, tailAll.length - this.#tailMax));
+    let head = this.#head.subarray(0, this.#headLength);
+    const dropped = this.#total - head.length - tail.length;
+    const decoder = new TextDecoder();
+    if (dropped === 0) return decoder.decode(concat([head, tail]));
+    // Do not cut characters in half at the marker.
+    head = head.subarray(0, utf8Boundary(head, head.length));
+    let start = 0;
+    while (start < tail.length && (tail[start] & 0xc0) === 0x80) start++;
+    tail = tail.subarray(start);
+    const truncated = this.#total - head.length - tail.length;
+    const headText = decoder.decode(head);
+    const before = headText === "" || headText.endsWith("\n") ? "" : "\n";
+    return `${headText}${before}[... ${truncated} bytes truncated]\n${decoder.decode(tail)}`;
+  }
+}
+
+/** Largest index <= `end` that does not split a UTF-8 character in `bytes`. */
+function utf8Boundary(bytes: Uint8Array, end: number): number {
+  if (end >= bytes.length) {
+    // Back off over an incomplete final character.
+    let i = bytes.length - 1;
+    while (i >= 0 && (bytes[i] & 0xc0) === 0x80) i--;
+    if (i < 0) return bytes.length;
+    const lead = bytes[i];
+    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    return bytes.length - i >= need ? bytes.length : i;
+  }
+  let i = end;
+  while (i > 0 && (bytes[i] & 0xc0) === 0x80) i--;
+  return i;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** `300` -> `0.3 s`, `5000` -> `5 s`. */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** The error text for a finished (not timed-out) run, or undefined when it succeeded. */
+export function exitProblem(exitCode: number | null, signal: string | null): string | undefined {
+  if (signal !== null) return `was killed by signal ${signal}`;
+  if (exitCode !== 0) return `exited with code ${exitCode}`;
+  return undefined;
+}
+
+/** A clear message for a failure to start `path`. */
+export function spawnProblem(path: string, error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  if (error instanceof Deno.errors.NotFound) return `could not start ${path}: file not found`;
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `could not start ${path}: permission denied (is it executable?)`;
+  }
+  if (/exec format error|os error 8\b/i.test(text)) {
+    return `could not start ${path}: ${text} (does the script start with a #! line?)`;
+  }
+  return `could not start ${path}: ${text}`;
+}
+
+/** Program and arguments that run `path` without a shell (Windows: .ps1 goes through PowerShell). */
+function invocation(path: string): { program: string; args: string[] } {
+  if (Deno.build.os === "windows" && path.toLowerCase().endsWith(".ps1")) {
+    return { program: "powershell.exe", args: ["-NoProfile", "-ExecutionPolicy", "Bypass", "-File", path] };
+  }
+  return { program: path, args: [] };
+}
+
+/**
+ * Runs a command file and reports how it went; never throws. The command
+ * gets `env` on top of the agent's environment and no stdin. With a time
+ * limit, a command still running at the limit is sent SIGTERM (to its process
+ * group), then SIGKILL after `killGraceMs`; output is only read until the
+ * command has exited (plus a short grace), so a background child holding the
+ * pipes open cannot hang the caller. `timeoutMs` 0: see
+ * {@linkcode CommandFileOptions.timeoutMs}.
+ */
+export async function runCommandFile(options: CommandFileOptions): Promise<CommandFileResult> {
+  const clock = options.clock ?? systemClock;
+  const start = clock.now();
+  if (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0) {
+    return {
+      ok: false,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      output: "",
+      durationMs: 0,
+      error: `not started: the time limit must be 0 or more milliseconds, got ${options.timeoutMs}`,
+    };
+  }
+  const background = options.timeoutMs === 0;
+  const { program, args } = invocation(options.path);
+  const unix = Deno.build.os !== "windows";
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, {
+      args,
+      env: { ...(options.env ?? {}) },
+      stdin: "null",
+      stdout: background ? "null" : "piped",
+      stderr: background ? "null" : "piped",
+      // Own session = own process group, so a timeout can kill its children too.
+      detached: unix,
+    }).spawn();
+  } catch (error) {
+    return {
+      ok: false,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      output: "",
+      durationMs: clock.now() - start,
+      error: spawnProblem(options.path, error),
+    };
+  }
+
+  if (background) {
+    const completion = child.status.then(
+      (status): CommandFileResult => finished(status, "", clock.now() - start),
+      (error): CommandFileResult => ({
+        ok: false,
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        output: "",
+        durationMs: clock.now() - start,
+        error: `lost track of the process: ${error instanceof Error ? error.message : error}`,
+      }),
+    );
+    return { ok: true, exitCode: null, signal: null, timedOut: false, output: "", durationMs: 0, completion };
+  }
+
+  const timeoutMs = options.timeoutMs;
+  const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const output = new OutputBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  const readers = [child.stdout.getReader(), child.stderr.getReader()];
+  const pumps = readers.map((reader) => pump(reader, (chunk) => output.push(chunk)));
+  const stopReading = () => readers.forEach((r) => r.cancel().catch(() => {}));
+  const signalGroup = (signal: Deno.Signal) => {
+    try {
+      if (unix) Deno.kill(-child.pid, signal);
+      else child.kill(signal);
+    } catch {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+  };
+
+  const timers = new Set<TimerHandle>();
+  const after = (ms: number, fn: () => void) => {
+    const handle = clock.setTimeout(() => {
+      timers.delete(handle);
+      fn();
+    }, ms);
+    timers.add(handle);
+  };
+
+  let timedOut = false;
+  let exited = false;
+  let giveUp!: () => void;
+  const gaveUp = new Promise<"gave up">((resolve) => giveUp = () => resolve("gave up"));
+  after(timeoutMs, () => {
+    if (exited) return;
+    timedOut = true;
+    signalGroup("SIGTERM");
+    after(killGraceMs, () => {
+      if (exited) return;
+      signalGroup("SIGKILL");
+      after(KILL_WAIT_MS, giveUp);
+    });
+  });
+
+  try {
+    const status = await Promise.race([child.status, gaveUp]);
+    if (status === "gave up") {
+      stopReading();
+      await Promise.all(pumps);
+      return {
+        ok: false,
+        exitCode: null,
+        signal: null,
+        timedOut: true,
+        output: output.text(),
+        durationMs: clock.now() - start,
+        error: `did not finish within ${formatSeconds(timeoutMs)} and could not be killed (pid ${child.pid})`,
+      };
+    }
+    exited = true;
+    for (const handle of timers) clock.clearTimeout(handle);
+    timers.clear();
+    // Leftovers of a killed command (children that ignored SIGTERM) go now.
+    if (timedOut) signalGroup("SIGKILL");
+    const durationMs = clock.now() - start;
+    // Read what is left, but not forever: a background child may hold the pipes.
+    let graceTimer: TimerHandle | undefined;
+    await Promise.race([
+      Promise.all(pumps),
+      new Promise<void>((resolve) => graceTimer = clock.setTimeout(resolve, OUTPUT_GRACE_MS)),
+    ]);
+    clock.clearTimeout(graceTimer);
+    stopReading();
+    await Promise.all(pumps);
+    if (timedOut) {
+      return {
+        ok: false,
+        exitCode: status.signal ? null : status.code,
+        signal: status.signal,
+        timedOut: true,
+        output: output.text(),
+        durationMs,
+        error: `did not finish within ${formatSeconds(timeoutMs)} and was killed`,
+      };
+    }
+    return finished(status, output.text(), durationMs);
+  } finally {
+    for (const handle of timers) clock.clearTimeout(handle);
+  }
+}
+
+/** The result for a command that ended by itself. */
+function finished(status: Deno.CommandStatus, output: string, durationMs: number): CommandFileResult {
+  const exitCode = status.signal ? null : status.code;
+  const error = exitProblem(exitCode, status.signal);
+  return {
+    ok: error === undefined,
+    exitCode,
+    signal: status.signal,
+    timedOut: false,
+    output,
+    durationMs,
+    ...(error !== undefined ? { error } : {}),
+  };
+}
+
+/** Reads `reader` to the end (or until cancelled), handing each chunk to `sink`. */
+async function pump(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  sink: (chunk: Uint8Array) => void,
+): Promise<void> {
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      sink(value);
+    }
+  } catch {
+    // cancelled or the pipe broke: keep what we have
+  } finally {
+    reader.releaseLock();
+  }
+}

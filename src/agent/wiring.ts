@@ -1,0 +1,141 @@
+/**
+ * How the configuration maps onto the engines' settings (pure), and the real
+ * side-effect ports for the action engine and the shutdown sequence (command
+ * files, notifications, the NMC turn-off), with the dry-run rules: in a dry
+ * run the UPS turn-off and the shutdown command file are only recorded, and
+ * the OS-shutdown executor is a recorder.
+ *
+ * @module
+ */
+import type { ActionSettings } from "../actions/engine.ts";
+import { eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
+import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
+import type { AgentConfig } from "../config/types.ts";
+import type { EventId } from "../events/types.ts";
+import { turnOffUps } from "../nmc/killpower.ts";
+import type { ReplayCounters } from "../nmc/gate.ts";
+import { describeNotifyFailure, type Notifier, NotifierSet } from "../notify/notifier.ts";
+import { SyslogNotifier } from "../notify/syslog.ts";
+import { WebhookNotifier } from "../notify/webhook.ts";
+import { shutdownCommands } from "../shutdown/executor.ts";
+import { type CommandRun, type SequenceSettings, sequenceSeconds } from "../shutdown/sequencer.ts";
+import type { Clock } from "../time/clock.ts";
+import type { RuntimeSettings } from "../ups/runtime.ts";
+
+/** The shutdown-sequence settings of a config. */
+export function sequenceSettings(config: AgentConfig, os: typeof Deno.build.os = Deno.build.os): SequenceSettings {
+  return {
+    cards: config.nmc.cards,
+    turnOffUps: config.shutdown.turnOffUps,
+    shutdownCommandFile: config.shutdown.shutdownCommandFile,
+    shutdownCommandFileDuration: config.shutdown.shutdownCommandFileDuration,
+    settleDelay: config.shutdown.settleDelay,
+    osCommands: shutdownCommands(os, config.shutdown.osShutdownCommand),
+  };
+}
+
+/** The action-engine settings of a config: LowBattery and UpsTurnOffInitiated always shut down. */
+export function actionSettings(config: AgentConfig): ActionSettings {
+  const shutdownDelays = new Map<EventId, number>();
+  for (const [id, actions] of Object.entries(config.events)) {
+    if (actions.enableShutdown || ALWAYS_SHUTDOWN.includes(id as EventId)) {
+      shutdownDelays.set(id as EventId, actions.shutdownDelay * 1000);
+    }
+  }
+  for (const id of ALWAYS_SHUTDOWN) if (!shutdownDelays.has(id)) shutdownDelays.set(id, 0);
+  return {
+    policy: { mode: config.nmc.mode, cards: config.nmc.cards, redundantUps: config.nmc.redundantUps, shutdownDelays },
+    events: config.events,
+    sequence: sequenceSettings(config),
+  };
+}
+
+/** Seconds this host needs from ShutdownStarting to powered off: command file + settle delay + the OS's own time. */
+export function totalShutdownSeconds(config: AgentConfig): number {
+  return sequenceSeconds(config.shutdown) + config.shutdown.osShutdownDuration;
+}
+
+/** The runtime-check settings of a config. */
+export function runtimeSettings(config: AgentConfig): RuntimeSettings {
+  const onBattery = config.events.PowerFailed;
+  return {
+    thresholdMinutes: config.runtimeThreshold,
+    totalShutdownSeconds: totalShutdownSeconds(config),
+    onBatteryDelaySeconds: onBattery?.enableShutdown ? onBattery.shutdownDelay : 0,
+  };
+}
+
+/** Builds the notifiers a config asks for; a bad setting is reported, not thrown. */
+export function buildNotifiers(config: AgentConfig, clock: Clock, report: (problem: string) => void): Notifier[] {
+  const n = config.notifications;
+  const notifiers: Notifier[] = [];
+  if (n.webhookUrl) {
+    try {
+      notifiers.push(
+        new WebhookNotifier({ url: n.webhookUrl, timeoutMs: n.webhookTimeout * 1000, retries: n.webhookRetries, clock }),
+      );
+    } catch (error) {
+      report(`[Notifications] webhookUrl: ${(error as Error).message}`);
+    }
+  }
+  if (n.syslog) {
+    const remote = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(n.syslog);
+    const target = n.syslog === "local"
+      ? "local" as const
+      : { host: remote?.[1] ?? n.syslog, port: remote?.[2] ? Number(remote[2]) : undefined };
+    notifiers.push(new SyslogNotifier({ target, clock }));
+  }
+  return notifiers;
+}
+
+/** A notifier set whose failures become NotificationFailed reports. */
+export function notifierSet(notifiers: Notifier[], onFailure: (text: string) => void): NotifierSet {
+  return new NotifierSet(notifiers, (failure) => onFailure(describeNotifyFailure(failure)));
+}
+
+/** Runs a command file and reports it in the sequencer's terms. */
+export async function runCommand(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun> {
+  const r = await runCommandFile({ path, env, timeoutMs });
+  return {
+    ok: r.ok,
+    timedOut: r.timedOut,
+    exitCode: r.exitCode,
+    output: r.output,
+    error: r.error,
+    durationMs: r.durationMs,
+  };
+}
+
+/** What was recorded instead of run in a dry run. */
+export function dryRunCommand(path: string): Promise<CommandRun> {
+  return Promise.resolve({
+    ok: true,
+    timedOut: false,
+    exitCode: null,
+    output: `dry run: ${path} was not run`,
+    durationMs: 0,
+  });
+}
+
+/** Turns a UPS off through its NMC per the config, keeping the packet gate's replay counters in step. */
+export async function turnOffThroughNmc(
+  config: AgentConfig,
+  card: string,
+  counters: { get(card: string): ReplayCounters | undefined; advance(card: string, c: ReplayCounters): void },
+): Promise<{ ok: boolean; error?: string; detail?: string }> {
+  const { nmc } = config;
+  const result = await turnOffUps(
+    {
+      card,
+      protocol: nmc.protocol,
+      port: nmc.port,
+      acceptCerts: nmc.acceptCerts,
+      username: nmc.username,
+      authenticationPhrase: nmc.authenticationPhrase,
+    },
+    { lastCounters: (c) => counters.get(c), onAccepted: (c, next) => counters.advance(c, next) },
+  );
+  return { ok: result.ok, error: result.error, detail: result.detail };
+}
+
+export { eventEnvironment };

@@ -1,0 +1,159 @@
+/**
+ * The shutdown drill: replays a scenario against the real configuration on a
+ * virtual clock, with every side effect recorded instead of run (OS
+ * shutdown, UPS turn-off, command files, notifications), and returns the
+ * exact timeline: what would run at which second and why. Minutes of delays
+ * take milliseconds.
+ *
+ * @module
+ */
+import { createClock } from "@sinonjs/fake-timers";
+import { Agent } from "../agent/agent.ts";
+import type { AgentConfig } from "../config/types.ts";
+import type { AgentEvent } from "../events/types.ts";
+import { Logger } from "../log/logger.ts";
+import { RecordingExecutor } from "../shutdown/executor.ts";
+import type { CommandRun } from "../shutdown/sequencer.ts";
+import { applyStep, type ScenarioStep, SCENARIO_STEPS } from "../sim/scenarios.ts";
+import { NmcSimulator } from "../sim/simulator.ts";
+import type { Clock } from "../time/clock.ts";
+
+/** Drill options. */
+export interface DrillOptions {
+  /** Scenario steps to play. */
+  readonly steps: readonly ScenarioStep[];
+  /** Seconds between steps. */
+  readonly stepSeconds: number;
+  /** Cards the steps apply to (default: every configured card). */
+  readonly only?: readonly string[];
+  /** Virtual seconds to keep running after the last step (default: long enough for every delay). */
+  readonly tailSeconds?: number;
+}
+
+/** One line of the timeline. */
+export interface DrillEntry {
+  /** Seconds since the drill started. */
+  readonly at: number;
+  /** "step" (scenario), "event" (agent event) or "action" (what would run). */
+  readonly kind: "step" | "event" | "action";
+  /** What happened. */
+  readonly text: string;
+}
+
+/** The drill's result. */
+export interface DrillResult {
+  /** Everything that happened, in order. */
+  readonly timeline: readonly DrillEntry[];
+  /** Seconds at which the OS shutdown would run, if it would. */
+  readonly osShutdownAt?: number;
+}
+
+const STATUS_INTERVAL_MS = 25_000;
+
+/** Runs a drill to its end; needs no root and touches nothing outside a temp dir. */
+export async function runDrill(config: AgentConfig, options: DrillOptions): Promise<DrillResult> {
+  const fake = createClock(Date.UTC(2026, 0, 1));
+  const start = fake.now;
+  const clock: Clock = {
+    now: () => fake.now,
+    setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
+    clearTimeout: (h) => fake.clearTimeout(h as ReturnType<typeof fake.setTimeout>),
+  };
+  const at = () => Math.round(fake.now - start) / 1000;
+  const timeline: DrillEntry[] = [];
+  const action = (text: string) => timeline.push({ at: at(), kind: "action", text });
+
+  const cards = config.nmc.cards.length ? config.nmc.cards : ["127.0.0.1"];
+  const drillConfig: AgentConfig = {
+    ...config,
+    nmc: { ...config.nmc, cards },
+    networking: { ...config.networking, udpPort: 0, udpListenAddresses: ["127.0.0.1"] },
+  };
+  const dataDir = await Deno.makeTempDir({ prefix: "pcns-agent-drill-" });
+  const executor = new RecordingExecutor(() => fake.now);
+  const recordRun = (path: string, timeoutMs: number): Promise<CommandRun> => {
+    action(`would run command file ${path} (the drill assumes it takes its full ${timeoutMs / 1000} s)`);
+    return new Promise((resolve) =>
+      clock.setTimeout(
+        () => resolve({ ok: true, timedOut: false, exitCode: 0, output: "", durationMs: timeoutMs }),
+        timeoutMs,
+      )
+    );
+  };
+  const agent = Agent.start({
+    config: drillConfig,
+    dataDir,
+    logger: new Logger(() => {}, "error"),
+    clock,
+    dryRun: true,
+    executor,
+    persistCountdowns: false,
+    ports: {
+      turnOffUps: (card) => {
+        action(`would turn the UPS off through NMC ${card} (${config.nmc.protocol}, port ${config.nmc.port})`);
+        return Promise.resolve({ ok: true, detail: "drill: not sent" });
+      },
+      runCommandFile: recordRun,
+      notify: (event) => action(`would notify: ${event.id}`),
+    },
+  });
+  const onEvent = (event: AgentEvent) => {
+    if (event.id === "MonitoringStarted" || event.id === "MonitoringStopped") return;
+    timeline.push({ at: at(), kind: "event", text: `${event.id}: ${event.message}` });
+    if (event.id === "OsShutdown") action(`would shut the OS down: ${executor.calls.at(-1)?.command.join(" ")}`);
+  };
+  const unsubscribe = agent.bus.subscribe(onEvent);
+
+  const sims = cards.map((card) =>
+    new NmcSimulator({
+      address: card,
+      username: config.nmc.username,
+      authenticationPhrase: config.nmc.authenticationPhrase,
+      targets: [{ hostname: "127.0.0.1", port: agent.udpPort }],
+      clock,
+    })
+  );
+  const feed = () => {
+    for (const sim of sims) if (!sim.silent) agent.receive(sim.buildStatus());
+  };
+  let heartbeat: ReturnType<typeof fake.setInterval> | undefined;
+  try {
+    feed();
+    heartbeat = fake.setInterval(feed, STATUS_INTERVAL_MS);
+    const targets = sims.filter((s) => !options.only || options.only.includes(s.address));
+    for (const [index, step] of options.steps.entries()) {
+      if (index > 0) await fake.tickAsync(options.stepSeconds * 1000);
+      const who = targets.map((s) => s.address).join(", ");
+      timeline.push({ at: at(), kind: "step", text: `scenario: ${step} on ${who} (${SCENARIO_STEPS[step]})` });
+      for (const sim of targets) applyStep(sim, step);
+      for (const sim of targets) if (!sim.silent) agent.receive(sim.buildStatus());
+    }
+    const longestDelay = Math.max(0, ...Object.values(config.events).map((a) => a.shutdownDelay));
+    const tail = options.tailSeconds ??
+      longestDelay + config.shutdown.shutdownCommandFileDuration + config.shutdown.settleDelay +
+        config.nmc.commLostTimeout + 60;
+    const deadline = fake.now + tail * 1000;
+    while (fake.now < deadline && agent.status().shutdown.phase !== "done") await fake.tickAsync(1000);
+  } finally {
+    if (heartbeat !== undefined) fake.clearInterval(heartbeat);
+    unsubscribe();
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+  const os = executor.calls[0];
+  return { timeline, osShutdownAt: os ? Math.round(os.at - start) / 1000 : undefined };
+}
+
+/** Formats a timeline for the terminal. */
+export function formatTimeline(result: DrillResult): string[] {
+  const lines = result.timeline.map((e) => {
+    const mark = e.kind === "step" ? ">>" : e.kind === "action" ? "=>" : "  ";
+    return `${`+${e.at.toFixed(1)} s`.padStart(10)} ${mark} ${e.text}`;
+  });
+  lines.push(
+    result.osShutdownAt === undefined
+      ? "result: the OS would NOT be shut down in this scenario"
+      : `result: the OS would be shut down at +${result.osShutdownAt.toFixed(1)} s`,
+  );
+  return lines;
+}

@@ -1,0 +1,243 @@
+/**
+ * Syslog notifications: one RFC 5424 line per event, sent either to the local
+ * syslog socket (a unix datagram socket, `/dev/log` by default) or over UDP to
+ * a remote collector (RFC 5426, one message per datagram). The line is built
+ * by the pure {@linkcode formatSyslogLine}; {@linkcode SyslogNotifier} only
+ * does the sending.
+ *
+ * @module
+ */
+import type { AgentEvent, Severity } from "../events/types.ts";
+import { type Clock, systemClock } from "../time/clock.ts";
+import { errorText, type Notifier, type NotifyResult } from "./notifier.ts";
+import { localHostname } from "./webhook.ts";
+
+/** syslog facility codes (RFC 5424 §6.2.1). */
+export const SYSLOG_FACILITIES = {
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+} as const;
+
+/** A facility name. */
+export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
+
+/** syslog severity for each event severity: crit(2), warning(4), info(6). */
+export const SYSLOG_SEVERITY: Readonly<Record<Severity, number>> = { critical: 2, warning: 4, info: 6 };
+
+/** Default local socket. */
+export const DEFAULT_SYSLOG_SOCKET = "/dev/log";
+/** Default remote port (RFC 5426). */
+export const DEFAULT_SYSLOG_PORT = 514;
+/** Default longest line, in bytes (RFC 5426 says receivers SHOULD take 2048). */
+export const DEFAULT_SYSLOG_MAX_BYTES = 2048;
+
+/** Header fields of a syslog line. */
+export interface SyslogFormatOptions {
+  /** Facility. Default `daemon`. */
+  readonly facility?: SyslogFacility;
+  /** APP-NAME. Default `pcns-agent`. */
+  readonly appName?: string;
+  /** HOSTNAME. Default `-` (nil) in {@linkcode formatSyslogLine}; the notifier passes the host name. */
+  readonly hostname?: string;
+  /** PROCID. Default `-`; the notifier passes the agent's pid. */
+  readonly procId?: string | number;
+  /** Longest line in bytes; the message is cut (on a character boundary) to fit. Default 2048. */
+  readonly maxBytes?: number;
+}
+
+/** The PRI value: facility * 8 + severity. */
+export function syslogPriority(severity: Severity, facility: SyslogFacility = "daemon"): number {
+  return SYSLOG_FACILITIES[facility] * 8 + SYSLOG_SEVERITY[severity];
+}
+
+/**
+ * One RFC 5424 line for `event`, without a trailing newline:
+ * `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG`, with the event id as
+ * MSGID, no structured data, and the event message (control characters turned
+ * into spaces) as MSG.
+ */
+export function formatSyslogLine(event: AgentEvent, options: SyslogFormatOptions = {}): string {
+  const pri = syslogPriority(event.severity, options.facility ?? "daemon");
+  const time = Number.isFinite(event.time) ? new Date(event.time).toISOString() : "-";
+  const header = [
+    `<${pri}>1`,
+    time,
+    headerField(options.hostname, 255),
+    headerField(options.appName ?? "pcns-agent", 48),
+    headerField(options.procId === undefined ? undefined : String(options.procId), 128),
+    headerField(event.id, 32),
+    "-",
+  ].join(" ");
+  const message = oneLine(event.message);
+  const line = message ? `${header} ${message}` : header;
+  return truncateUtf8(line, options.maxBytes ?? DEFAULT_SYSLOG_MAX_BYTES);
+}
+
+/** `text` on one line: control characters and line separators become spaces (runs collapsed), trimmed. */
+export function oneLine(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    const control = code < 0x20 || code === 0x7f || code === 0x85 || code === 0x2028 || code === 0x2029;
+    if (!control) out += ch;
+    else if (!out.endsWith(" ")) out += " ";
+  }
+  return out.trim();
+}
+
+/** A header field: printable US-ASCII only (others become `_`), at most `max` chars, `-` when empty. */
+export function headerField(value: string | undefined, max: number): string {
+  if (!value) return "-";
+  return value.replace(/[^\x21-\x7e]/g, "_").slice(0, max);
+}
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  let end = Math.max(0, maxBytes);
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+/** Where syslog lines go: the local socket, or a remote collector over UDP. */
+export type SyslogTarget = "local" | { readonly host: string; readonly port?: number };
+
+/** Settings of a {@linkcode SyslogNotifier}. */
+export interface SyslogOptions extends Omit<SyslogFormatOptions, "procId"> {
+  /** `"local"` (unix datagram socket) or `{ host, port }` (UDP, port default 514). */
+  readonly target: SyslogTarget;
+  /** The local socket. Default `/dev/log`. */
+  readonly socketPath?: string;
+  /** Limit for one send, in ms (a stalled local syslog daemon must not hang us). Default 2000. */
+  readonly timeoutMs?: number;
+  /** Clock for the send timeout. Default the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Sends events as RFC 5424 syslog lines. */
+export class SyslogNotifier implements Notifier {
+  /** `syslog /dev/log` or `syslog udp://host:port`. */
+  readonly name: string;
+  readonly #format: SyslogFormatOptions;
+  readonly #address: Deno.Addr;
+  readonly #bindHost: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+
+  /** Checks the settings; throws a clear Error on an unknown facility or a bad host/port. */
+  constructor(options: SyslogOptions) {
+    const facility = options.facility ?? "daemon";
+    if (!Object.hasOwn(SYSLOG_FACILITIES, facility)) {
+      throw new Error(
+        `unknown syslog facility "${facility}" (use one of ${Object.keys(SYSLOG_FACILITIES).join(", ")})`,
+      );
+    }
+    this.#format = {
+      facility,
+      appName: options.appName ?? "pcns-agent",
+      hostname: options.hostname ?? localHostname(),
+      procId: Deno.pid,
+      maxBytes: options.maxBytes ?? DEFAULT_SYSLOG_MAX_BYTES,
+    };
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
+      throw new Error(`syslog timeoutMs must be a positive number of milliseconds, got ${this.#timeoutMs}`);
+    }
+    this.#clock = options.clock ?? systemClock;
+    const target = options.target;
+    if (target === "local") {
+      const path = options.socketPath ?? DEFAULT_SYSLOG_SOCKET;
+      if (!path) throw new Error("syslog socket path is empty");
+      this.#address = { transport: "unixpacket", path };
+      this.#bindHost = undefined;
+      this.name = `syslog ${path}`;
+    } else {
+      const host = target.host?.trim() ?? "";
+      if (!host) throw new Error("syslog host is empty");
+      const port = target.port ?? DEFAULT_SYSLOG_PORT;
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new Error(`syslog port must be 1-65535, got ${port}`);
+      }
+      const bare = host.replace(/^\[(.*)\]$/, "$1");
+      const v6 = bare.includes(":");
+      this.#address = { transport: "udp", hostname: bare, port };
+      this.#bindHost = v6 ? "::" : "0.0.0.0";
+      this.name = `syslog udp://${v6 ? `[${bare}]` : bare}:${port}`;
+    }
+  }
+
+  /** Sends one line for `event`; never throws. UDP gives no delivery receipt: ok means "sent". */
+  async notify(event: AgentEvent): Promise<NotifyResult> {
+    const line = new TextEncoder().encode(formatSyslogLine(event, this.#format));
+    try {
+      await this.#send(line);
+      return { ok: true, attempts: 1 };
+    } catch (error) {
+      return { ok: false, attempts: 1, error: this.#describe(error) };
+    }
+  }
+
+  /** Opens a socket, sends one datagram (bounded by the timeout), closes it. */
+  async #send(data: Uint8Array): Promise<void> {
+    const conn = this.#address.transport === "unixpacket"
+      ? Deno.listenDatagram({ transport: "unixpacket" })
+      : Deno.listenDatagram({ transport: "udp", hostname: this.#bindHost!, port: 0 });
+    let timer: unknown;
+    const sending = conn.send(data, this.#address);
+    sending.catch(() => {}); // it rejects when the timeout closes the socket
+    try {
+      await Promise.race([
+        sending,
+        new Promise<never>((_, reject) => {
+          timer = this.#clock.setTimeout(
+            () => reject(new Error(`sending took longer than ${this.#timeoutMs} ms`)),
+            this.#timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /** A clear message for a send failure. */
+  #describe(error: unknown): string {
+    const where = this.name.slice("syslog ".length);
+    if (this.#address.transport === "unixpacket") {
+      if (error instanceof Deno.errors.NotFound) {
+        return `syslog socket ${where} does not exist (is a syslog daemon or journald running?)`;
+      }
+      if (error instanceof Deno.errors.ConnectionRefused) {
+        return `nothing is listening on syslog socket ${where}`;
+      }
+    }
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      return `no permission to send to ${where}: ${errorText(error)}`;
+    }
+    return `cannot send to ${where}: ${errorText(error)}`;
+  }
+}

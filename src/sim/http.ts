@@ -1,0 +1,418 @@
+/**
+ * The simulated card's web server, for the UPS turn-off ("kill power") flow
+ * of shared/spec/wire.md §8, over plain HTTP or HTTPS:
+ *
+ * - `GET /macontrol.htm` answers, chunked like an AP9617, with a page whose
+ *   block (`PC=`, `SR=`, `SU=`, `CS=` challenge, `MD=`) is signed like a UDP
+ *   packet from `<html>` on. SR/SU come from the simulator and advance, so the
+ *   page is newer than every packet sent before it.
+ * - `POST /Forms/macontrol1` with `macontrol1_control_shutdown_1=1,<h>` turns
+ *   the UPS off when `h` answers an outstanding, unexpired challenge (single
+ *   use); the next status packet then carries `SD=1`. Anything else gets 403.
+ *
+ * Raw sockets (Deno.listen / Deno.listenTls) so the page and the answer can
+ * share one connection, as apcupsd expects.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { challengeAnswer, CONTROL_FIELD, CONTROL_FORM_PATH, CONTROL_PAGE_PATH } from "../nmc/killpower.ts";
+import { computeSignature, signaturesEqual } from "../nmc/packet.ts";
+import { type Clock, systemClock } from "../time/clock.ts";
+import type { NmcSimulator } from "./simulator.ts";
+
+/** Options of the simulated card's web server. */
+export interface NmcWebServerOptions {
+  /** Plain HTTP (default) or HTTPS (needs `cert` and `key`). */
+  readonly protocol?: "http" | "https";
+  /** PEM certificate (chain) for HTTPS. */
+  readonly cert?: string;
+  /** PEM private key for HTTPS. */
+  readonly key?: string;
+  /** Listen address (default 127.0.0.1). */
+  readonly hostname?: string;
+  /** Listen port (default 0: an ephemeral port). */
+  readonly port?: number;
+  /** How long a challenge stays valid, ms (default 60 000). */
+  readonly challengeTtlMs?: number;
+  /** Time source for challenge expiry and records (only `now()` is used). */
+  readonly clock?: Pick<Clock, "now">;
+  /** Called for every accepted turn-off. */
+  readonly onTurnOff?: (record: TurnOffRecord) => void;
+}
+
+/** An accepted turn-off request. */
+export interface TurnOffRecord {
+  /** When it was accepted, epoch ms. */
+  readonly at: number;
+  /** The client's address. */
+  readonly remoteAddress: string;
+  /** The challenge it answered. */
+  readonly challenge: string;
+}
+
+/** Why an answer was refused. */
+export type RefusalReason = "malformed" | "no-challenge" | "wrong-answer" | "expired" | "consumed";
+
+/** A refused turn-off request. */
+export interface RefusalRecord {
+  /** When it was refused, epoch ms. */
+  readonly at: number;
+  /** The client's address. */
+  readonly remoteAddress: string;
+  /** Why. */
+  readonly reason: RefusalReason;
+  /** One sentence for logs. */
+  readonly detail: string;
+}
+
+/** What the control page carries. */
+export interface ControlPageFields {
+  /** The card's address (`PC=`). */
+  readonly card: string;
+  /** Reboot counter. */
+  readonly sr: number;
+  /** Uptime counter. */
+  readonly su: number;
+  /** The challenge (`CS=`). */
+  readonly challenge: string;
+}
+
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+const MAX_HEAD_BYTES = 8 * 1024;
+const MAX_BODY_BYTES = 4 * 1024;
+const MAX_CHALLENGES = 1024;
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  413: "Content Too Large",
+  431: "Request Header Fields Too Large",
+  501: "Not Implemented",
+};
+
+/** The control page body: `<html>`, the signed block (LF line ends, like a packet), `</html>`. */
+export function buildControlPage(fields: ControlPageFields, username: string, phrase: string): string {
+  const signed = "<html>\n<head><title>UPS Control</title></head>\n<body>\n" +
+    `PC=${fields.card}\n` +
+    `SR=${fields.sr.toString(16).toUpperCase().padStart(2, "0")}\n` +
+    `SU=${fields.su.toString(16).toUpperCase()}\n` +
+    `CS=${fields.challenge}\n`;
+  const md = computeSignature(encoder.encode(signed), username, phrase);
+  return `${signed}MD=${md}\n</body>\n</html>\n`;
+}
+
+/** An HTTP/1.1 response with the body (ASCII) sent as one chunk, as the AP9617 answers. */
+export function chunkedResponse(status: number, reason: string, body: string): Uint8Array {
+  return encoder.encode(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/html\r\nCache-Control: no-cache\r\n` +
+      `Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+  );
+}
+
+/** An HTTP/1.1 response with a Content-Length body. */
+export function plainResponse(status: number, reason: string, body: string, close = false): Uint8Array {
+  return encoder.encode(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\n` +
+      `${close ? "Connection: close\r\n" : ""}\r\n${body}`,
+  );
+}
+
+/** A parsed request. */
+export interface HttpRequest {
+  /** Method, as sent. */
+  readonly method: string;
+  /** Path without the query. */
+  readonly path: string;
+  /** Header fields, names in lower case. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** The body (Content-Length bytes). */
+  readonly body: Uint8Array;
+  /** Bytes the request took in the buffer. */
+  readonly size: number;
+}
+
+/**
+ * Parses the first request in `data`: the request, undefined while
+ * incomplete, or an error (status + sentence) for a request to refuse.
+ */
+export function parseRequest(data: Uint8Array): HttpRequest | undefined | { status: number; error: string } {
+  const text = latin1.decode(data.subarray(0, MAX_HEAD_BYTES + 4));
+  const start = text.slice(0, 17);
+  if (!/^[A-Z]{0,16}$/.test(start) && !/^[A-Z]{1,16} /.test(start)) {
+    return { status: 400, error: "not an HTTP request" }; // e.g. a TLS handshake sent to the plain port
+  }
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) {
+    return data.length > MAX_HEAD_BYTES ? { status: 431, error: "request head too large" } : undefined;
+  }
+  const [requestLine, ...fields] = text.slice(0, end).split("\r\n");
+  const match = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(requestLine);
+  if (!match) return { status: 400, error: "bad request line" };
+  const headers = new Map<string, string>();
+  for (const field of fields) {
+    const colon = field.indexOf(":");
+    if (colon <= 0) return { status: 400, error: "bad header field" };
+    headers.set(field.slice(0, colon).trim().toLowerCase(), field.slice(colon + 1).trim());
+  }
+  if (headers.has("transfer-encoding")) return { status: 501, error: "chunked requests are not supported" };
+  const lengthText = headers.get("content-length") ?? "0";
+  if (!/^\d{1,9}$/.test(lengthText)) return { status: 400, error: "bad Content-Length" };
+  const length = Number(lengthText);
+  if (length > MAX_BODY_BYTES) return { status: 413, error: "request body too large" };
+  const bodyStart = end + 4;
+  if (data.length < bodyStart + length) return undefined;
+  return {
+    method: match[1],
+    path: match[2].split("?")[0],
+    headers,
+    body: data.subarray(bodyStart, bodyStart + length),
+    size: bodyStart + length,
+  };
+}
+
+/** The answer `h` from a url-encoded form body with `macontrol1_control_shutdown_1=1,<h>`, or undefined. */
+export function readAnswer(body: Uint8Array): string | undefined {
+  const value = new URLSearchParams(latin1.decode(body)).get(CONTROL_FIELD);
+  const match = value === null ? null : /^1,([0-9A-Fa-f]{32})$/.exec(value);
+  return match?.[1];
+}
+
+interface Challenge {
+  readonly issuedAt: number;
+  used: boolean;
+}
+
+type AnswerVerdict =
+  | { readonly accepted: true; readonly challenge: string }
+  | { readonly accepted: false; readonly reason: RefusalReason; readonly detail: string };
+
+/** The simulated card's web server (see the module doc); listening as soon as it is constructed. */
+export class NmcWebServer {
+  /** Accepted turn-offs, oldest first. */
+  readonly turnOffs: TurnOffRecord[] = [];
+  /** Refused answers, oldest first. */
+  readonly refusals: RefusalRecord[] = [];
+  /** Called for every accepted turn-off (replaces the option's callback when set). */
+  onTurnOff: ((record: TurnOffRecord) => void) | undefined;
+  /** HTTP or HTTPS. */
+  readonly protocol: "http" | "https";
+
+  readonly #sim: NmcSimulator;
+  readonly #clock: Pick<Clock, "now">;
+  readonly #ttl: number;
+  readonly #listener: Deno.Listener;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #handlers = new Set<Promise<void>>();
+  readonly #challenges = new Map<string, Challenge>();
+  readonly #accepting: Promise<void>;
+  #closed = false;
+
+  /** Starts listening for `sim` (its address, credentials, counters and UPS). */
+  constructor(sim: NmcSimulator, options: NmcWebServerOptions = {}) {
+    this.#sim = sim;
+    this.#clock = options.clock ?? systemClock;
+    this.#ttl = options.challengeTtlMs ?? 60_000;
+    this.onTurnOff = options.onTurnOff;
+    this.protocol = options.protocol ?? "http";
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? 0;
+    if (this.protocol === "https") {
+      if (!options.cert || !options.key) throw new Error("an HTTPS card web server needs cert and key");
+      this.#listener = Deno.listenTls({ hostname, port, cert: options.cert, key: options.key });
+    } else {
+      this.#listener = Deno.listen({ hostname, port });
+    }
+    this.#accepting = this.#accept();
+  }
+
+  /** The address it listens on. */
+  get hostname(): string {
+    return (this.#listener.addr as Deno.NetAddr).hostname;
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Challenges handed out and neither used nor expired. */
+  get outstandingChallenges(): number {
+    const now = this.#clock.now();
+    return [...this.#challenges.values()].filter((c) => !c.used && now - c.issuedAt <= this.#ttl).length;
+  }
+
+  /** Stops listening, drops every connection and waits until all is released. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener.close();
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    await this.#accepting;
+    await Promise.all([...this.#handlers]);
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#conns.add(conn);
+      const handler = this.#serve(conn).finally(() => {
+        this.#conns.delete(conn);
+        this.#handlers.delete(handler);
+      });
+      this.#handlers.add(handler);
+    }
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const remoteAddress = (conn.remoteAddr as Deno.NetAddr).hostname;
+    let pending = new Uint8Array(0);
+    let connChallenge: string | undefined;
+    const chunk = new Uint8Array(4096);
+    try {
+      while (true) {
+        const request = parseRequest(pending);
+        if (request === undefined) {
+          const n = await conn.read(chunk);
+          if (n === null) return;
+          const grown = new Uint8Array(pending.length + n);
+          grown.set(pending);
+          grown.set(chunk.subarray(0, n), pending.length);
+          pending = grown;
+          continue;
+        }
+        if ("error" in request) {
+          const reason = REASONS[request.status] ?? "Bad Request";
+          await this.#write(
+            conn,
+            plainResponse(request.status, reason, `<html>${request.error}</html>\n`, true),
+          );
+          return;
+        }
+        pending = pending.slice(request.size);
+        let response: Uint8Array;
+        if (request.path === CONTROL_PAGE_PATH && request.method === "GET") {
+          const page = this.#page();
+          connChallenge = page.challenge;
+          response = chunkedResponse(200, "OK", page.html);
+        } else if (request.path === CONTROL_FORM_PATH && request.method === "POST") {
+          const verdict = this.#judge(readAnswer(request.body), connChallenge);
+          if (verdict.accepted) {
+            this.#turnOff(remoteAddress, verdict.challenge);
+            response = chunkedResponse(200, "OK", "<html>UPS turn off initiated</html>\n");
+          } else {
+            this.refusals.push({
+              at: this.#clock.now(),
+              remoteAddress,
+              reason: verdict.reason,
+              detail: verdict.detail,
+            });
+            response = plainResponse(403, "Forbidden", `<html>${verdict.detail}</html>\n`);
+          }
+        } else if (request.path === CONTROL_PAGE_PATH || request.path === CONTROL_FORM_PATH) {
+          response = plainResponse(405, "Method Not Allowed", "<html>method not allowed</html>\n");
+        } else {
+          response = plainResponse(404, "Not Found", "<html>not found</html>\n");
+        }
+        await this.#write(conn, response);
+        if (/close/i.test(request.headers.get("connection") ?? "")) return;
+      }
+    } catch {
+      // peer went away, TLS handshake failed, or the server is closing
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  async #write(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < data.length) at += await conn.write(data.subarray(at));
+  }
+
+  #page(): { html: string; challenge: string } {
+    const now = this.#clock.now();
+    this.#purge(now);
+    const challenge = randomBytes(8).toString("hex");
+    this.#challenges.set(challenge, { issuedAt: now, used: false });
+    const { sr, su } = this.#sim.nextCounters();
+    const { username, authenticationPhrase } = this.#sim.credentials;
+    const html = buildControlPage(
+      { card: this.#sim.address, sr, su, challenge },
+      username,
+      authenticationPhrase,
+    );
+    return { html, challenge };
+  }
+
+  #purge(now: number): void {
+    for (const [challenge, entry] of this.#challenges) {
+      if (now - entry.issuedAt > 2 * this.#ttl || this.#challenges.size > MAX_CHALLENGES) {
+        this.#challenges.delete(challenge);
+      }
+    }
+  }
+
+  /** Checks an answer against the connection's challenge first, then every remembered one. */
+  #judge(answer: string | undefined, connChallenge: string | undefined): AnswerVerdict {
+    if (answer === undefined) {
+      return {
+        accepted: false,
+        reason: "malformed",
+        detail: `field ${CONTROL_FIELD} is missing or not "1,<32 hex digits>"`,
+      };
+    }
+    const { username, authenticationPhrase } = this.#sim.credentials;
+    const now = this.#clock.now();
+    const candidates = [...this.#challenges.keys()];
+    if (connChallenge !== undefined) candidates.unshift(connChallenge);
+    for (const challenge of candidates) {
+      const entry = this.#challenges.get(challenge);
+      if (!entry || !signaturesEqual(challengeAnswer(challenge, username, authenticationPhrase), answer)) {
+        continue;
+      }
+      if (entry.used) return { accepted: false, reason: "consumed", detail: "challenge already used" };
+      if (now - entry.issuedAt > this.#ttl) {
+        return { accepted: false, reason: "expired", detail: `challenge expired (${this.#ttl} ms)` };
+      }
+      entry.used = true;
+      return { accepted: true, challenge };
+    }
+    const open = [...this.#challenges.values()].some((c) => !c.used && now - c.issuedAt <= this.#ttl);
+    return open
+      ? {
+        accepted: false,
+        reason: "wrong-answer",
+        detail: "answer does not match the challenge (wrong user name or authentication phrase)",
+      }
+      : { accepted: false, reason: "no-challenge", detail: "no challenge outstanding: fetch the page first" };
+  }
+
+  #turnOff(remoteAddress: string, challenge: string): void {
+    const record: TurnOffRecord = { at: this.#clock.now(), remoteAddress, challenge };
+    this.turnOffs.push(record);
+    this.#sim.update({ shuttingDown: true });
+    try {
+      this.onTurnOff?.(record);
+    } catch {
+      // a failing observer must not break the card
+    }
+  }
+}
