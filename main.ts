@@ -8,6 +8,7 @@
 import { Command, CommanderError } from "commander";
 import { registerConfigCommands } from "./src/cli/config_commands.ts";
 import { registerDemoCommand } from "./src/cli/demo_command.ts";
+import { registerDrillCommand } from "./src/cli/drill_command.ts";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
 import { registerRunCommand } from "./src/cli/run_command.ts";
 import { registerSimCommand } from "./src/cli/sim_command.ts";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerDemoCommand(program);
   registerSimCommand(program);
+  registerDrillCommand(program);
   registerConfigCommands(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -64,12 +64,12 @@ function harness(o: Options = {}) {
       osCommands: [["poweroff-recorder"]],
     },
   };
-  let engine: ActionEngine;
+  const ref: { engine?: ActionEngine } = {};
   const emit = (draft: EventDraft) => {
     const event = makeEvent(draft, fake.now);
     events.push(event);
     if (!["CommunicationEstablished"].includes(event.id)) timeline.push(`${at()} ${event.id}`);
-    engine.handle(event);
+    ref.engine!.handle(event);
   };
   const runCommandFile = (path: string, timeoutMs: number): Promise<CommandRun> => {
     timeline.push(`${at()} run ${path}`);
@@ -103,7 +103,7 @@ function harness(o: Options = {}) {
   });
   const saved: (PersistedShutdownState | undefined)[] = [];
   const persist: ShutdownStateStore = { save: (s) => saved.push(s), clear: () => saved.push(undefined) };
-  engine = new ActionEngine(settings, {
+  const engine = ref.engine = new ActionEngine(settings, {
     clock,
     emit,
     notify: (e) => timeline.push(`${at()} notify ${e.id}`),

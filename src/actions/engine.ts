@@ -92,7 +92,9 @@ export class ActionEngine {
   /** Applies new settings (delays, cards, actions) and re-evaluates the countdowns. */
   configure(settings: ActionSettings): void {
     this.#settings = settings;
-    for (const [key, a] of this.#active) if (!settings.policy.cards.includes(a.card)) this.#active.delete(key);
+    for (const [key, a] of this.#active) {
+      if (!settings.policy.cards.includes(a.card)) this.#active.delete(key);
+    }
     this.reevaluate();
   }
 
@@ -150,7 +152,10 @@ export class ActionEngine {
       this.#countdowns.delete(key);
       if (candidate.delayMs > 0) {
         const left = Math.ceil((candidate.dueAt - now) / 1000);
-        out.push({ id: "ShutdownCancelled", note: `${candidate.reason}: condition ended ${left} s before the shutdown` });
+        out.push({
+          id: "ShutdownCancelled",
+          note: `${candidate.reason}: condition ended ${left} s before the shutdown`,
+        });
       }
     }
     let due: ShutdownCandidate | undefined;
@@ -158,13 +163,18 @@ export class ActionEngine {
       if (!this.#announced.has(candidate.key)) {
         this.#announced.add(candidate.key);
         if (candidate.key === "multiple") {
-          out.push({ id: "MultipleCriticalEvents", note: candidate.reason, details: { cards: candidate.cards } });
+          out.push({
+            id: "MultipleCriticalEvents",
+            note: candidate.reason,
+            details: { cards: candidate.cards },
+          });
         }
         if (candidate.dueAt > now) {
           const inSeconds = Math.round((candidate.dueAt - now) / 100) / 10;
           out.push({
             id: "ShutdownPending",
-            note: `${candidate.reason}: the shutdown sequence starts in ${inSeconds} s unless the condition ends`,
+            note:
+              `${candidate.reason}: the shutdown sequence starts in ${inSeconds} s unless the condition ends`,
             details: { key: candidate.key, dueAt: new Date(candidate.dueAt).toISOString() },
           });
         }
@@ -199,12 +209,17 @@ export class ActionEngine {
     }
     const cards = new Set(state.countdowns.flatMap((c) => c.cards));
     for (const a of state.active) {
-      if (cards.has(a.card) && this.#settings.policy.cards.includes(a.card)) this.#restored.set(activeKey(a.id, a.card), a);
+      if (cards.has(a.card) && this.#settings.policy.cards.includes(a.card)) {
+        this.#restored.set(activeKey(a.id, a.card), a);
+      }
     }
     for (const c of state.countdowns) {
       this.#ports.emit({
         id: "CountdownResumed",
-        note: `${c.reason}: due at ${new Date(c.dueAt).toISOString()} (in ${Math.round((c.dueAt - now) / 1000)} s) ` +
+        note:
+          `${c.reason}: due at ${new Date(c.dueAt).toISOString()} (in ${
+            Math.round((c.dueAt - now) / 1000)
+          } s) ` +
           "if the NMC still reports it",
       });
     }
@@ -275,7 +290,11 @@ export class ActionEngine {
       // A delayed command file runs only if its event still holds (e.g. 3 s against a flapping power line).
       if (!this.#stillActive(event)) return;
       const task = this.#ports
-        .runCommandFile(actions.commandFilePath, actions.commandFileDuration * 1000, this.#ports.eventEnvironment(event))
+        .runCommandFile(
+          actions.commandFilePath,
+          actions.commandFileDuration * 1000,
+          this.#ports.eventEnvironment(event),
+        )
         .then((result) => this.#ports.emit(commandFileEvent(actions.commandFilePath, result, event.nmc)))
         .finally(() => this.#running.delete(task));
       this.#running.add(task);

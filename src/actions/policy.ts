@@ -85,7 +85,10 @@ export interface ShutdownPolicy {
  * How many UPSs must be critical before the host shuts down.
  * `loads` are the UPSs' load in % of their own capacity (parallel mode).
  */
-export function requiredCriticalUps(policy: ShutdownPolicy, loads: ReadonlyMap<string, number | undefined>): number {
+export function requiredCriticalUps(
+  policy: ShutdownPolicy,
+  loads: ReadonlyMap<string, number | undefined>,
+): number {
   const n = policy.cards.length;
   if (n <= 1 || policy.mode === "single") return 1;
   if (policy.mode === "redundant") return n; // each UPS carries the whole load alone

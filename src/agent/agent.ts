@@ -143,13 +143,14 @@ export class Agent {
       clock: this.#clock,
       emit: (draft) => this.emit(draft),
       os: executor,
-      turnOffUps: ports.turnOffUps?.bind(ports) ?? ((card) =>
-        this.#dryRun
-          ? Promise.resolve({ ok: true, detail: "dry run: the turn-off command was not sent" })
-          : wiring.turnOffThroughNmc(this.#config, card, {
-            get: (c) => this.#engine.counters(c),
-            advance: (c, next) => this.#engine.advance(c, next),
-          })),
+      turnOffUps: ports.turnOffUps?.bind(ports) ??
+        ((card) =>
+          this.#dryRun
+            ? Promise.resolve({ ok: true, detail: "dry run: the turn-off command was not sent" })
+            : wiring.turnOffThroughNmc(this.#config, card, {
+              get: (c) => this.#engine.counters(c),
+              advance: (c, next) => this.#engine.advance(c, next),
+            })),
       runCommandFile: ports.runCommandFile?.bind(ports) ??
         (this.#dryRun ? (path) => wiring.dryRunCommand(path) : wiring.runCommand),
     });

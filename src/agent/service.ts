@@ -9,7 +9,8 @@ import { ConfigStore } from "../config/store.ts";
 import type { EventDraft } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../time/clock.ts";
-import { Agent } from "./agent.ts";
+import type { OsShutdownExecutor } from "../shutdown/executor.ts";
+import { Agent, type AgentPorts } from "./agent.ts";
 
 /** How to run the service. */
 export interface ServiceOptions {
@@ -23,6 +24,10 @@ export interface ServiceOptions {
   readonly hotReload?: boolean;
   /** Time source. */
   readonly clock?: Clock;
+  /** The OS-shutdown executor (default: a recorder). */
+  readonly executor?: OsShutdownExecutor;
+  /** Replacements for other side effects. */
+  readonly ports?: AgentPorts;
 }
 
 /** A running service. */
@@ -48,6 +53,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       logger: options.logger,
       clock: options.clock,
       dryRun: options.dryRun,
+      executor: options.executor,
+      ports: options.ports,
     });
   } catch (error) {
     await store.close();

@@ -18,12 +18,15 @@ import { describeNotifyFailure, type Notifier, NotifierSet } from "../notify/not
 import { SyslogNotifier } from "../notify/syslog.ts";
 import { WebhookNotifier } from "../notify/webhook.ts";
 import { shutdownCommands } from "../shutdown/executor.ts";
-import { type CommandRun, type SequenceSettings, sequenceSeconds } from "../shutdown/sequencer.ts";
+import { type CommandRun, sequenceSeconds, type SequenceSettings } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
 import type { RuntimeSettings } from "../ups/runtime.ts";
 
 /** The shutdown-sequence settings of a config. */
-export function sequenceSettings(config: AgentConfig, os: typeof Deno.build.os = Deno.build.os): SequenceSettings {
+export function sequenceSettings(
+  config: AgentConfig,
+  os: typeof Deno.build.os = Deno.build.os,
+): SequenceSettings {
   return {
     cards: config.nmc.cards,
     turnOffUps: config.shutdown.turnOffUps,
@@ -44,7 +47,12 @@ export function actionSettings(config: AgentConfig): ActionSettings {
   }
   for (const id of ALWAYS_SHUTDOWN) if (!shutdownDelays.has(id)) shutdownDelays.set(id, 0);
   return {
-    policy: { mode: config.nmc.mode, cards: config.nmc.cards, redundantUps: config.nmc.redundantUps, shutdownDelays },
+    policy: {
+      mode: config.nmc.mode,
+      cards: config.nmc.cards,
+      redundantUps: config.nmc.redundantUps,
+      shutdownDelays,
+    },
     events: config.events,
     sequence: sequenceSettings(config),
   };
@@ -66,13 +74,22 @@ export function runtimeSettings(config: AgentConfig): RuntimeSettings {
 }
 
 /** Builds the notifiers a config asks for; a bad setting is reported, not thrown. */
-export function buildNotifiers(config: AgentConfig, clock: Clock, report: (problem: string) => void): Notifier[] {
+export function buildNotifiers(
+  config: AgentConfig,
+  clock: Clock,
+  report: (problem: string) => void,
+): Notifier[] {
   const n = config.notifications;
   const notifiers: Notifier[] = [];
   if (n.webhookUrl) {
     try {
       notifiers.push(
-        new WebhookNotifier({ url: n.webhookUrl, timeoutMs: n.webhookTimeout * 1000, retries: n.webhookRetries, clock }),
+        new WebhookNotifier({
+          url: n.webhookUrl,
+          timeoutMs: n.webhookTimeout * 1000,
+          retries: n.webhookRetries,
+          clock,
+        }),
       );
     } catch (error) {
       report(`[Notifications] webhookUrl: ${(error as Error).message}`);
@@ -94,7 +111,11 @@ export function notifierSet(notifiers: Notifier[], onFailure: (text: string) => 
 }
 
 /** Runs a command file and reports it in the sequencer's terms. */
-export async function runCommand(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun> {
+export async function runCommand(
+  path: string,
+  timeoutMs: number,
+  env: Record<string, string>,
+): Promise<CommandRun> {
   const r = await runCommandFile({ path, env, timeoutMs });
   return {
     ok: r.ok,

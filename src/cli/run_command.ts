@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { startService } from "../agent/service.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { type LogFormat, Logger, type LogLevel, stderrSink } from "../log/logger.ts";
+import { RecordingExecutor, SystemExecutor } from "../shutdown/executor.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -48,7 +49,9 @@ export function registerRunCommand(program: Command): void {
         );
       }
       const logger = new Logger(stderrSink(opts.logFormat as LogFormat), opts.logLevel as LogLevel);
-      const service = await startService({ configPath: opts.config, logger, dryRun: opts.dryRun });
+      // The one place the real OS-shutdown executor is created: `run` without --dry-run.
+      const executor = opts.dryRun ? new RecordingExecutor() : new SystemExecutor();
+      const service = await startService({ configPath: opts.config, logger, dryRun: opts.dryRun, executor });
       const signal = await stopRequested();
       logger.info(`${signal} received: stopping`);
       await service.stop();

@@ -1,7 +1,11 @@
 /**
  * `deno task demo`: the agent on a throw-away config in a temp directory plus
  * a simulated NMC on loopback, playing a short power-failure scenario and
- * printing what happens. A dry run is forced: nothing is ever shut down.
+ * printing what happens: a countdown cancelled by returning power, a forged
+ * packet rejected, then low battery, the UPS turned off through the simulated
+ * card's web server, and the (recorded) OS shutdown. A dry run is forced:
+ * nothing on this machine is ever shut down, and the turned-off UPS is the
+ * simulated one. Delays are shortened so it all fits in a few seconds.
  *
  * @module
  */
@@ -11,7 +15,9 @@ import { readEventLog } from "../events/eventlog.ts";
 import { Logger, stderrSink } from "../log/logger.ts";
 import { statusWords } from "../nmc/status.ts";
 import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
+import { NmcWebServer } from "../sim/http.ts";
 import { NmcSimulator } from "../sim/simulator.ts";
+import { turnOffThroughNmc } from "../agent/wiring.ts";
 
 /** Demo options. */
 export interface DemoOptions {
@@ -23,6 +29,19 @@ export interface DemoOptions {
 
 const USER = "apc";
 const PHRASE = "admin user phrase";
+
+/** Binds the simulated card's web server on a free port in the range the config accepts (5000-32768). */
+function startCardWebServer(sim: NmcSimulator): NmcWebServer {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 5000 + Math.floor(Math.random() * 27768);
+    try {
+      return new NmcWebServer(sim, { protocol: "http", port });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+  throw new Error("no free TCP port in 5000-32768 for the simulated card's web server");
+}
 
 function freeUdpPort(): number {
   const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
@@ -39,35 +58,6 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-agent-demo-" });
   const configPath = join(dir, "pcnsconfig.ini");
   const port = freeUdpPort();
-  await Deno.writeTextFile(
-    configPath,
-    [
-      "; throw-away demo configuration",
-      "[NetworkManagementCard]",
-      `username = ${USER}`,
-      `authenticationPhrase = ${PHRASE}`,
-      "ip_1 = 127.0.0.1",
-      "[Networking]",
-      `udpPort = ${port}`,
-      "udpListenAddresses = 127.0.0.1",
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
-  print(`pcns-agent demo: agent on UDP 127.0.0.1:${port}, config and event log in ${dir}`);
-  print("dry run forced: the demo never shuts anything down\n");
-
-  const service = await startService({
-    configPath,
-    logger: new Logger(stderrSink(), "error"),
-    dryRun: true,
-    hotReload: false,
-  });
-  const started = Date.now();
-  const unsubscribe = service.agent.bus.subscribe((event) => {
-    const at = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
-    print(`  +${at}s  ${event.severity.padEnd(8)} ${event.id.padEnd(25)} ${event.message}`);
-  });
   const sim = new NmcSimulator({
     address: "127.0.0.1",
     username: USER,
@@ -76,6 +66,56 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     statusIntervalMs: 1000,
     configIntervalMs: 5000,
   });
+  const card = startCardWebServer(sim);
+  await Deno.writeTextFile(
+    configPath,
+    [
+      "; throw-away demo configuration (short delays so the demo fits in a few seconds)",
+      "[NetworkManagementCard]",
+      `username = ${USER}`,
+      `authenticationPhrase = ${PHRASE}`,
+      "ip_1 = 127.0.0.1",
+      "protocol = http",
+      `port = ${card.port}`,
+      "[Networking]",
+      `udpPort = ${port}`,
+      "udpListenAddresses = 127.0.0.1",
+      "[Shutdown]",
+      "turnOffUps = true",
+      "settleDelay = 3",
+      "[Events]",
+      "event_PowerFailed_shutdownDelay = 4",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  print(`pcns-agent demo: agent on UDP 127.0.0.1:${port}, simulated NMC 127.0.0.1 (web on TCP ${card.port})`);
+  print(`config and event log in ${dir}; on-battery delay 4 s, settle delay 3 s`);
+  print("dry run forced: the OS shutdown is only recorded; the UPS turned off is the simulated one\n");
+
+  const started = Date.now();
+  const stamp = () => `+${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
+  const service = await startService({
+    configPath,
+    logger: new Logger(stderrSink(), "error"),
+    dryRun: true,
+    hotReload: false,
+    ports: {
+      // The demo's UPS is simulated, so the real kill-power flow may run against it.
+      turnOffUps: (nmc) =>
+        turnOffThroughNmc(service.agent.config, nmc, {
+          get: () => undefined,
+          advance: () => {},
+        }),
+    },
+  });
+  const osDown = Promise.withResolvers<void>();
+  const unsubscribe = service.agent.bus.subscribe((event) => {
+    print(`  ${stamp()}  ${event.severity.padEnd(8)} ${event.id.padEnd(25)} ${event.message}`);
+    if (event.id === "OsShutdown") osDown.resolve();
+  });
+  card.onTurnOff = () =>
+    print(`  ${stamp()}  simulated card: turn-off command accepted (answer to its MD5 challenge)`);
   const forger = new NmcSimulator({
     address: "127.0.0.1",
     username: USER,
@@ -83,37 +123,40 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     targets: [{ hostname: "127.0.0.1", port }],
     uptimeStart: 0xfffffff,
   });
+  const step = (name: string, text: string) => print(`  ${stamp()}  scenario: ${name}: ${text}`);
   try {
     await sim.start();
     const script: (ScenarioStep | "forged")[] = [
-      "normal",
       "power-failure",
-      "forged",
-      "low-battery",
       "restore",
+      "forged",
+      "power-failure",
+      "low-battery",
     ];
-    for (const step of script) {
+    for (const next of script) {
       await sleep(options.stepSeconds * 1000);
-      if (step === "forged") {
-        print("  scenario: a forged on-battery packet (wrong authentication phrase) arrives");
+      if (next === "forged") {
+        step("forged packet", "on battery + low battery + SD=1, signed with a wrong authentication phrase");
         forger.update({ flags: { onBattery: true, lowBattery: true }, shuttingDown: true });
         await forger.sendStatus();
         continue;
       }
-      print(`  scenario: ${step}: ${SCENARIO_STEPS[step]}`);
-      applyStep(sim, step);
+      step(next, SCENARIO_STEPS[next]);
+      applyStep(sim, next);
       await sim.sendStatus();
     }
-    await sleep(options.stepSeconds * 1000);
+    const timeout = setTimeout(() => osDown.resolve(), 20_000);
+    await osDown.promise;
+    clearTimeout(timeout);
     const status = service.agent.status();
     print("\nfinal state:");
     for (const ups of status.ups) {
       const r = ups.reading;
       print(
-        `  NMC ${ups.card}: comm ${ups.comm}, ${
-          statusWords(ups.flags).join(" ")
-        }, battery ${r.batteryPercent}%, ` +
-          `runtime ${r.runtimeMinutes} min, load ${r.loadPercent}%, line ${r.lineVoltage} V, ` +
+        `  NMC ${ups.card}: comm ${ups.comm}, ${statusWords(ups.flags).join(" ")}${
+          ups.shuttingDown ? " SD=1" : ""
+        }, ` +
+          `battery ${r.batteryPercent}%, runtime ${r.runtimeMinutes} min, load ${r.loadPercent}%, ` +
           `${ups.statusPackets} status + ${ups.configPackets} client-list packets`,
       );
     }
@@ -123,6 +166,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         rejected.map(([r, n]) => `${n} ${r}`).join(", ") || "none"
       }`,
     );
+    print(`  simulated card: ${card.turnOffs.length} turn-off command(s) accepted`);
     const log = await readEventLog(join(dir, service.agent.config.eventLog.fileName));
     print(`  event log: ${log.length} JSON lines in ${service.agent.config.eventLog.fileName}`);
   } finally {
@@ -130,6 +174,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     sim.close();
     forger.close();
     await service.stop();
+    await card.close();
     await Deno.remove(dir, { recursive: true });
   }
   print("\ndemo finished; temp directory removed");

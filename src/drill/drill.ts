@@ -14,7 +14,7 @@ import type { AgentEvent } from "../events/types.ts";
 import { Logger } from "../log/logger.ts";
 import { RecordingExecutor } from "../shutdown/executor.ts";
 import type { CommandRun } from "../shutdown/sequencer.ts";
-import { applyStep, type ScenarioStep, SCENARIO_STEPS } from "../sim/scenarios.ts";
+import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
 import { NmcSimulator } from "../sim/simulator.ts";
 import type { Clock } from "../time/clock.ts";
 
@@ -90,7 +90,9 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     persistCountdowns: false,
     ports: {
       turnOffUps: (card) => {
-        action(`would turn the UPS off through NMC ${card} (${config.nmc.protocol}, port ${config.nmc.port})`);
+        action(
+          `would turn the UPS off through NMC ${card} (${config.nmc.protocol}, port ${config.nmc.port})`,
+        );
         return Promise.resolve({ ok: true, detail: "drill: not sent" });
       },
       runCommandFile: recordRun,
@@ -100,7 +102,9 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
   const onEvent = (event: AgentEvent) => {
     if (event.id === "MonitoringStarted" || event.id === "MonitoringStopped") return;
     timeline.push({ at: at(), kind: "event", text: `${event.id}: ${event.message}` });
-    if (event.id === "OsShutdown") action(`would shut the OS down: ${executor.calls.at(-1)?.command.join(" ")}`);
+    if (event.id === "OsShutdown") {
+      action(`would shut the OS down: ${executor.calls.at(-1)?.command.join(" ")}`);
+    }
   };
   const unsubscribe = agent.bus.subscribe(onEvent);
 
@@ -124,7 +128,11 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     for (const [index, step] of options.steps.entries()) {
       if (index > 0) await fake.tickAsync(options.stepSeconds * 1000);
       const who = targets.map((s) => s.address).join(", ");
-      timeline.push({ at: at(), kind: "step", text: `scenario: ${step} on ${who} (${SCENARIO_STEPS[step]})` });
+      timeline.push({
+        at: at(),
+        kind: "step",
+        text: `scenario: ${step} on ${who} (${SCENARIO_STEPS[step]})`,
+      });
       for (const sim of targets) applyStep(sim, step);
       for (const sim of targets) if (!sim.silent) agent.receive(sim.buildStatus());
     }

@@ -66,14 +66,26 @@ export const EVENT_CATALOG = {
   ShutdownPending: { severity: "warning", text: "Shutdown countdown started", kind: "service" },
   CommandFileRun: { severity: "info", text: "Command file finished", kind: "service" },
   CommandFileFailed: { severity: "warning", text: "Command file failed", kind: "service" },
-  CommandFileTimedOut: { severity: "warning", text: "Command file did not finish in its duration", kind: "service" },
+  CommandFileTimedOut: {
+    severity: "warning",
+    text: "Command file did not finish in its duration",
+    kind: "service",
+  },
   NotificationFailed: { severity: "warning", text: "Notification could not be delivered", kind: "service" },
   UpsTurnOffSent: { severity: "critical", text: "UPS turn-off command sent to the NMC", kind: "service" },
   UpsTurnOffFailed: { severity: "critical", text: "UPS turn-off command failed", kind: "service" },
   OsShutdown: { severity: "critical", text: "Shutting down the operating system", kind: "service" },
   OsShutdownFailed: { severity: "critical", text: "The OS shutdown command failed", kind: "service" },
-  CountdownResumed: { severity: "warning", text: "Shutdown countdown resumed after a restart", kind: "service" },
-  CountdownDropped: { severity: "info", text: "Shutdown countdown from before the restart dropped", kind: "service" },
+  CountdownResumed: {
+    severity: "warning",
+    text: "Shutdown countdown resumed after a restart",
+    kind: "service",
+  },
+  CountdownDropped: {
+    severity: "info",
+    text: "Shutdown countdown from before the restart dropped",
+    kind: "service",
+  },
 } as const satisfies Record<string, EventInfo>;
 
 /** An event id from the catalogue. */

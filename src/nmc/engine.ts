@@ -8,7 +8,13 @@
 import type { Logger } from "../log/logger.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { Clock } from "../time/clock.ts";
-import { type AcceptedPacket, type GateSettings, PacketGate, type RejectReason, type ReplayCounters } from "./gate.ts";
+import {
+  type AcceptedPacket,
+  type GateSettings,
+  PacketGate,
+  type RejectReason,
+  type ReplayCounters,
+} from "./gate.ts";
 
 /** Packet counters, for status output and the UI. */
 export interface PacketStats {

@@ -97,10 +97,16 @@ export const NO_SHUTDOWN_ENV = "PCNS_AGENT_NO_SHUTDOWN";
 export class SystemExecutor implements OsShutdownExecutor {
   /** Always false. */
   readonly dryRun = false;
+  readonly #refuse: () => boolean;
+
+  /** Creates the executor; `refuse` (default: the PCNS_AGENT_NO_SHUTDOWN guard) vetoes every run. */
+  constructor(refuse: () => boolean = () => Boolean(Deno.env.get(NO_SHUTDOWN_ENV))) {
+    this.#refuse = refuse;
+  }
 
   /** Runs the commands in order until one exits 0. */
   async shutdown(commands: readonly (readonly string[])[]): Promise<OsShutdownResult> {
-    if (Deno.env.get(NO_SHUTDOWN_ENV)) {
+    if (this.#refuse()) {
       return { ok: false, command: commands[0] ?? [], error: `refused: ${NO_SHUTDOWN_ENV} is set` };
     }
     const errors: string[] = [];

@@ -37,7 +37,9 @@ export interface SequencePorts {
   /** Publishes an event. */
   emit(draft: EventDraft): void;
   /** Turns a UPS off through its NMC. */
-  turnOffUps(card: string): Promise<{ readonly ok: boolean; readonly error?: string; readonly detail?: string }>;
+  turnOffUps(
+    card: string,
+  ): Promise<{ readonly ok: boolean; readonly error?: string; readonly detail?: string }>;
   /** Runs a command file with a deadline. */
   runCommandFile(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** The OS-shutdown executor (a recorder unless really running). */
@@ -78,7 +80,8 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
   if (settings.shutdownCommandFile) {
     steps.push({
       atSeconds: at,
-      what: `run the shutdown command file ${settings.shutdownCommandFile} (up to ${settings.shutdownCommandFileDuration} s)`,
+      what:
+        `run the shutdown command file ${settings.shutdownCommandFile} (up to ${settings.shutdownCommandFileDuration} s)`,
     });
     at += settings.shutdownCommandFileDuration;
   }
@@ -89,7 +92,9 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
 }
 
 /** Seconds the whole sequence needs at most (for runtime checks and negotiation, plus the OS's own time). */
-export function sequenceSeconds(settings: Pick<SequenceSettings, "shutdownCommandFile" | "shutdownCommandFileDuration" | "settleDelay">): number {
+export function sequenceSeconds(
+  settings: Pick<SequenceSettings, "shutdownCommandFile" | "shutdownCommandFileDuration" | "settleDelay">,
+): number {
   return (settings.shutdownCommandFile ? settings.shutdownCommandFileDuration : 0) + settings.settleDelay;
 }
 
@@ -180,7 +185,9 @@ export class ShutdownSequencer {
     this.#step = "settle delay";
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
-      this.#waitTimer = settings.settleDelay > 0 ? clock.setTimeout(resolve, settings.settleDelay * 1000) : undefined;
+      this.#waitTimer = settings.settleDelay > 0
+        ? clock.setTimeout(resolve, settings.settleDelay * 1000)
+        : undefined;
       if (settings.settleDelay <= 0) resolve();
     });
     this.#waitTimer = this.#wake = undefined;
@@ -191,7 +198,10 @@ export class ShutdownSequencer {
     const command = result.command.join(" ");
     emit(
       result.ok
-        ? { id: "OsShutdown", note: this.#ports.os.dryRun ? `dry run, would run: ${command}` : `ran: ${command}` }
+        ? {
+          id: "OsShutdown",
+          note: this.#ports.os.dryRun ? `dry run, would run: ${command}` : `ran: ${command}`,
+        }
         : { id: "OsShutdownFailed", note: result.error ?? command },
     );
     this.#phase = "done";
@@ -202,7 +212,9 @@ export class ShutdownSequencer {
 /** The event reporting a command file's outcome. */
 export function commandFileEvent(path: string, run: CommandRun, nmc?: string): EventDraft {
   const details = { path, exitCode: run.exitCode, durationMs: run.durationMs, output: run.output };
-  if (run.timedOut) return { id: "CommandFileTimedOut", nmc, note: `${path}: ${run.error ?? "timed out"}`, details };
+  if (run.timedOut) {
+    return { id: "CommandFileTimedOut", nmc, note: `${path}: ${run.error ?? "timed out"}`, details };
+  }
   if (!run.ok) return { id: "CommandFileFailed", nmc, note: `${path}: ${run.error ?? "failed"}`, details };
   return { id: "CommandFileRun", nmc, note: path, details };
 }

@@ -34,6 +34,7 @@ export const SCENARIO_STEPS: Readonly<Record<ScenarioStep, string>> = {
 export const SCENARIOS: Readonly<Record<string, readonly ScenarioStep[]>> = {
   "demo": ["normal", "power-failure", "low-battery", "restore"],
   "power-failure": ["normal", "power-failure", "restore"],
+  "outage": ["normal", "power-failure"],
   "low-battery": ["normal", "power-failure", "low-battery"],
   "ups-turn-off": ["normal", "power-failure", "ups-turn-off"],
   "card-reboot": ["normal", "card-reboot"],
@@ -47,7 +48,7 @@ export function parseScenario(text: string): ScenarioStep[] {
   if (steps.length === 0) throw new Error("empty scenario");
   for (const step of steps) {
     if (!(step in SCENARIO_STEPS)) {
-      const known = [...Object.keys(SCENARIOS), ...Object.keys(SCENARIO_STEPS)].join(", ");
+      const known = [...new Set([...Object.keys(SCENARIOS), ...Object.keys(SCENARIO_STEPS)])].join(", ");
       throw new Error(`unknown scenario step "${step}" (known: ${known})`);
     }
   }

@@ -64,7 +64,8 @@ export function evaluateRuntime(
     runtimeExceeded: onBattery && (exceededByLbd || exceededByRuntime),
     runtimeBelowThreshold: settings.thresholdMinutes > 0 && reading.runtimeMinutes !== undefined &&
       reading.runtimeMinutes < settings.thresholdMinutes,
-    batteryDischarged: !onBattery && flags.online && runtimeSeconds !== undefined && runtimeSeconds <= lbdSeconds,
+    batteryDischarged: !onBattery && flags.online && runtimeSeconds !== undefined &&
+      runtimeSeconds <= lbdSeconds,
   };
 }
 

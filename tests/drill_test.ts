@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { formatTimeline, runDrill } from "../src/drill/drill.ts";
+import { testConfig } from "./helpers/agent.ts";
+
+Deno.test("drill: an outage on a single UPS prints the exact timeline and runs nothing", async () => {
+  const base = testConfig({ cards: ["10.0.0.5"] });
+  const config = {
+    ...base,
+    shutdown: {
+      ...base.shutdown,
+      turnOffUps: true,
+      shutdownCommandFile: "/opt/pcns/stop-vms",
+      shutdownCommandFileDuration: 30,
+    },
+  };
+  const result = await runDrill(config, { steps: ["normal", "power-failure"], stepSeconds: 60 });
+  const at = (text: string) => result.timeline.find((e) => e.text.includes(text))?.at;
+  assert.equal(at("PowerFailed:"), 60);
+  assert.equal(at("ShutdownStarting"), 180, "120 s on-battery delay");
+  assert.equal(at("would turn the UPS off through NMC 10.0.0.5"), 180);
+  assert.equal(at("would run command file /opt/pcns/stop-vms"), 180);
+  assert.equal(result.osShutdownAt, 280, "30 s command file + 70 s settle delay");
+  assert.match(formatTimeline(result).at(-1)!, /the OS would be shut down at \+280.0 s/);
+});
+
+Deno.test("drill: power back before the delay ends cancels, and a silent card raises CommunicationLost only", async () => {
+  const config = testConfig({ cards: ["10.0.0.5"] });
+  const back = await runDrill(config, { steps: ["normal", "power-failure", "restore"], stepSeconds: 100 });
+  assert.equal(back.osShutdownAt, undefined);
+  assert.ok(back.timeline.some((e) => e.text.startsWith("ShutdownCancelled") && e.at === 200));
+  const silent = await runDrill(config, { steps: ["normal", "silence"], stepSeconds: 10 });
+  assert.equal(silent.osShutdownAt, undefined);
+  const lost = silent.timeline.find((e) => e.text.startsWith("CommunicationLost"));
+  assert.ok(lost && lost.at >= 55 && lost.at <= 60, `comm lost at ${lost?.at}`);
+});
+
+Deno.test("drill: redundant UPSs: one on battery is only logged, both shut down after the delay", async () => {
+  const base = testConfig({ cards: ["10.0.0.5", "10.0.0.6"] });
+  const config = { ...base, nmc: { ...base.nmc, mode: "redundant" as const } };
+  const one = await runDrill(config, {
+    steps: ["normal", "power-failure"],
+    stepSeconds: 30,
+    only: ["10.0.0.5"],
+  });
+  assert.equal(one.osShutdownAt, undefined);
+  assert.ok(one.timeline.some((e) => e.text.startsWith("PowerFailed") && e.text.includes("10.0.0.5")));
+  const both = await runDrill(config, { steps: ["normal", "power-failure"], stepSeconds: 30 });
+  assert.equal(both.osShutdownAt, 30 + 120 + 70);
+});
