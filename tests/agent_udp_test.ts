@@ -146,3 +146,47 @@ Deno.test("a new UDP port in the config re-binds; a port already taken keeps the
     await t.close();
   }
 });
+
+Deno.test("a countdown pending when the agent stops is resumed from its original start by the next agent", async () => {
+  const { fakeClock } = await import("./helpers/clock.ts");
+  const { Agent } = await import("../src/agent/agent.ts");
+  const { memoryLogger } = await import("../src/log/logger.ts");
+  const dataDir = await Deno.makeTempDir({ prefix: "pcns-restart-" });
+  const { fake, clock } = fakeClock();
+  try {
+    const first = Agent.start({
+      config: testConfig(),
+      dataDir,
+      logger: memoryLogger().logger,
+      clock,
+      dryRun: true,
+    });
+    first.receive(statusPacket({ su: 10, status: 0x10 }));
+    const dueAt = first.status().shutdown.countdowns[0].dueAt;
+    await fake.tickAsync(60_000);
+    await first.stop();
+
+    await fake.tickAsync(5_000);
+    const second = Agent.start({
+      config: testConfig(),
+      dataDir,
+      logger: memoryLogger().logger,
+      clock,
+      dryRun: true,
+    });
+    const seen: string[] = [];
+    second.bus.subscribe((e) => seen.push(e.id));
+    second.receive(statusPacket({ su: 20, status: 0x10 })); // the card still reports on battery
+    assert.equal(second.status().shutdown.countdowns[0].dueAt, dueAt, "same due time as before the restart");
+    await fake.tickAsync(dueAt - fake.now - 1);
+    assert.equal(second.status().shutdown.phase, "idle");
+    await fake.tickAsync(1);
+    assert.equal(second.status().shutdown.phase, "running");
+    assert.ok(seen.includes("ShutdownStarting"));
+    await second.stop();
+    const log = await readEventLog(join(dataDir, "EventLog.jsonl"));
+    assert.ok(log.some((r) => r.id === "CountdownResumed"));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

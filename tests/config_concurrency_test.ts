@@ -15,7 +15,7 @@ function valueFor(name: string, i: number): string {
   if (/(commandFileDelay|commandFileDuration|shutdownDelay)$/.test(name)) return String(1000 + i);
   if (/\.ip_\d$/.test(name)) return `nmc-${i}.example`;
   if (/\.(udpPort|httpPort|httpsPort)$/.test(name)) return String(10000 + i);
-  if (name === "Shutdown.osShutdownCommand") return `/sbin/poweroff --tag=${i}`;
+  if (name === "Shutdown.osShutdownCommand") return `/usr/local/bin/site-power-off-test --tag=${i}`;
   if (name === "EventLog.maxSizeKiB") return String(100 + i);
   throw new Error(`no test values for ${name}`);
 }
@@ -137,7 +137,7 @@ Deno.test("concurrency: a writer killed with SIGKILL mid-write leaves the old or
       const value = parseStrict(text, file).get("Shutdown.osShutdownCommand")!;
       assert.match(
         value,
-        /^(|\/sbin\/poweroff --round=\d+ --n=\d+)$/,
+        /^(|\/usr\/local\/bin\/site-power-off-test --round=\d+ --n=\d+)$/,
         `${file}: a value from a complete write`,
       );
       assert.equal(

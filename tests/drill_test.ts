@@ -1,15 +1,21 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { formatTimeline, runDrill } from "../src/drill/drill.ts";
 import { testConfig } from "./helpers/agent.ts";
 
 Deno.test("drill: an outage on a single UPS prints the exact timeline and runs nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-drill-" });
+  const script = join(dir, "stop-vms");
+  const marker = join(dir, "ran");
+  await Deno.writeTextFile(script, `#!/bin/sh\ntouch '${marker}'\n`);
+  await Deno.chmod(script, 0o755);
   const base = testConfig({ cards: ["10.0.0.5"] });
   const config = {
     ...base,
     shutdown: {
       ...base.shutdown,
       turnOffUps: true,
-      shutdownCommandFile: "/opt/pcns/stop-vms",
+      shutdownCommandFile: script,
       shutdownCommandFileDuration: 30,
     },
   };
@@ -18,9 +24,20 @@ Deno.test("drill: an outage on a single UPS prints the exact timeline and runs n
   assert.equal(at("PowerFailed:"), 60);
   assert.equal(at("ShutdownStarting"), 180, "120 s on-battery delay");
   assert.equal(at("would turn the UPS off through NMC 10.0.0.5"), 180);
-  assert.equal(at("would run command file /opt/pcns/stop-vms"), 180);
+  assert.equal(at(`would run command file ${script}`), 180);
   assert.equal(result.osShutdownAt, 280, "30 s command file + 70 s settle delay");
   assert.match(formatTimeline(result).at(-1)!, /the OS would be shut down at \+280.0 s/);
+  await assert.rejects(Deno.stat(marker), Deno.errors.NotFound, "the drill never runs the command file");
+
+  // A command file that cannot run is called out, and the timeline shows the sequence without it.
+  const broken = { ...config, shutdown: { ...config.shutdown, shutdownCommandFile: join(dir, "missing") } };
+  const without = await runDrill(broken, { steps: ["normal", "power-failure"], stepSeconds: 60 });
+  assert.match(
+    without.timeline[0].text,
+    /Shutdown\.shutdownCommandFile = .*missing: .*does not exist: it will NOT run/,
+  );
+  assert.equal(without.osShutdownAt, 250);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("drill: power back before the delay ends cancels, and a silent card raises CommunicationLost only", async () => {

@@ -78,6 +78,8 @@ export class ActionEngine {
   readonly #running = new Set<Promise<void>>();
   /** Active events remembered from before a restart, waiting for their NMC to confirm them. */
   readonly #restored = new Map<string, ActiveEvent>();
+  /** Countdowns from before a restart whose NMC has not confirmed (or denied) them yet. */
+  #restoredCountdowns: ShutdownCandidate[] = [];
   #sequenceStartedAt: number | undefined;
   #trigger: SequenceTrigger | undefined;
   #stopped = false;
@@ -213,6 +215,7 @@ export class ActionEngine {
         this.#restored.set(activeKey(a.id, a.card), a);
       }
     }
+    this.#restoredCountdowns = [...state.countdowns];
     for (const c of state.countdowns) {
       this.#ports.emit({
         id: "CountdownResumed",
@@ -257,15 +260,24 @@ export class ActionEngine {
     const sequence = this.#trigger && this.#sequenceStartedAt !== undefined
       ? { startedAt: this.#sequenceStartedAt, trigger: this.#trigger }
       : undefined;
-    if (!sequence && this.#countdowns.size === 0) {
+    // Restored countdowns stay persisted until their NMC confirms or denies them.
+    const waiting = new Set([...this.#restored.values()].map((a) => a.card));
+    this.#restoredCountdowns = this.#restoredCountdowns.filter((c) =>
+      c.cards.some((card) => waiting.has(card)) && !this.#countdowns.has(c.key)
+    );
+    const countdowns = [
+      ...[...this.#countdowns.values()].map((c) => c.candidate),
+      ...this.#restoredCountdowns,
+    ];
+    if (!sequence && countdowns.length === 0) {
       persist.clear();
       return;
     }
     persist.save({
       version: 1,
       savedAt: this.#ports.clock.now(),
-      active: this.active(),
-      countdowns: [...this.#countdowns.values()].map((c) => c.candidate),
+      active: [...this.active(), ...this.#restored.values()],
+      countdowns,
       ...(sequence ? { sequence } : {}),
     });
   }
@@ -276,6 +288,7 @@ export class ActionEngine {
       this.#restored.delete(key);
       this.#ports.emit({ id: "CountdownDropped", nmc: card, note: `${a.id} ${why}` });
     }
+    this.#persist();
   }
 
   #stillActive(event: AgentEvent): boolean {

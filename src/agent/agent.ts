@@ -191,6 +191,9 @@ export class Agent {
         "no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected",
       );
     }
+    // Read the persisted countdowns before anything re-evaluates (and rewrites) them.
+    agent.#restoreCountdowns();
+    agent.#applyCommandFileChecks(agent.#config);
     return agent;
   }
 
@@ -238,7 +241,7 @@ export class Agent {
     this.#config = config;
     this.#engine.configure(gateSettings(config));
     this.#monitor.configure(monitorSettings(config));
-    this.#actions.configure(wiring.actionSettings(config));
+    this.#applyCommandFileChecks(config);
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
       this.#notifiers = this.#buildNotifiers(config);
     }
@@ -263,6 +266,19 @@ export class Agent {
     await this.#actions.stop();
     await this.#udp?.close();
     this.#eventLog.close();
+  }
+
+  /** Checks the configured command files; a broken one is reported and disabled (as PCNS does). */
+  #applyCommandFileChecks(config: AgentConfig): void {
+    const problems = wiring.commandFileProblems(config);
+    for (const p of problems) {
+      this.emit({
+        id: "ConfigWarning",
+        note: `${p.key} = ${p.path}: ${p.problem}; that command file is disabled until this is fixed`,
+        details: { key: p.key, path: p.path },
+      });
+    }
+    this.#actions.configure(wiring.actionSettings(wiring.withoutBrokenCommandFiles(config, problems)));
   }
 
   #buildNotifiers(config: AgentConfig): NotifierSet {

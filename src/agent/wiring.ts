@@ -8,7 +8,7 @@
  * @module
  */
 import type { ActionSettings } from "../actions/engine.ts";
-import { eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
+import { checkCommandFile, eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
 import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { EventId } from "../events/types.ts";
@@ -35,6 +35,54 @@ export function sequenceSettings(
     settleDelay: config.shutdown.settleDelay,
     osCommands: shutdownCommands(os, config.shutdown.osShutdownCommand),
   };
+}
+
+/** A configured command file that cannot run. */
+export interface CommandFileProblem {
+  /** The config key naming it (`Events.event_PowerFailed_commandFilePath`, `Shutdown.shutdownCommandFile`). */
+  readonly key: string;
+  /** The path configured. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+}
+
+/** Every enabled command file that does not exist or cannot be run (checked on the file system). */
+export function commandFileProblems(
+  config: AgentConfig,
+  check: (path: string) => string | undefined = checkCommandFile,
+): CommandFileProblem[] {
+  const problems: CommandFileProblem[] = [];
+  for (const [id, actions] of Object.entries(config.events)) {
+    if (!actions.enableCommandFile) continue;
+    const problem = actions.commandFilePath ? check(actions.commandFilePath) : "no commandFilePath is set";
+    if (problem) {
+      problems.push({ key: `Events.event_${id}_commandFilePath`, path: actions.commandFilePath, problem });
+    }
+  }
+  const file = config.shutdown.shutdownCommandFile;
+  const problem = file ? check(file) : undefined;
+  if (problem) problems.push({ key: "Shutdown.shutdownCommandFile", path: file, problem });
+  return problems;
+}
+
+/** The config with the broken command files disabled (as PCNS does), so nothing tries to run them. */
+export function withoutBrokenCommandFiles(
+  config: AgentConfig,
+  problems: readonly CommandFileProblem[],
+): AgentConfig {
+  if (problems.length === 0) return config;
+  const broken = new Set(problems.map((p) => p.key));
+  const events = Object.fromEntries(
+    Object.entries(config.events).map(([id, a]) => [
+      id,
+      broken.has(`Events.event_${id}_commandFilePath`) ? { ...a, enableCommandFile: false } : a,
+    ]),
+  );
+  const shutdown = broken.has("Shutdown.shutdownCommandFile")
+    ? { ...config.shutdown, shutdownCommandFile: "" }
+    : config.shutdown;
+  return { ...config, events, shutdown };
 }
 
 /** The action-engine settings of a config: LowBattery and UpsTurnOffInitiated always shut down. */

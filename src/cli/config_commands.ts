@@ -20,6 +20,7 @@ import { ConfigError } from "../config/problems.ts";
 import { displayValue, keyDef, maskConfig, SCHEMA, SECTIONS } from "../config/schema.ts";
 import { ConfigStore, inspectConfig } from "../config/store.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE } from "./errors.ts";
+import { commandFileProblems } from "../agent/wiring.ts";
 
 /** The terminal the commands talk to (replaceable in tests). */
 export interface CliIo {
@@ -159,10 +160,13 @@ async function checkCommand(path: string, io: CliIo): Promise<void> {
   }
   const sorted = [...evaluation.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   for (const p of sorted) io.out(`${p.level}: ${p.message}`);
-  const errors = sorted.filter((p) => p.level === "error").length;
-  const summary = `${path}: ${errors} error(s), ${sorted.length - errors} warning(s)`;
+  const commandFiles = evaluation.config ? commandFileProblems(evaluation.config) : [];
+  for (const p of commandFiles) io.out(`error: ${path}: ${p.key} = ${p.path}: ${p.problem}`);
+  const errors = sorted.filter((p) => p.level === "error").length + commandFiles.length;
+  const warnings = sorted.filter((p) => p.level === "warning").length;
+  const summary = `${path}: ${errors} error(s), ${warnings} warning(s)`;
   if (errors > 0) throw new CliError(summary);
-  io.out(sorted.length === 0 ? `${path}: OK` : summary);
+  io.out(sorted.length + commandFiles.length === 0 ? `${path}: OK` : summary);
 }
 
 /** What a start would use, read without writing anything; fails on fatal problems. */

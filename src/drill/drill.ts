@@ -9,6 +9,7 @@
  */
 import { createClock } from "@sinonjs/fake-timers";
 import { Agent } from "../agent/agent.ts";
+import { commandFileProblems } from "../agent/wiring.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { AgentEvent } from "../events/types.ts";
 import { Logger } from "../log/logger.ts";
@@ -34,8 +35,8 @@ export interface DrillOptions {
 export interface DrillEntry {
   /** Seconds since the drill started. */
   readonly at: number;
-  /** "step" (scenario), "event" (agent event) or "action" (what would run). */
-  readonly kind: "step" | "event" | "action";
+  /** "step" (scenario), "event" (agent event), "action" (what would run) or "warning" (config problem). */
+  readonly kind: "step" | "event" | "action" | "warning";
   /** What happened. */
   readonly text: string;
 }
@@ -63,6 +64,9 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
   const timeline: DrillEntry[] = [];
   const action = (text: string) => timeline.push({ at: at(), kind: "action", text });
 
+  for (const p of commandFileProblems(config)) {
+    timeline.push({ at: 0, kind: "warning", text: `${p.key} = ${p.path}: ${p.problem}: it will NOT run` });
+  }
   const cards = config.nmc.cards.length ? config.nmc.cards : ["127.0.0.1"];
   const drillConfig: AgentConfig = {
     ...config,
@@ -100,7 +104,7 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     },
   });
   const onEvent = (event: AgentEvent) => {
-    if (event.id === "MonitoringStarted" || event.id === "MonitoringStopped") return;
+    if (["MonitoringStarted", "MonitoringStopped", "ConfigWarning"].includes(event.id)) return;
     timeline.push({ at: at(), kind: "event", text: `${event.id}: ${event.message}` });
     if (event.id === "OsShutdown") {
       action(`would shut the OS down: ${executor.calls.at(-1)?.command.join(" ")}`);
@@ -155,7 +159,7 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
 /** Formats a timeline for the terminal. */
 export function formatTimeline(result: DrillResult): string[] {
   const lines = result.timeline.map((e) => {
-    const mark = e.kind === "step" ? ">>" : e.kind === "action" ? "=>" : "  ";
+    const mark = e.kind === "step" ? ">>" : e.kind === "action" ? "=>" : e.kind === "warning" ? "!!" : "  ";
     return `${`+${e.at.toFixed(1)} s`.padStart(10)} ${mark} ${e.text}`;
   });
   lines.push(
