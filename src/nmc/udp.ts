@@ -93,6 +93,7 @@ export class UdpListener {
         if (this.#closed) return;
         // ICMP errors (e.g. connection refused from an earlier send) can surface here; keep listening.
         if (error instanceof Deno.errors.BadResource) return;
+        await new Promise((r) => setTimeout(r, 10)); // never spin on an error that repeats
         continue;
       }
       const [data, from] = received;
