@@ -191,3 +191,50 @@ Deno.test("drill on a config file prints the timeline and the result line", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("nmc-sim --web-port serves the card's turn-off flow: the agent's kill-power client is accepted", async () => {
+  const { turnOffUps } = await import("../src/nmc/killpower.ts");
+  const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const child = agentCommand([
+    "nmc-sim",
+    "--target",
+    `127.0.0.1:${(socket.addr as Deno.NetAddr).port}`,
+    "--web-port",
+    "0",
+  ]).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const readUntil = async (pattern: RegExp) => {
+    while (!pattern.test(text)) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`nmc-sim ended before printing ${pattern}: ${text}`);
+      text += value;
+    }
+    return pattern.exec(text)!;
+  };
+  try {
+    const port = Number((await readUntil(/card web side on http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+    const result = await turnOffUps({
+      card: "127.0.0.1",
+      protocol: "http",
+      port,
+      acceptCerts: false,
+      username: "apc",
+      authenticationPhrase: "admin user phrase",
+    });
+    assert.equal(result.ok, true, result.error);
+    assert.equal(result.confirmed, true);
+    await readUntil(/turn-off command accepted/);
+    child.kill("SIGINT");
+    assert.equal((await child.status).code, 0);
+  } finally {
+    socket.close();
+    await lines.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // stopped
+    }
+  }
+});

@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import { parseScenario, playScenario, SCENARIO_STEPS, SCENARIOS } from "../sim/scenarios.ts";
+import { NmcWebServer } from "../sim/http.ts";
 import { NmcSimulator, type SimTarget } from "../sim/simulator.ts";
 import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
 
@@ -40,6 +41,13 @@ export function registerSimCommand(program: Command): void {
     .option("--step <seconds>", "seconds between scenario steps", "30")
     .option("--line-ending <lf|crlf>", "line ending of the packets", "lf")
     .option("--count <n>", "stop after this many status packets (0 = run until interrupted)", "0")
+    .option(
+      "--web-port <port>",
+      "also serve the card's web side (UPS turn-off flow) on this TCP port of 127.0.0.1",
+    )
+    .option("--web-address <ip>", "address the card's web side listens on", "127.0.0.1")
+    .option("--cert <file>", "serve the web side over HTTPS with this PEM certificate (needs --key)")
+    .option("--key <file>", "PEM private key for --cert")
     .action(async (opts) => {
       const targets = (opts.target as string[]).map(parseTarget);
       if (!["lf", "crlf"].includes(opts.lineEnding)) {
@@ -64,6 +72,23 @@ export function registerSimCommand(program: Command): void {
       const stepMs = parseSecondsOption("--step", opts.step) * 1000;
       const where = targets.map((t) => `${t.hostname}:${t.port}`).join(", ");
       console.log(`simulated NMC ${opts.address} sending to ${where}`);
+      if ((opts.cert === undefined) !== (opts.key === undefined)) {
+        throw new CliError("--cert and --key go together", EXIT_USAGE);
+      }
+      let web: NmcWebServer | undefined;
+      if (opts.webPort !== undefined) {
+        const port = parseIntegerOption("--web-port", opts.webPort, 0, 65535);
+        const tls = opts.cert
+          ? {
+            protocol: "https" as const,
+            cert: await Deno.readTextFile(opts.cert),
+            key: await Deno.readTextFile(opts.key),
+          }
+          : { protocol: "http" as const };
+        web = new NmcWebServer(sim, { ...tls, hostname: opts.webAddress, port });
+        web.onTurnOff = (record) => console.log(`turn-off command accepted from ${JSON.stringify(record)}`);
+        console.log(`card web side on ${tls.protocol}://${opts.webAddress}:${web.port}/macontrol.htm`);
+      }
       const aborter = new AbortController();
       const stop = () => aborter.abort();
       Deno.addSignalListener("SIGINT", stop);
@@ -84,6 +109,7 @@ export function registerSimCommand(program: Command): void {
       } finally {
         Deno.removeSignalListener("SIGINT", stop);
         sim.close();
+        await web?.close();
         console.log(`sent ${sim.sent.status} status and ${sim.sent.config} client notification packets`);
       }
     });
