@@ -19,6 +19,7 @@ export const SECTIONS = [
   "Events",
   "EventLog",
   "Notifications",
+  "WebUI",
 ] as const;
 
 /** A section pcns-agent reads. */
@@ -526,6 +527,48 @@ export const SCHEMA: readonly KeyDef[] = [
     description: "syslog target: empty (off), local (/dev/log, the journal) or host[:port] over UDP",
     check: syslogCheck,
   }),
+  def({
+    section: "WebUI",
+    key: "certificateFile",
+    type: "absolute path",
+    default: "",
+    description: "PEM certificate of the web UI (empty = a self-signed one generated in the data directory)",
+    check: absolutePathCheck,
+  }),
+  def({
+    section: "WebUI",
+    key: "keyFile",
+    type: "absolute path",
+    default: "",
+    description: "PEM private key for certificateFile",
+    check: absolutePathCheck,
+  }),
+  intDef(
+    "WebUI",
+    "sessionIdleTimeout",
+    15,
+    1,
+    1440,
+    "minutes of inactivity after which a login session ends",
+  ),
+  intDef("WebUI", "sessionLifetime", 720, 5, 10080, "minutes after which a login session ends in any case"),
+  intDef(
+    "WebUI",
+    "lockoutThreshold",
+    5,
+    1,
+    100,
+    "failed logins (per user name and per address) before lockout",
+  ),
+  intDef(
+    "WebUI",
+    "lockoutDuration",
+    15,
+    1,
+    1440,
+    "minutes of the first lockout (doubling after each new failure)",
+  ),
+  boolDef("WebUI", "metricsWithoutLogin", false, "serve /metrics without authentication"),
 ];
 
 /** Schema keys by `Section.key`. */
@@ -614,6 +657,15 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       syslog: str("Notifications.syslog"),
     },
     runtimeThreshold: int("Events.runtimeThreshold"),
+    webUi: {
+      certificateFile: str("WebUI.certificateFile"),
+      keyFile: str("WebUI.keyFile"),
+      sessionIdleTimeout: int("WebUI.sessionIdleTimeout"),
+      sessionLifetime: int("WebUI.sessionLifetime"),
+      lockoutThreshold: int("WebUI.lockoutThreshold"),
+      lockoutDuration: int("WebUI.lockoutDuration"),
+      metricsWithoutLogin: bool("WebUI.metricsWithoutLogin"),
+    },
   };
 }
 

@@ -107,6 +107,24 @@ export interface EventLogSettings {
   readonly maxSizeKiB: number;
 }
 
+/** `[WebUI]`: certificate, sessions and lockout of the web UI. */
+export interface WebUiSettings {
+  /** PEM certificate file ("" = the self-signed one generated in the data directory). */
+  readonly certificateFile: string;
+  /** PEM private key file for certificateFile. */
+  readonly keyFile: string;
+  /** Minutes of inactivity after which a session ends. */
+  readonly sessionIdleTimeout: number;
+  /** Minutes after which a session ends in any case. */
+  readonly sessionLifetime: number;
+  /** Failed logins (per user name and per address) before a lockout. */
+  readonly lockoutThreshold: number;
+  /** Minutes of the first lockout; each further failure doubles it. */
+  readonly lockoutDuration: number;
+  /** Serve /metrics without authentication. */
+  readonly metricsWithoutLogin: boolean;
+}
+
 /** The whole configuration. */
 export interface AgentConfig {
   /** `[NetworkManagementCard]`. */
@@ -123,4 +141,6 @@ export interface AgentConfig {
   readonly notifications: NotificationSettings;
   /** `[Events] runtimeThreshold`: minutes of runtime below which RuntimeBelowThreshold is raised (0 = off). */
   readonly runtimeThreshold: number;
+  /** `[WebUI]`. */
+  readonly webUi: WebUiSettings;
 }

@@ -59,6 +59,15 @@ export function testConfig(
     eventLog: { fileName: "EventLog.jsonl", maxSizeKiB: 1024 },
     notifications: { webhookUrl: "", webhookTimeout: 5, webhookRetries: 3, syslog: "" },
     runtimeThreshold: 0,
+    webUi: {
+      certificateFile: "",
+      keyFile: "",
+      sessionIdleTimeout: 15,
+      sessionLifetime: 720,
+      lockoutThreshold: 5,
+      lockoutDuration: 15,
+      metricsWithoutLogin: false,
+    },
   };
 }
 
