@@ -36,6 +36,13 @@ function freeUdpPort(): number {
   return port;
 }
 
+function freeTcpPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 async function writeConfig(dir: string, port: number): Promise<string> {
   const path = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(
@@ -48,6 +55,10 @@ async function writeConfig(dir: string, port: number): Promise<string> {
       "[Networking]",
       `udpPort = ${port}`,
       "udpListenAddresses = 127.0.0.1",
+      // The web UI of `run` on free loopback ports, never the real 3052/6547.
+      `httpPort = ${freeTcpPort()}`,
+      `httpsPort = ${freeTcpPort()}`,
+      "uiListenAddress = 127.0.0.1",
       "",
     ].join("\n"),
   );

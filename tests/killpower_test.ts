@@ -486,3 +486,37 @@ Deno.test("the simulated card's page verifies like a packet and its counters adv
     await web.close();
   }
 });
+
+Deno.test("checkNmc verifies the card's page and challenge but posts nothing", async () => {
+  const { checkNmc } = await import("../src/nmc/killpower.ts");
+  const { NmcWebServer } = await import("../src/sim/http.ts");
+  const { NmcSimulator } = await import("../src/sim/simulator.ts");
+  const sim = new NmcSimulator({
+    address: "127.0.0.1",
+    username: "apc",
+    authenticationPhrase: "admin user phrase",
+    targets: [],
+  });
+  const web = new NmcWebServer(sim, { protocol: "http" });
+  try {
+    const target = {
+      card: "127.0.0.1",
+      protocol: "http" as const,
+      port: web.port,
+      acceptCerts: false,
+      username: "apc",
+      authenticationPhrase: "admin user phrase",
+    };
+    const ok = await checkNmc(target);
+    assert.equal(ok.ok, true, ok.error);
+    assert.equal(ok.step, "challenge");
+    assert.equal(web.turnOffs.length, 0);
+    assert.equal(sim.ups.shuttingDown, false);
+    const wrong = await checkNmc({ ...target, authenticationPhrase: "not the right phrase" });
+    assert.equal(wrong.ok, false);
+    assert.equal(wrong.step, "verify");
+  } finally {
+    sim.close();
+    await web.close();
+  }
+});

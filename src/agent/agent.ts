@@ -23,6 +23,7 @@ import { ShutdownStateFile } from "../shutdown/persist.ts";
 import { type CommandRun, type SequenceTrigger, ShutdownSequencer } from "../shutdown/sequencer.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
+import { type HistorySample, UpsHistory } from "../ups/history.ts";
 import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
 import * as wiring from "./wiring.ts";
 
@@ -105,6 +106,7 @@ export class Agent {
   readonly #dryRun: boolean;
   readonly #engine: PacketEngine;
   readonly #monitor: UpsMonitor;
+  readonly #history = new UpsHistory();
   readonly #actions: ActionEngine;
   readonly #sequencer: ShutdownSequencer;
   readonly #stateFile: ShutdownStateFile | undefined;
@@ -130,6 +132,16 @@ export class Agent {
       gateSettings(this.#config),
       (packet) => {
         this.#monitor.handle(packet);
+        const ups = this.#monitor.get(packet.card);
+        if (ups?.lastStatusAt !== undefined && ups.lastStatusAt === this.#clock.now()) {
+          const r = ups.reading;
+          this.#history.record(packet.card, {
+            time: ups.lastStatusAt,
+            batteryPercent: r.batteryPercent,
+            loadPercent: r.loadPercent,
+            lineVoltage: r.lineVoltage,
+          });
+        }
         // In parallel mode the load decides how many UPSs may fail: re-check on every reading.
         if (this.#config.nmc.mode === "parallel") this.#actions.reevaluate();
       },
@@ -219,6 +231,16 @@ export class Agent {
     return event;
   }
 
+  /** The last 24 h of battery, load and line voltage of a card (oldest first). */
+  history(card: string): HistorySample[] {
+    return this.#history.samples(card, this.#clock.now());
+  }
+
+  /** Where the event log is written. */
+  get eventLogPath(): string {
+    return this.#eventLog.path;
+  }
+
   /** What the agent knows now. */
   status(): AgentStatus {
     return {
@@ -241,6 +263,7 @@ export class Agent {
     this.#config = config;
     this.#engine.configure(gateSettings(config));
     this.#monitor.configure(monitorSettings(config));
+    this.#history.retain(config.nmc.cards);
     this.#applyCommandFileChecks(config);
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
       this.#notifiers = this.#buildNotifiers(config);

@@ -10,6 +10,7 @@ import type { EventDraft } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../time/clock.ts";
 import type { OsShutdownExecutor } from "../shutdown/executor.ts";
+import { WebUi } from "../web/server.ts";
 import { Agent, type AgentPorts } from "./agent.ts";
 
 /** How to run the service. */
@@ -28,6 +29,8 @@ export interface ServiceOptions {
   readonly executor?: OsShutdownExecutor;
   /** Replacements for other side effects. */
   readonly ports?: AgentPorts;
+  /** Start the web UI on [Networking] httpPort/httpsPort (default false; `run` turns it on). */
+  readonly webUi?: boolean;
 }
 
 /** A running service. */
@@ -36,6 +39,8 @@ export interface RunningService {
   readonly agent: Agent;
   /** The config store. */
   readonly store: ConfigStore;
+  /** The web UI, when started. */
+  readonly web?: WebUi;
   /** Stops the agent and the config watcher. */
   stop(): Promise<void>;
 }
@@ -62,20 +67,37 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
   for (const draft of early) agent.emit(draft);
   const running = agent;
+  let web: WebUi | undefined;
+  if (options.webUi) {
+    try {
+      web = await WebUi.start({ agent: running, store, logger: options.logger, clock: options.clock });
+    } catch (error) {
+      await running.stop();
+      await store.close();
+      throw error;
+    }
+  }
   let applying = Promise.resolve();
   const unsubscribe = store.subscribe((config) => {
-    applying = applying.then(() => running.applyConfig(config)).catch((error) =>
-      options.logger.error(`applying the new configuration failed: ${(error as Error).message}`)
-    );
+    applying = applying
+      .then(async () => {
+        await running.applyConfig(config);
+        await web?.applyConfig(config);
+      })
+      .catch((error) =>
+        options.logger.error(`applying the new configuration failed: ${(error as Error).message}`)
+      );
   });
   if (options.hotReload ?? true) store.watch();
   return {
     agent: running,
     store,
+    web,
     async stop() {
       unsubscribe();
       await store.close();
       await applying;
+      await web?.close();
       await running.stop();
     },
   };

@@ -36,6 +36,7 @@ export function registerRunCommand(program: Command): void {
     .description("run the agent (creates the config with defaults if it does not exist)")
     .option("-c, --config <path>", "path of pcnsconfig.ini", defaultConfigPath())
     .option("--dry-run", "never shut the OS down: log what would run instead", false)
+    .option("--no-web", "do not start the web UI (TCP httpPort/httpsPort)")
     .option("--log-format <text|json>", "format of the log lines on stderr", "text")
     .option("--log-level <level>", `least severe log level shown (${LOG_LEVELS.join(", ")})`, "info")
     .action(async (opts) => {
@@ -49,10 +50,18 @@ export function registerRunCommand(program: Command): void {
         );
       }
       const logger = new Logger(stderrSink(opts.logFormat as LogFormat), opts.logLevel as LogLevel);
+      // Listen for SIGTERM/SIGINT before starting, so a stop request during start-up still ends cleanly.
+      const stop = stopRequested();
       // The one place the real OS-shutdown executor is created: `run` without --dry-run.
       const executor = opts.dryRun ? new RecordingExecutor() : new SystemExecutor();
-      const service = await startService({ configPath: opts.config, logger, dryRun: opts.dryRun, executor });
-      const signal = await stopRequested();
+      const service = await startService({
+        configPath: opts.config,
+        logger,
+        dryRun: opts.dryRun,
+        executor,
+        webUi: opts.web,
+      });
+      const signal = await stop;
       logger.info(`${signal} received: stopping`);
       await service.stop();
     });

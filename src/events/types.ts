@@ -81,6 +81,16 @@ export const EVENT_CATALOG = {
     text: "Shutdown countdown resumed after a restart",
     kind: "service",
   },
+  LoginSucceeded: { severity: "info", text: "Web UI login", kind: "service" },
+  LoginFailed: { severity: "warning", text: "Web UI login failed", kind: "service" },
+  LoginLockedOut: {
+    severity: "warning",
+    text: "Web UI login locked out after repeated failures",
+    kind: "service",
+  },
+  SetupCompleted: { severity: "info", text: "First-run setup completed", kind: "service" },
+  CertificateReplaced: { severity: "info", text: "Web UI certificate replaced", kind: "service" },
+  WebRequestFailed: { severity: "warning", text: "A web UI request failed", kind: "service" },
   CountdownDropped: {
     severity: "info",
     text: "Shutdown countdown from before the restart dropped",

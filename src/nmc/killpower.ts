@@ -49,6 +49,8 @@ export interface KillPowerOptions {
   readonly onAccepted?: (card: string, counters: ReplayCounters) => void;
   /** Connect to this address instead of `card` (tests); `card` still names the card everywhere else. */
   readonly connectHost?: string;
+  /** Stop after verifying the page and its challenge: nothing is posted (the "Check details" probe). */
+  readonly checkOnly?: boolean;
 }
 
 /** Where the exchange stopped: the step that failed, or "done". */
@@ -585,6 +587,16 @@ export async function turnOffUps(
       throw new Failure("challenge", `the control page of card ${target.card} has no CS= challenge`);
     }
 
+    if (options.checkOnly) {
+      return result({
+        ok: true,
+        confirmed: false,
+        step: "challenge",
+        detail: `card ${target.card} is reachable, its page verifies with these credentials and carries a ` +
+          "challenge; nothing was sent",
+      });
+    }
+
     step = "post";
     link.clear();
     const answer = challengeAnswer(challenge, target.username, target.authenticationPhrase);
@@ -629,4 +641,16 @@ export async function turnOffUps(
   } finally {
     await Promise.all(sockets.reverse().map(waitForClose));
   }
+}
+
+/**
+ * Checks a card without turning anything off: connects (TLS per target),
+ * fetches and verifies the signed control page (credentials, card address,
+ * counters) and its challenge, and stops there.
+ */
+export function checkNmc(
+  target: KillPowerTarget,
+  options: Omit<KillPowerOptions, "checkOnly"> = {},
+): Promise<KillPowerResult> {
+  return turnOffUps(target, { ...options, checkOnly: true });
 }

@@ -1,0 +1,448 @@
+/**
+ * The web UI and JSON API as one hono app, built from small middleware:
+ * security headers -> embedded assets -> first-run setup gate -> session or
+ * HTTP Basic authentication (with lockout) -> CSRF -> pages and API. The
+ * app talks to the agent only through a WebAppContext.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import appCss from "../../ui/app.css" with { type: "text" };
+import appJs from "../../ui/app.js" with { type: "text" };
+import { maskConfig } from "../config/schema.ts";
+import { sequenceSettings } from "../agent/wiring.ts";
+import { planSequence } from "../shutdown/sequencer.ts";
+import { csrfProtection } from "./auth/csrf.ts";
+import { securityHeaders } from "./auth/headers.ts";
+import type { LoginThrottle } from "./auth/lockout.ts";
+import { parseBasicAuth, verifyLogin } from "./auth/login.ts";
+import {
+  clearSessionCookie,
+  type Session,
+  sessionCookie,
+  sessionCookieName,
+  type SessionStore,
+} from "./auth/sessions.ts";
+import { type SetupToken, validatePasswordChange, validateSetup } from "./auth/setup.ts";
+import type { WebAppContext } from "./context.ts";
+import { eventsToCsv, parseEventQuery, queryEvents } from "./eventquery.ts";
+import { renderMetrics } from "./metrics.ts";
+import { DashboardPage } from "./pages/dashboard.tsx";
+import { EventsPage } from "./pages/events.tsx";
+import type { FieldErrors } from "./pages/layout.tsx";
+import { LoginPage, SetupPage } from "./pages/public.tsx";
+import {
+  AccountPage,
+  CertificatePage,
+  COMMUNICATION_KEYS,
+  CommunicationPage,
+  EVENT_KEYS,
+  EventsSettingsPage,
+  SHUTDOWN_KEYS,
+  ShutdownSettingsPage,
+} from "./pages/settings.tsx";
+
+/** Per-request facts from the transport. */
+export interface RequestInfo {
+  /** Address of the client. */
+  readonly remoteAddr: string;
+  /** True on the TLS listener. */
+  readonly secure: boolean;
+}
+
+/** Everything the app needs. */
+export interface WebAppOptions {
+  /** The agent, seen through a narrow interface. */
+  readonly ctx: WebAppContext;
+  /** Login sessions. */
+  readonly sessions: SessionStore;
+  /** Failed-login throttle (per user name and per address). */
+  readonly throttle: LoginThrottle;
+  /** The first-run setup token (its value is printed on the console while no password is set). */
+  readonly setup: SetupToken;
+}
+
+type Env = { Bindings: RequestInfo; Variables: { session?: Session; basicUser?: string } };
+
+const PUBLIC_PREFIXES = ["/assets/", "/login", "/setup"];
+const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+
+function firstString(value: unknown): string {
+  if (Array.isArray(value)) return firstString(value.at(-1));
+  return typeof value === "string" ? value : "";
+}
+
+/** Builds the app; call `app.fetch(request, { remoteAddr, secure })`. */
+export function createWebApp(options: WebAppOptions): Hono<Env> {
+  const { ctx, sessions, throttle, setup } = options;
+  const app = new Hono<Env>();
+  const withHsts = securityHeaders({ hsts: true });
+  const withoutHsts = securityHeaders({ hsts: false });
+  const account = () => ({ username: ctx.config().nmc.username, passwordHash: ctx.config().nmc.password });
+  const needsSetup = () => ctx.config().nmc.password === "";
+  const frame = (c: Context<Env>, title: string, notice?: string) => ({
+    title,
+    user: c.get("session")?.username,
+    csrf: c.get("session")?.csrfToken,
+    secure: c.env.secure,
+    path: new URL(c.req.url).pathname,
+    notice: notice ?? (c.req.query("saved") ? "Saved." : undefined),
+  });
+  const readForm = async (c: Context<Env>) => {
+    const body = await c.req.parseBody({ all: true });
+    const get = (name: string) => firstString(body[name]);
+    return Object.assign(get, { has: (name: string) => name in body });
+  };
+
+  app.use("*", (c, next) => (c.env.secure ? withHsts(c, next) : withoutHsts(c, next)));
+  app.use(
+    "*",
+    bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.text("Request body too large (limit 256 KiB)", 413) }),
+  );
+
+  app.get("/assets/app.css", (c) => {
+    c.header("Cache-Control", "public, max-age=3600");
+    return c.body(appCss, 200, { "Content-Type": "text/css; charset=utf-8" });
+  });
+  app.get("/assets/app.js", (c) => {
+    c.header("Cache-Control", "public, max-age=3600");
+    return c.body(appJs, 200, { "Content-Type": "text/javascript; charset=utf-8" });
+  });
+
+  // First start: nothing but the setup page until a password exists.
+  app.use("*", async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    if (needsSetup() && !path.startsWith("/assets/") && path !== "/setup") {
+      return path.startsWith("/api/") || path === "/metrics"
+        ? c.json({ error: "first-run setup required at /setup" }, 503)
+        : c.redirect("/setup", 303);
+    }
+    await next();
+  });
+
+  // Authentication: a session cookie, or HTTP Basic for scripts (same lockout as the login form).
+  app.use("*", async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    const cookie = c.req.header("cookie") ?? "";
+    const name = sessionCookieName(c.env.secure);
+    const id = cookie.split(/;\s*/).find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
+    const session = id ? sessions.get(id) : undefined;
+    if (session) c.set("session", session);
+    if (PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return await next();
+    if (path === "/metrics" && ctx.config().webUi.metricsWithoutLogin) return await next();
+    if (session) return await next();
+    const basic = parseBasicAuth(c.req.header("authorization"));
+    if (basic) {
+      const gate = throttle.check(basic.username, c.env.remoteAddr);
+      if (!gate.allowed) {
+        return c.json({ error: `locked out; retry in ${minutes(gate.retryAfterMs)} min` }, 429);
+      }
+      if (verifyLogin(basic, account())) {
+        throttle.recordSuccess(basic.username, c.env.remoteAddr);
+        c.set("basicUser", basic.username);
+        return await next();
+      }
+      failedLogin(basic.username, c.env.remoteAddr, "HTTP Basic");
+    }
+    if (path.startsWith("/api/") || path === "/metrics") {
+      c.header("WWW-Authenticate", 'Basic realm="pcns-agent", charset="UTF-8"');
+      return c.json({ error: "authentication required" }, 401);
+    }
+    return c.redirect("/login", 303);
+  });
+
+  app.use(
+    "*",
+    csrfProtection((c) => (c.get("session") as Session | undefined)?.csrfToken, {
+      isBasicAuth: (c) => c.get("basicUser") !== undefined,
+      exempt: (c) => ["/login", "/setup"].includes(new URL(c.req.url).pathname),
+    }),
+  );
+
+  function failedLogin(username: string, address: string, via: string) {
+    const r = throttle.recordFailure(username, address);
+    ctx.emit({
+      id: "LoginFailed",
+      note: `${via} login as "${username}" from ${address}`,
+      details: { failures: r.failures },
+    });
+    if (r.lockedOut) {
+      ctx.emit({
+        id: "LoginLockedOut",
+        note: `user "${username}" / address ${address} locked for ${minutes(r.retryAfterMs ?? 0)} min`,
+      });
+    }
+  }
+
+  function startSession(c: Context<Env>, username: string) {
+    const old = c.get("session");
+    if (old) sessions.destroy(old.id);
+    const session = sessions.create(username);
+    const lifetime = ctx.config().webUi.sessionLifetime * 60;
+    c.header("Set-Cookie", sessionCookie(session.id, { secure: c.env.secure, maxAgeSeconds: lifetime }));
+    return session;
+  }
+
+  // ---- setup, login, logout ----
+  app.get("/setup", (c) => {
+    if (!needsSetup()) return c.redirect("/login", 303);
+    return c.html(<SetupPage secure={c.env.secure} values={{}} />);
+  });
+  app.post("/setup", async (c) => {
+    if (!needsSetup()) return c.redirect("/login", 303);
+    const form = await readForm(c);
+    const values = { username: form("username"), authenticationPhrase: form("authenticationPhrase") };
+    const gate = throttle.check("(setup)", c.env.remoteAddr);
+    if (!gate.allowed) {
+      const errors = { token: [`too many wrong tokens; try again in ${minutes(gate.retryAfterMs)} min`] };
+      return c.html(<SetupPage secure={c.env.secure} values={values} errors={errors} />, 429);
+    }
+    if (!setup.verify(form("token"))) {
+      throttle.recordFailure("(setup)", c.env.remoteAddr);
+      const errors = { token: ["wrong setup token (see the agent's console or journal)"] };
+      return c.html(<SetupPage secure={c.env.secure} values={values} errors={errors} />, 400);
+    }
+    const errors: FieldErrors = validateSetup({
+      username: form("username"),
+      password: form("password"),
+      confirm: form("confirm"),
+      authenticationPhrase: form("authenticationPhrase"),
+    });
+    if (Object.keys(errors).length) {
+      return c.html(<SetupPage secure={c.env.secure} values={values} errors={errors} />, 400);
+    }
+    const result = await ctx.updateConfig({
+      "NetworkManagementCard.username": form("username").trim(),
+      "NetworkManagementCard.password": form("password"),
+      "NetworkManagementCard.authenticationPhrase": form("authenticationPhrase"),
+    });
+    if (!result.ok) {
+      const mapped = Object.fromEntries(Object.entries(result.errors).map(([k, v]) => [k.split(".")[1], v]));
+      return c.html(<SetupPage secure={c.env.secure} values={values} errors={mapped} />, 400);
+    }
+    setup.consume();
+    ctx.emit({
+      id: "SetupCompleted",
+      note: `administrator "${form("username").trim()}" from ${c.env.remoteAddr}`,
+    });
+    startSession(c, form("username").trim());
+    return c.redirect("/", 303);
+  });
+
+  app.get("/login", (c) => {
+    if (c.get("session")) return c.redirect("/", 303);
+    const notice = c.req.query("changed") ? "Password changed: log in with the new one." : undefined;
+    return c.html(<LoginPage secure={c.env.secure} message={notice} />);
+  });
+  app.post("/login", async (c) => {
+    const form = await readForm(c);
+    const username = form("username").trim();
+    const gate = throttle.check(username, c.env.remoteAddr);
+    if (!gate.allowed) {
+      const message = `Too many failed logins. Try again in ${minutes(gate.retryAfterMs)} minutes.`;
+      return c.html(<LoginPage secure={c.env.secure} message={message} username={username} />, 429);
+    }
+    if (!verifyLogin({ username, password: form("password") }, account())) {
+      failedLogin(username, c.env.remoteAddr, "web");
+      const locked = !throttle.check(username, c.env.remoteAddr).allowed;
+      const message = locked ? "Too many failed logins. Try again later." : "Wrong user name or password.";
+      return c.html(<LoginPage secure={c.env.secure} message={message} username={username} />, 401);
+    }
+    throttle.recordSuccess(username, c.env.remoteAddr);
+    startSession(c, username);
+    ctx.emit({ id: "LoginSucceeded", note: `"${username}" from ${c.env.remoteAddr}` });
+    return c.redirect("/", 303);
+  });
+  app.post("/logout", (c) => {
+    const session = c.get("session");
+    if (session) sessions.destroy(session.id);
+    c.header("Set-Cookie", clearSessionCookie(c.env.secure));
+    return c.redirect("/login", 303);
+  });
+
+  // ---- pages ----
+  app.get("/", (c) => {
+    const plan = planSequence(sequenceSettings(ctx.config()));
+    return c.html(
+      <DashboardPage {...frame(c, "Dashboard")} status={ctx.status()} now={ctx.now()} plan={plan} />,
+    );
+  });
+
+  app.get("/events", async (c) => {
+    const parsed = parseEventQuery(new URL(c.req.url).searchParams, 200);
+    const query = "error" in parsed ? { page: 1, perPage: 50 } : parsed;
+    const result = queryEvents(await ctx.events(), query);
+    const error = "error" in parsed ? parsed.error : undefined;
+    return c.html(
+      <EventsPage {...frame(c, "Event log")} query={query} result={result} error={error} />,
+      error ? 400 : 200,
+    );
+  });
+
+  const settingsPage = (
+    path: string,
+    title: string,
+    keys: readonly string[],
+    render: (c: Context<Env>, values: ReadonlyMap<string, string>, errors?: FieldErrors) => unknown,
+  ) => {
+    app.get(path, (c) => c.html(render(c, ctx.values()) as string));
+    app.post(path, async (c) => {
+      const form = await readForm(c);
+      const updates: Record<string, string> = {};
+      const submitted = new Map(ctx.values());
+      for (const key of keys) {
+        if (!form.has(key)) continue; // not on the submitted form: unchanged
+        const value = form(key);
+        const isSecret = key.endsWith(".authenticationPhrase") || key.endsWith(".password");
+        if (value === "" && isSecret) continue; // empty secret field: unchanged
+        updates[key] = value;
+        if (!isSecret) submitted.set(key, value);
+      }
+      const result = await ctx.updateConfig(updates);
+      if (!result.ok) return c.html(render(c, submitted, result.errors) as string, 400);
+      return c.redirect(`${path}?saved=1`, 303);
+    });
+    return title;
+  };
+  settingsPage(
+    "/settings/communication",
+    "Communication",
+    COMMUNICATION_KEYS,
+    (c, values, errors) => (
+      <CommunicationPage {...frame(c, "Communication")} values={values} errors={errors} />
+    ),
+  );
+  settingsPage(
+    "/settings/events",
+    "Events",
+    EVENT_KEYS,
+    (c, values, errors) => <EventsSettingsPage {...frame(c, "Events")} values={values} errors={errors} />,
+  );
+  settingsPage(
+    "/settings/shutdown",
+    "Shutdown",
+    SHUTDOWN_KEYS,
+    (c, values, errors) => <ShutdownSettingsPage {...frame(c, "Shutdown")} values={values} errors={errors} />,
+  );
+  app.post("/settings/communication/check", async (c) => {
+    const checks = await Promise.all(ctx.config().nmc.cards.map((card) => ctx.checkNmc(card)));
+    return c.html(<CommunicationPage {...frame(c, "Communication")} values={ctx.values()} checks={checks} />);
+  });
+
+  app.get("/account", (c) => c.html(<AccountPage {...frame(c, "Account")} />));
+  app.post("/account", async (c) => {
+    const form = await readForm(c);
+    const username = c.get("session")!.username;
+    const gate = throttle.check(username, c.env.remoteAddr);
+    if (!gate.allowed) {
+      return c.html(
+        <AccountPage {...frame(c, "Account")} errors={{ current: ["too many attempts; try later"] }} />,
+        429,
+      );
+    }
+    const errors = validatePasswordChange(
+      { current: form("current"), password: form("password"), confirm: form("confirm") },
+      account(),
+    );
+    if (errors.current) failedLogin(username, c.env.remoteAddr, "password change");
+    if (Object.keys(errors).length) {
+      return c.html(<AccountPage {...frame(c, "Account")} errors={errors} />, 400);
+    }
+    const result = await ctx.updateConfig({ "NetworkManagementCard.password": form("password") });
+    if (!result.ok) {
+      return c.html(
+        <AccountPage {...frame(c, "Account")} errors={{ password: Object.values(result.errors) }} />,
+        400,
+      );
+    }
+    sessions.destroyAll();
+    c.header("Set-Cookie", clearSessionCookie(c.env.secure));
+    return c.redirect("/login?changed=1", 303);
+  });
+
+  app.get("/certificate", (c) => {
+    const { info, source } = ctx.certificate();
+    return c.html(<CertificatePage {...frame(c, "Certificate")} info={info} source={source} />);
+  });
+  app.post("/certificate", async (c) => {
+    const form = await readForm(c);
+    try {
+      await ctx.installCertificate(form("certificate"), form("key"));
+    } catch (error) {
+      const { info, source } = ctx.certificate();
+      const errors = { certificate: (error as Error).message };
+      return c.html(
+        <CertificatePage {...frame(c, "Certificate")} info={info} source={source} errors={errors} />,
+        400,
+      );
+    }
+    return c.redirect("/certificate?saved=1", 303);
+  });
+
+  // ---- JSON API and metrics ----
+  app.get("/api/v1/status", (c) =>
+    c.json({
+      time: new Date(ctx.now()).toISOString(),
+      ...ctx.status(),
+      plan: planSequence(sequenceSettings(ctx.config())),
+    }));
+  app.get("/api/v1/history", (c) => {
+    const card = c.req.query("card") ?? "";
+    if (!ctx.config().nmc.cards.includes(card)) {
+      return c.json({ error: `card: "${card}" is not a configured NMC` }, 400);
+    }
+    return c.json({ card, samples: ctx.history(card) });
+  });
+  app.get("/api/v1/events", async (c) => {
+    const params = new URL(c.req.url).searchParams;
+    const query = parseEventQuery(params, 100_000);
+    if ("error" in query) return c.json({ error: query.error }, 400);
+    const format = params.get("format") ?? "json";
+    if (!["json", "csv"].includes(format)) {
+      return c.json({ error: `format: "${format}" must be json or csv` }, 400);
+    }
+    const page = queryEvents(await ctx.events(), query);
+    if (format === "csv") {
+      c.header("Content-Disposition", 'attachment; filename="pcns-agent-events.csv"');
+      return c.body(eventsToCsv(page.records), 200, { "Content-Type": "text/csv; charset=utf-8" });
+    }
+    return c.json(page);
+  });
+  app.get("/api/v1/config", (c) => c.json(maskConfig(ctx.config())));
+  app.put("/api/v1/config", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ error: 'the body must be a JSON object of "Section.key": "value" pairs' }, 400);
+    }
+    if (!body || typeof body !== "object" || Array.isArray(body)) {
+      return c.json({ error: 'the body must be a JSON object of "Section.key": "value" pairs' }, 400);
+    }
+    const updates: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) {
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+        return c.json({ errors: { [k]: "value must be a string, number or boolean" } }, 400);
+      }
+      updates[k] = String(v);
+    }
+    const result = await ctx.updateConfig(updates);
+    return result.ok ? c.json({ changed: result.changed }) : c.json({ errors: result.errors }, 400);
+  });
+  app.get(
+    "/metrics",
+    (c) =>
+      c.body(renderMetrics(ctx.status(), ctx.now()), 200, { "Content-Type": "text/plain; version=0.0.4" }),
+  );
+
+  app.notFound((c) => c.text("Not found", 404));
+  app.onError((error, c) => {
+    ctx.emit({
+      id: "WebRequestFailed",
+      note: `${c.req.method} ${new URL(c.req.url).pathname}: ${error.message}`,
+    });
+    return c.text("Internal error", 500);
+  });
+  return app;
+}

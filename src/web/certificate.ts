@@ -1,0 +1,528 @@
+/**
+ * The web UI's TLS certificate: a self-signed ECDSA P-256 certificate made at
+ * first start (`<dataDir>/ui-cert.pem` + `ui-key.pem`), or the administrator's
+ * own PEM files from `[WebUI] certificateFile` / `keyFile`. Also the checks the
+ * certificate upload needs (PEM, key matches, not expired) and atomic writes.
+ *
+ * Parsing and generation use npm @peculiar/x509 with WebCrypto; the key check
+ * uses node:crypto, which reads PKCS#8, SEC1 ("EC PRIVATE KEY") and PKCS#1
+ * ("RSA PRIVATE KEY") keys alike, the same formats Deno.serve (rustls) accepts.
+ *
+ * @module
+ */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { isIP } from "node:net";
+import { join } from "node:path";
+
+/** File name of the generated (or uploaded) certificate in the data directory. */
+export const CERT_FILE_NAME = "ui-cert.pem";
+/** File name of the generated (or uploaded) private key in the data directory. */
+export const KEY_FILE_NAME = "ui-key.pem";
+/** Default validity of a generated certificate, in days (the CA/Browser Forum's old 825-day limit). */
+export const DEFAULT_CERT_DAYS = 825;
+
+const isWindows = Deno.build.os === "windows";
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** A certificate with its private key, both PEM. */
+export interface PemPair {
+  /** The certificate (possibly followed by intermediates), PEM. */
+  readonly certPem: string;
+  /** The private key, PEM. */
+  readonly keyPem: string;
+}
+
+/** What the UI shows about a certificate. */
+export interface CertificateInfo {
+  /** Subject distinguished name, e.g. "CN=host". */
+  readonly subject: string;
+  /** Issuer distinguished name. */
+  readonly issuer: string;
+  /** Start of validity. */
+  readonly notBefore: Date;
+  /** End of validity. */
+  readonly notAfter: Date;
+  /** SHA-256 of the DER certificate, upper-case hex pairs joined by ":". */
+  readonly fingerprintSha256: string;
+  /** DNS names of the subjectAltName extension. */
+  readonly dnsNames: string[];
+  /** IP addresses of the subjectAltName extension. */
+  readonly ipAddresses: string[];
+  /** Issued by itself (issuer = subject). */
+  readonly selfSigned: boolean;
+}
+
+/** A certificate ready to be served. */
+export interface LoadedCertificate extends PemPair {
+  /** Parsed details of the (first) certificate. */
+  readonly info: CertificateInfo;
+  /** "configured": the `[WebUI]` files; "generated": the data directory's pair (generated or uploaded). */
+  readonly source: "configured" | "generated";
+  /** Path of the certificate file. */
+  readonly certPath: string;
+  /** Path of the key file. */
+  readonly keyPath: string;
+  /** Set when an existing generated pair was replaced by a new one: why. */
+  readonly regenerated?: string;
+}
+
+/** Options of {@link generateSelfSigned}. */
+export interface SelfSignedOptions {
+  /** Subject CN (cut to 64 characters). */
+  readonly commonName: string;
+  /** subjectAltName DNS names. */
+  readonly dnsNames: readonly string[];
+  /** subjectAltName IP addresses (IPv4 or IPv6). */
+  readonly ipAddresses: readonly string[];
+  /** Validity in days (default 825). */
+  readonly days?: number;
+  /** Reference time (default now): notBefore is one hour earlier, notAfter `days` later. */
+  readonly now?: Date;
+}
+
+// ---------------------------------------------------------------------------
+// Pure helpers
+
+/** The bytes as upper-case hex pairs joined by ":" ("AB:CD:..."). */
+export function colonHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+}
+
+/** True for a plausible DNS name (letters, digits, "-", "_", dots; labels 1-63; at most 253). */
+export function isDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.replace(/\.$/, "").split(".");
+  return labels.every((l) => /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l));
+}
+
+/** True for an IP address that names nothing outside this host's link (loopback, link-local). */
+function isLocalOnly(address: string): boolean {
+  const a = address.toLowerCase().replace(/%.*$/, "");
+  return a.startsWith("127.") || a === "::1" || a.startsWith("169.254.") || /^fe[89ab]/.test(a);
+}
+
+/**
+ * The names a generated certificate should carry: the host name and "localhost"
+ * as DNS names; every interface address that is not loopback or link-local, plus
+ * 127.0.0.1 and ::1, as IP addresses; `extra` entries go to DNS names or IPs as
+ * they parse. Invalid names are left out; duplicates are removed.
+ */
+export function defaultCertificateNames(
+  hostname: string,
+  interfaces: readonly { readonly address: string }[],
+  extra: readonly string[] = [],
+): { commonName: string; dnsNames: string[]; ipAddresses: string[] } {
+  const dns = new Set<string>();
+  const ips = new Set<string>();
+  const add = (value: string) => {
+    const v = value.trim().replace(/^\[(.*)\]$/, "$1").replace(/%.*$/, "");
+    if (isIP(v)) ips.add(v.toLowerCase());
+    else if (isDnsName(v)) dns.add(v.toLowerCase());
+  };
+  add(hostname);
+  add("localhost");
+  for (const e of extra) add(e);
+  for (const i of interfaces) {
+    if (isIP(i.address.replace(/%.*$/, "")) && !isLocalOnly(i.address)) add(i.address);
+  }
+  add("127.0.0.1");
+  add("::1");
+  const commonName = isDnsName(hostname) ? hostname.toLowerCase() : "localhost";
+  return { commonName, dnsNames: [...dns], ipAddresses: [...ips] };
+}
+
+/** The DER bytes of every `-----BEGIN <label>-----` block of `pem`, in order. */
+function pemBlocks(pem: string, label: string): Uint8Array<ArrayBuffer>[] {
+  const re = new RegExp(`-----BEGIN ${label}-----([^-]*)-----END ${label}-----`, "g");
+  const out: Uint8Array<ArrayBuffer>[] = [];
+  for (const m of pem.matchAll(re)) {
+    const b64 = m[1].replace(/\s+/g, "");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length === 0) {
+      throw new Error(`the ${label} PEM block is not valid base64`);
+    }
+    out.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+  }
+  return out;
+}
+
+/** Base64 text wrapped at 64 columns inside a PEM armour. */
+function toPem(label: string, der: Uint8Array): string {
+  const b64 = btoa(String.fromCharCode(...der)).replace(/.{64}/g, "$&\n").replace(/\n$/, "");
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+/** The certificate blocks of `pem`, re-armoured (anything else in the text is dropped). */
+function certificateBlocks(pem: string): string[] {
+  return pemBlocks(pem, "CERTIFICATE").map((der) => toPem("CERTIFICATE", der));
+}
+
+/** Parses the first certificate of a PEM text; throws a clear Error otherwise. */
+function parseFirstCertificate(
+  certPem: string,
+): { cert: x509.X509Certificate; der: Uint8Array<ArrayBuffer> } {
+  if (typeof certPem !== "string" || !certPem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error("not a PEM certificate (no -----BEGIN CERTIFICATE----- block)");
+  }
+  let der: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    der = pemBlocks(certPem, "CERTIFICATE")[0];
+  } catch (error) {
+    throw new Error(`unparsable certificate: ${errorText(error)}`);
+  }
+  if (!der) throw new Error("not a PEM certificate (the CERTIFICATE block is not terminated)");
+  try {
+    return { cert: new x509.X509Certificate(der), der };
+  } catch (error) {
+    throw new Error(`unparsable certificate: ${errorText(error)}`);
+  }
+}
+
+/**
+ * Details of the first certificate of a PEM text (a chain may follow).
+ * Throws an Error saying what is wrong for non-PEM or unparsable input.
+ */
+export function certificateInfo(certPem: string): CertificateInfo {
+  const { cert, der } = parseFirstCertificate(certPem);
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  for (const name of san?.names.items ?? []) {
+    if (name.type === "dns") dnsNames.push(name.value);
+    else if (name.type === "ip") ipAddresses.push(name.value);
+  }
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+  return {
+    subject: cert.subject,
+    issuer: cert.issuer,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    fingerprintSha256: colonHex(createHash("sha256").update(der).digest()),
+    dnsNames,
+    ipAddresses,
+    selfSigned: cert.subject === cert.issuer && (!aki || !ski || aki === ski),
+  };
+}
+
+/** SHA-256 fingerprint ("AB:CD:...") of a PEM certificate text, or of the PEM file at `pathOrPem`. */
+export async function certificateFingerprint(pathOrPem: string): Promise<string> {
+  const pem = pathOrPem.includes("-----BEGIN") ? pathOrPem : await Deno.readTextFile(pathOrPem);
+  return certificateInfo(pem).fingerprintSha256;
+}
+
+/** Reads the private key of a PEM text, or returns a one-line message saying why it cannot. */
+function readPrivateKey(keyPem: string): KeyObject | string {
+  if (typeof keyPem !== "string") return "not a PEM private key";
+  if (keyPem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----") || /Proc-Type:\s*4,ENCRYPTED/.test(keyPem)) {
+    return "the private key is encrypted; store it without a passphrase " +
+      "(openssl pkey -in key.pem -out key-plain.pem)";
+  }
+  const block = keyPem.match(/-----BEGIN ((?:EC |RSA )?PRIVATE KEY)-----[^-]*-----END \1-----/);
+  if (!block) {
+    return keyPem.includes("-----BEGIN CERTIFICATE-----")
+      ? "not a PEM private key (found a certificate where the key was expected)"
+      : "not a PEM private key (expected -----BEGIN PRIVATE KEY-----)";
+  }
+  try {
+    return createPrivateKey({ key: block[0], format: "pem" });
+  } catch (error) {
+    return `unreadable private key (${errorText(error)})`;
+  }
+}
+
+/** The single PEM block of the private key in `keyPem` (assumes {@link readPrivateKey} accepted it). */
+function privateKeyBlock(keyPem: string): string {
+  const m = keyPem.match(/-----BEGIN ((?:EC |RSA )?PRIVATE KEY)-----[^-]*-----END \1-----/);
+  return m ? m[0].trim() + "\n" : keyPem;
+}
+
+/**
+ * Checks that `keyPem` is the private key of the (first) certificate in
+ * `certPem` and that the certificate has not expired. Returns undefined when
+ * both hold, else a one-line message saying what is wrong. Keys may be
+ * PKCS#8, SEC1 or PKCS#1 PEM (ECDSA P-256/P-384, RSA, Ed25519); encrypted keys
+ * are refused with a hint.
+ */
+export function checkKeyPair(
+  certPem: string,
+  keyPem: string,
+  now: Date = new Date(),
+): Promise<string | undefined> {
+  return Promise.resolve(checkKeyPairSync(certPem, keyPem, now));
+}
+
+function checkKeyPairSync(certPem: string, keyPem: string, now: Date): string | undefined {
+  let der: Uint8Array;
+  let notAfter: Date;
+  try {
+    const parsed = parseFirstCertificate(certPem);
+    der = parsed.der;
+    notAfter = parsed.cert.notAfter;
+  } catch (error) {
+    return `certificate: ${errorText(error)}`;
+  }
+  const key = readPrivateKey(keyPem);
+  if (typeof key === "string") return key;
+  let certSpki: Uint8Array;
+  try {
+    certSpki = createPublicKey({ key: toPem("CERTIFICATE", der), format: "pem" })
+      .export({ type: "spki", format: "der" });
+  } catch (error) {
+    return `certificate: unsupported public key (${errorText(error)})`;
+  }
+  let keySpki: Uint8Array;
+  try {
+    keySpki = createPublicKey(key).export({ type: "spki", format: "der" });
+  } catch (error) {
+    return `unreadable private key (${errorText(error)})`;
+  }
+  if (!bytesEqual(certSpki, keySpki)) return "the private key does not match the certificate's public key";
+  if (notAfter.getTime() <= now.getTime()) return `the certificate expired on ${notAfter.toISOString()}`;
+  return undefined;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---------------------------------------------------------------------------
+// Generation
+
+/** 16 random bytes as a positive, non-zero-led hex serial number. */
+function randomSerial(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = (bytes[0] & 0x7f) | 0x01;
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Makes a self-signed ECDSA P-256 / SHA-256 server certificate: subjectAltName
+ * with the DNS names and IPs, KeyUsage digitalSignature (critical), EKU
+ * serverAuth, SubjectKeyIdentifier, a random serial, notBefore one hour ago
+ * (clock skew) and notAfter `days` (825) from now. The key is PKCS#8 PEM.
+ */
+export async function generateSelfSigned(options: SelfSignedOptions): Promise<PemPair> {
+  const days = options.days ?? DEFAULT_CERT_DAYS;
+  if (!(days > 0)) throw new Error(`certificate validity must be a positive number of days, got ${days}`);
+  const commonName = options.commonName.trim().slice(0, 64);
+  if (!commonName) throw new Error("certificate common name is empty");
+  for (const name of options.dnsNames) {
+    if (!isDnsName(name)) throw new Error(`not a valid DNS name for a certificate: ${JSON.stringify(name)}`);
+  }
+  for (const ip of options.ipAddresses) {
+    if (!isIP(ip)) throw new Error(`not a valid IP address for a certificate: ${JSON.stringify(ip)}`);
+  }
+  const now = (options.now ?? new Date()).getTime();
+  const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]) as CryptoKeyPair;
+  const names: { type: "dns" | "ip"; value: string }[] = [
+    ...options.dnsNames.map((value) => ({ type: "dns" as const, value })),
+    ...options.ipAddresses.map((value) => ({ type: "ip" as const, value })),
+  ];
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [commonName] }],
+    notBefore: new Date(now - HOUR_MS),
+    notAfter: new Date(now + days * DAY_MS),
+    signingAlgorithm: algorithm,
+    keys,
+    extensions,
+  });
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { certPem: toPem("CERTIFICATE", new Uint8Array(cert.rawData)), keyPem: toPem("PRIVATE KEY", pkcs8) };
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+/** Writes `text` to a temporary file next to `path` with `mode`, fsynced; returns its path. */
+async function writeTemp(path: string, text: string, mode: number): Promise<string> {
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    const bytes = new TextEncoder().encode(text);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } catch (error) {
+    file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+  file.close();
+  try {
+    if (!isWindows) await Deno.chmod(tmp, mode);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+  return tmp;
+}
+
+/**
+ * Replaces the certificate and key files: both are first written to temporary
+ * files (key 0600, certificate 0644), then renamed over the targets, key first.
+ */
+async function writePair(certPath: string, certPem: string, keyPath: string, keyPem: string): Promise<void> {
+  const keyTmp = await writeTemp(keyPath, keyPem, 0o600);
+  let certTmp: string;
+  try {
+    certTmp = await writeTemp(certPath, certPem, 0o644);
+  } catch (error) {
+    await Deno.remove(keyTmp).catch(() => {});
+    throw error;
+  }
+  try {
+    await Deno.rename(keyTmp, keyPath);
+    await Deno.rename(certTmp, certPath);
+  } catch (error) {
+    await Deno.remove(keyTmp).catch(() => {});
+    await Deno.remove(certTmp).catch(() => {});
+    throw error;
+  }
+}
+
+async function readOrNull(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** This host's certificate names ({@link defaultCertificateNames} over Deno.hostname and the interfaces). */
+function hostCertificateNames(extra: readonly string[]) {
+  let hostname = "localhost";
+  let interfaces: { address: string }[] = [];
+  try {
+    hostname = Deno.hostname();
+  } catch { /* no --allow-sys: fall back to localhost */ }
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch { /* no --allow-sys: loopback only */ }
+  return defaultCertificateNames(hostname, interfaces, extra);
+}
+
+/**
+ * The certificate the web UI serves. With `certificateFile` and `keyFile` set,
+ * both files are read and checked (key matches, not expired); any problem
+ * throws an Error naming the file. Otherwise `<dataDir>/ui-cert.pem` and
+ * `ui-key.pem` are used, generated at first start (SANs: host name, localhost,
+ * the interface addresses, 127.0.0.1, ::1, plus `hostNames`) and generated
+ * again when the existing pair is expired or broken (`regenerated` says why).
+ */
+export async function loadOrCreateCertificate(
+  dataDir: string,
+  settings: { readonly certificateFile: string; readonly keyFile: string },
+  hostNames: readonly string[] = [],
+): Promise<LoadedCertificate> {
+  if (settings.certificateFile || settings.keyFile) return await loadConfigured(settings);
+  const certPath = join(dataDir, CERT_FILE_NAME);
+  const keyPath = join(dataDir, KEY_FILE_NAME);
+  const certText = await readOrNull(certPath);
+  const keyText = await readOrNull(keyPath);
+  let regenerated: string | undefined;
+  if (certText !== null && keyText !== null) {
+    const problem = await checkKeyPair(certText, keyText);
+    if (!problem) {
+      return {
+        certPem: certText,
+        keyPem: keyText,
+        info: certificateInfo(certText),
+        source: "generated",
+        certPath,
+        keyPath,
+      };
+    }
+    regenerated = `${certPath}: ${problem}`;
+  } else if (certText !== null || keyText !== null) {
+    regenerated = `${certText === null ? certPath : keyPath} is missing`;
+  }
+  const names = hostCertificateNames(hostNames);
+  const pair = await generateSelfSigned(names);
+  await Deno.mkdir(dataDir, { recursive: true });
+  await writePair(certPath, pair.certPem, keyPath, pair.keyPem);
+  return {
+    ...pair,
+    info: certificateInfo(pair.certPem),
+    source: "generated",
+    certPath,
+    keyPath,
+    ...(regenerated ? { regenerated } : {}),
+  };
+}
+
+async function loadConfigured(
+  settings: { readonly certificateFile: string; readonly keyFile: string },
+): Promise<LoadedCertificate> {
+  const { certificateFile: certPath, keyFile: keyPath } = settings;
+  if (!certPath) throw new Error(`[WebUI] keyFile is set (${keyPath}) but certificateFile is empty`);
+  if (!keyPath) throw new Error(`[WebUI] certificateFile is set (${certPath}) but keyFile is empty`);
+  const read = async (path: string, what: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      throw new Error(`web UI ${what} ${path}: cannot read it: ${errorText(error)}`);
+    }
+  };
+  const certPem = await read(certPath, "certificate file");
+  const keyPem = await read(keyPath, "key file");
+  let info: CertificateInfo;
+  try {
+    info = certificateInfo(certPem);
+  } catch (error) {
+    throw new Error(`web UI certificate file ${certPath}: ${errorText(error)}`);
+  }
+  const problem = await checkKeyPair(certPem, keyPem);
+  if (problem) {
+    const keyProblem = !problem.startsWith("certificate") && !problem.startsWith("the certificate");
+    const file = keyProblem ? `key file ${keyPath}` : `certificate file ${certPath}`;
+    const pairNote = problem.includes("does not match") ? ` (certificate file ${certPath})` : "";
+    throw new Error(`web UI ${file}: ${problem}${pairNote}`);
+  }
+  return { certPem, keyPem, info, source: "configured", certPath, keyPath };
+}
+
+/**
+ * Installs an uploaded certificate and key as `<dataDir>/ui-cert.pem` and
+ * `ui-key.pem` (key 0600), replacing both atomically. The pair is checked first
+ * (PEM, key matches, not expired); on any problem an Error is thrown and
+ * nothing is written. Only the CERTIFICATE blocks and the key block are kept.
+ */
+export async function installCertificate(
+  dataDir: string,
+  certPem: string,
+  keyPem: string,
+): Promise<LoadedCertificate> {
+  let info: CertificateInfo;
+  let certText: string;
+  try {
+    info = certificateInfo(certPem);
+    certText = certificateBlocks(certPem).join("");
+  } catch (error) {
+    throw new Error(`certificate rejected: ${errorText(error)}`);
+  }
+  const problem = await checkKeyPair(certPem, keyPem);
+  if (problem) throw new Error(`certificate rejected: ${problem}`);
+  const keyText = privateKeyBlock(keyPem);
+  const certPath = join(dataDir, CERT_FILE_NAME);
+  const keyPath = join(dataDir, KEY_FILE_NAME);
+  await Deno.mkdir(dataDir, { recursive: true });
+  await writePair(certPath, certText, keyPath, keyText);
+  return { certPem: certText, keyPem: keyText, info, source: "generated", certPath, keyPath };
+}

@@ -1,0 +1,135 @@
+/**
+ * The dashboard: live state of every NMC's UPS, the pending shutdown with its
+ * remaining steps, and the 24 h chart. The page is complete as rendered; the
+ * script refreshes the values from /api/v1/status without a reload.
+ *
+ * @module
+ */
+import type { AgentStatus } from "../../agent/agent.ts";
+import { statusWords } from "../../nmc/status.ts";
+import type { PlannedStep } from "../../shutdown/sequencer.ts";
+import type { UpsState } from "../../ups/state.ts";
+import { Layout, type PageFrame } from "./layout.tsx";
+
+/** Human text for a UPS's condition. */
+export function upsCondition(ups: UpsState): string {
+  if (ups.comm === "lost") return "Communication lost";
+  if (ups.comm === "waiting") return "Waiting for the first packet";
+  if (ups.shuttingDown) return "UPS shutting down";
+  if (ups.flags.onBattery && ups.flags.lowBattery) return "On battery, low battery";
+  if (ups.flags.onBattery) return "On battery";
+  if (ups.flags.online) return "On line";
+  return statusWords(ups.flags).join(" ") || "Unknown";
+}
+
+const fmt = (n: number | undefined, unit: string, digits = 0) =>
+  n === undefined ? "-" : `${n.toFixed(digits)} ${unit}`;
+
+/** Seconds since the last packet, as text. */
+export function age(now: number, at: number | undefined): string {
+  if (at === undefined) return "never";
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  return s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+}
+
+function UpsCard(props: { ups: UpsState; now: number }) {
+  const { ups, now } = props;
+  const r = ups.reading;
+  const tone = ups.comm !== "ok" || ups.flags.onBattery || ups.shuttingDown ? "alert" : "good";
+  const field = (name: string, text: string) => <dd data-field={name}>{text}</dd>;
+  return (
+    <section class={`ups ${tone}`} data-card={ups.card} aria-labelledby={`ups-${ups.card}`}>
+      <h2 id={`ups-${ups.card}`}>
+        NMC {ups.card} {r.name ? <span class="muted">({r.name})</span> : null}
+      </h2>
+      <p class="condition" data-field="condition">{upsCondition(ups)}</p>
+      <dl class="grid">
+        <dt>Battery</dt>
+        {field("batteryPercent", fmt(r.batteryPercent, "%"))}
+        <dt>Runtime</dt>
+        {field("runtimeMinutes", fmt(r.runtimeMinutes, "min"))}
+        <dt>Load</dt>
+        {field("loadPercent", fmt(r.loadPercent, "%"))}
+        <dt>Input</dt>
+        {field("lineVoltage", fmt(r.lineVoltage, "V", 1))}
+        <dt>Output</dt>
+        {field("outputVoltage", fmt(r.outputVoltage, "V", 1))}
+        <dt>Battery voltage</dt>
+        {field("batteryVoltage", fmt(r.batteryVoltage, "V", 2))}
+        <dt>Temperature</dt>
+        {field("temperature", fmt(r.temperature, "°C", 1))}
+        <dt>Frequency</dt>
+        {field("frequency", fmt(r.frequency, "Hz", 1))}
+        <dt>Last packet</dt>
+        {field("lastPacket", age(now, ups.lastStatusAt))}
+        <dt>Communication</dt>
+        {field("comm", ups.comm)}
+        <dt>Model</dt>
+        {field("model", r.model ?? "-")}
+        <dt>Serial</dt>
+        {field("serial", r.serial ?? "-")}
+      </dl>
+      <figure class="chart">
+        <svg data-chart={ups.card} role="img" viewBox="0 0 600 160" preserveAspectRatio="none">
+          <title>Battery, load and line voltage over the last 24 hours</title>
+        </svg>
+        <figcaption>
+          Last 24 h: <span class="k battery">battery %</span> <span class="k load">load %</span>{" "}
+          <span class="k line">line V (scaled to 300 V)</span>
+        </figcaption>
+      </figure>
+    </section>
+  );
+}
+
+/** The dashboard page. */
+export function DashboardPage(props: PageFrame & { status: AgentStatus; now: number; plan: PlannedStep[] }) {
+  const { status, now } = props;
+  const { shutdown } = status;
+  return (
+    <Layout {...props}>
+      <section class="shutdown" aria-live="polite" data-shutdown>
+        {shutdown.phase !== "idle"
+          ? (
+            <div class="banner error">
+              <strong>Shutdown sequence {shutdown.phase === "done" ? "finished" : "running"}</strong>
+              {shutdown.trigger ? <span>: {shutdown.trigger.reason}</span> : null}
+              {shutdown.step ? <span>. Current step: {shutdown.step}</span> : null}
+            </div>
+          )
+          : shutdown.countdowns.length
+          ? (
+            <div class="banner warn">
+              {shutdown.countdowns.map((c) => (
+                <p>
+                  Shutdown in <strong data-due={String(c.dueAt)}>{Math.ceil(c.remainingMs / 1000)} s</strong>
+                  {" "}
+                  unless the condition ends: {c.reason}
+                </p>
+              ))}
+              <p>Then:</p>
+              <ol>{props.plan.map((s) => <li key={s.what}>+{s.atSeconds} s: {s.what}</li>)}</ol>
+            </div>
+          )
+          : (
+            <p class="muted">
+              No shutdown pending.{status.dryRun ? " Dry run: the OS will not be shut down." : ""}
+            </p>
+          )}
+      </section>
+      {status.ups.length === 0
+        ? (
+          <p>
+            No NMC is configured yet: add one under <a href="/settings/communication">Communication</a>.
+          </p>
+        )
+        : <div class="cards">{status.ups.map((ups) => <UpsCard key={ups.card} ups={ups} now={now} />)}</div>}
+      <p class="muted">
+        Packets accepted: <span data-field="accepted">{status.packets.accepted}</span>; rejected:{" "}
+        <span data-field="rejected">
+          {Object.values(status.packets.rejected).reduce((a, b) => a + b, 0)}
+        </span>
+      </p>
+    </Layout>
+  );
+}

@@ -1,0 +1,233 @@
+/**
+ * Settings pages: Communication, Events, Shutdown, Account, Certificate.
+ * Inputs are generated from the config schema; each save goes through the
+ * config store (validated, atomic, comments kept), with field-level errors.
+ *
+ * @module
+ */
+import { CONFIG_EVENT_IDS, EVENT_PROPERTIES, MAX_CARDS, SCHEMA } from "../../config/schema.ts";
+import type { KillPowerResult } from "../../nmc/killpower.ts";
+import type { CertificateInfo } from "../certificate.ts";
+import { ConfigField, CsrfForm, Field, type FieldErrors, Layout, type PageFrame } from "./layout.tsx";
+
+/** Keys on the Communication page. */
+export const COMMUNICATION_KEYS: readonly string[] = [
+  ...Array.from({ length: MAX_CARDS }, (_, i) => `NetworkManagementCard.ip_${i + 1}`),
+  "NetworkManagementCard.protocol",
+  "NetworkManagementCard.port",
+  "NetworkManagementCard.acceptCerts",
+  "NetworkManagementCard.mode",
+  "NetworkManagementCard.redundantUps",
+  "NetworkManagementCard.username",
+  "NetworkManagementCard.authenticationPhrase",
+  "NetworkManagementCard.localHostAddress",
+  "NetworkManagementCard.commLostTimeout",
+];
+
+/** Keys on the Shutdown page. */
+export const SHUTDOWN_KEYS: readonly string[] = SCHEMA.filter((d) => d.section === "Shutdown").map((d) =>
+  d.name
+);
+
+/** Keys on the Events page (per-event actions, runtime threshold, notification channels). */
+export const EVENT_KEYS: readonly string[] = [
+  ...CONFIG_EVENT_IDS.flatMap((id) => EVENT_PROPERTIES.map((p) => `Events.event_${id}_${p.prop}`)),
+  "Events.runtimeThreshold",
+  ...SCHEMA.filter((d) => d.section === "Notifications").map((d) => d.name),
+];
+
+type Values = ReadonlyMap<string, string>;
+
+/** Communication settings plus "Check details". */
+export function CommunicationPage(
+  props: PageFrame & { values: Values; errors?: FieldErrors; checks?: readonly KillPowerResult[] },
+) {
+  const v = (k: string) => props.values.get(k) ?? "";
+  return (
+    <Layout {...props}>
+      <CsrfForm action="/settings/communication" csrf={props.csrf!} class="card">
+        <fieldset>
+          <legend>Network Management Cards</legend>
+          <div class="columns">
+            {COMMUNICATION_KEYS.slice(0, MAX_CARDS).map((k, i) => (
+              <ConfigField name={k} value={v(k)} errors={props.errors} label={`NMC ${i + 1}`} />
+            ))}
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Connection and credentials</legend>
+          {COMMUNICATION_KEYS.slice(MAX_CARDS).map((k) => (
+            <ConfigField name={k} value={v(k)} errors={props.errors} />
+          ))}
+        </fieldset>
+        <button type="submit">Save</button>
+      </CsrfForm>
+      <CsrfForm action="/settings/communication/check" csrf={props.csrf!} class="card">
+        <p>
+          Check details: contacts every configured NMC now (reachability, certificate, user name and
+          authentication phrase, via the card's signed control page). Nothing is changed on the cards.
+        </p>
+        <button type="submit">Check details</button>
+        {props.checks
+          ? (
+            <ul class="checks">
+              {props.checks.map((c) => (
+                <li class={c.ok ? "ok" : "bad"}>
+                  NMC {c.card}: {c.ok ? `OK: ${c.detail ?? "reachable"}` : `failed at ${c.step}: ${c.error}`}
+                </li>
+              ))}
+            </ul>
+          )
+          : null}
+      </CsrfForm>
+    </Layout>
+  );
+}
+
+/** Per-event actions, runtime threshold and notification channels. */
+export function EventsSettingsPage(props: PageFrame & { values: Values; errors?: FieldErrors }) {
+  const v = (k: string) => props.values.get(k) ?? "";
+  return (
+    <Layout {...props}>
+      <CsrfForm action="/settings/events" csrf={props.csrf!} class="card">
+        <p>
+          LowBattery and UpsTurnOffInitiated always shut the host down (as in PCNS); their delay still
+          applies. A command file with a delay runs only if its event still holds when the delay ends.
+        </p>
+        {CONFIG_EVENT_IDS.map((id) => (
+          <fieldset class="event">
+            <legend>{id}</legend>
+            <div class="columns">
+              {EVENT_PROPERTIES.map((p) => (
+                <ConfigField
+                  name={`Events.event_${id}_${p.prop}`}
+                  value={v(`Events.event_${id}_${p.prop}`)}
+                  errors={props.errors}
+                  label={p.prop}
+                />
+              ))}
+            </div>
+          </fieldset>
+        ))}
+        <fieldset>
+          <legend>Runtime and notifications</legend>
+          {EVENT_KEYS.slice(CONFIG_EVENT_IDS.length * EVENT_PROPERTIES.length).map((k) => (
+            <ConfigField name={k} value={v(k)} errors={props.errors} />
+          ))}
+        </fieldset>
+        <button type="submit">Save</button>
+      </CsrfForm>
+    </Layout>
+  );
+}
+
+/** The shutdown sequence settings. */
+export function ShutdownSettingsPage(props: PageFrame & { values: Values; errors?: FieldErrors }) {
+  const v = (k: string) => props.values.get(k) ?? "";
+  return (
+    <Layout {...props}>
+      <CsrfForm action="/settings/shutdown" csrf={props.csrf!} class="card">
+        <p>
+          Order: event delay, UPS turn-off through the NMC (if enabled), shutdown command file (until it
+          exits, at most its duration), settle delay, OS shutdown. Rehearse it with{" "}
+          <code>pcns-agent drill</code>.
+        </p>
+        {SHUTDOWN_KEYS.map((k) => <ConfigField key={k} name={k} value={v(k)} errors={props.errors} />)}
+        <button type="submit">Save</button>
+      </CsrfForm>
+    </Layout>
+  );
+}
+
+/** Change the administrator password. */
+export function AccountPage(props: PageFrame & { errors?: FieldErrors }) {
+  return (
+    <Layout {...props}>
+      <CsrfForm action="/account" csrf={props.csrf!} class="card narrow">
+        <Field
+          name="current"
+          label="Current password"
+          type="password"
+          autocomplete="current-password"
+          required
+          errors={props.errors}
+        />
+        <Field
+          name="password"
+          label="New password"
+          type="password"
+          autocomplete="new-password"
+          required
+          errors={props.errors}
+        />
+        <ul class="policy" data-policy-for="password" data-username={props.user} aria-live="polite">
+          <li data-rule="length">12-128 characters</li>
+          <li data-rule="upper">an upper-case letter</li>
+          <li data-rule="lower">a lower-case letter</li>
+          <li data-rule="digit">a digit</li>
+          <li data-rule="special">a special character</li>
+          <li data-rule="username">does not contain the user name</li>
+        </ul>
+        <Field
+          name="confirm"
+          label="Repeat the new password"
+          type="password"
+          autocomplete="new-password"
+          required
+          errors={props.errors}
+        />
+        <p class="muted">Changing the password ends every session, this one included.</p>
+        <button type="submit">Change password</button>
+      </CsrfForm>
+    </Layout>
+  );
+}
+
+/** View and replace the web UI certificate. */
+export function CertificatePage(
+  props: PageFrame & { info: CertificateInfo; source: string; errors?: FieldErrors },
+) {
+  const i = props.info;
+  return (
+    <Layout {...props}>
+      <dl class="card grid">
+        <dt>Subject</dt>
+        <dd>{i.subject}</dd>
+        <dt>Issuer</dt>
+        <dd>{i.issuer}{i.selfSigned ? " (self-signed)" : ""}</dd>
+        <dt>Valid</dt>
+        <dd>{i.notBefore.toISOString()} to {i.notAfter.toISOString()}</dd>
+        <dt>SHA-256 fingerprint</dt>
+        <dd>
+          <code data-field="fingerprint">{i.fingerprintSha256}</code>
+        </dd>
+        <dt>Names</dt>
+        <dd>{[...i.dnsNames, ...i.ipAddresses].join(", ")}</dd>
+        <dt>Source</dt>
+        <dd>
+          {props.source === "configured"
+            ? "[WebUI] certificateFile / keyFile"
+            : "generated in the data directory"}
+        </dd>
+      </dl>
+      <CsrfForm action="/certificate" csrf={props.csrf!} class="card">
+        <p>
+          Replace it with your own: paste the PEM certificate (chain) and its PKCS#8 PEM private key. It is
+          served at once.
+        </p>
+        <div class={props.errors?.certificate ? "field invalid" : "field"}>
+          <label for="f-certificate">Certificate (PEM)</label>
+          <textarea id="f-certificate" name="certificate" rows={8} required></textarea>
+        </div>
+        <div class="field">
+          <label for="f-key">Private key (PEM)</label>
+          <textarea id="f-key" name="key" rows={6} required></textarea>
+        </div>
+        {props.errors?.certificate
+          ? <p class="banner error" role="alert">{String(props.errors.certificate)}</p>
+          : null}
+        <button type="submit">Install certificate</button>
+      </CsrfForm>
+    </Layout>
+  );
+}

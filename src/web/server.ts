@@ -1,0 +1,260 @@
+/**
+ * The web UI service: loads (or generates) the certificate, starts the two
+ * listeners, builds the app over the agent and the config store, and
+ * follows configuration changes (ports, protocol, certificate files,
+ * session and lockout settings; a changed password ends every session).
+ *
+ * @module
+ */
+import type { Agent } from "../agent/agent.ts";
+import type { ConfigStore } from "../config/store.ts";
+import { ConfigError } from "../config/problems.ts";
+import type { AgentConfig } from "../config/types.ts";
+import { type EventLogRecord, readEventLog } from "../events/eventlog.ts";
+import type { Logger } from "../log/logger.ts";
+import { checkNmc } from "../nmc/killpower.ts";
+import { type Clock, systemClock } from "../time/clock.ts";
+import { LoginThrottle } from "./auth/lockout.ts";
+import { SessionStore } from "./auth/sessions.ts";
+import { SetupToken } from "./auth/setup.ts";
+import { createWebApp } from "./app.tsx";
+import { installCertificate, type LoadedCertificate, loadOrCreateCertificate } from "./certificate.ts";
+import type { ConfigUpdateResult, WebAppContext } from "./context.ts";
+import { CertificateWatcher, WebTransport } from "./transport.ts";
+
+/** How to start the web UI. */
+export interface WebUiOptions {
+  /** The running agent. */
+  readonly agent: Agent;
+  /** The config store (settings are written through it). */
+  readonly store: ConfigStore;
+  /** Operational log (the setup token is printed here while no password is set). */
+  readonly logger: Logger;
+  /** Time source. */
+  readonly clock?: Clock;
+  /** Milliseconds between checks of configured certificate files (default 30 000). */
+  readonly certificatePollMs?: number;
+}
+
+/** Maps a ConfigError's problems to field messages by `Section.key`. */
+export function problemsByKey(error: ConfigError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of error.problems) {
+    if (p.level !== "error") continue;
+    const key = p.key ?? "_";
+    // Next to its field the file path is noise: drop the leading "file[:line]: ".
+    const text = p.message.startsWith(p.file)
+      ? p.message.slice(p.file.length).replace(/^(:\d+)?:\s*/, "")
+      : p.message;
+    out[key] = out[key] ? `${out[key]}; ${text}` : text;
+  }
+  if (Object.keys(out).length === 0) out._ = error.message;
+  return out;
+}
+
+function transportSettings(config: AgentConfig) {
+  const n = config.networking;
+  return {
+    hostname: n.uiListenAddress,
+    httpPort: n.httpPort,
+    httpsPort: n.httpsPort,
+    uiProtocol: n.uiProtocol,
+  };
+}
+
+/** The running web UI. */
+export class WebUi {
+  readonly #options: WebUiOptions;
+  readonly #clock: Clock;
+  readonly #sessions: SessionStore;
+  readonly #throttle: LoginThrottle;
+  #setup: SetupToken;
+  #transport!: WebTransport;
+  #certificate!: LoadedCertificate;
+  #watcher: CertificateWatcher | undefined;
+  #config: AgentConfig;
+
+  private constructor(options: WebUiOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#config = options.store.current;
+    const w = this.#config.webUi;
+    this.#sessions = new SessionStore({
+      idleMs: w.sessionIdleTimeout * 60_000,
+      lifetimeMs: w.sessionLifetime * 60_000,
+      clock: this.#clock,
+    });
+    this.#throttle = new LoginThrottle({
+      threshold: w.lockoutThreshold,
+      durationMs: w.lockoutDuration * 60_000,
+      clock: this.#clock,
+    });
+    this.#setup = new SetupToken({ clock: this.#clock });
+  }
+
+  /** Starts the listeners; throws with the port and the reason if one cannot be bound. */
+  static async start(options: WebUiOptions): Promise<WebUi> {
+    const ui = new WebUi(options);
+    const { store, logger } = options;
+    const config = store.current;
+    if (config.networking.uiProtocol === "https") {
+      ui.#certificate = await loadOrCreateCertificate(store.dataDir, config.webUi);
+      if (ui.#certificate.regenerated) {
+        logger.warn(`web UI certificate regenerated: ${ui.#certificate.regenerated}`);
+      }
+    }
+    const app = createWebApp({
+      ctx: ui.#context(),
+      sessions: ui.#sessions,
+      throttle: ui.#throttle,
+      setup: ui.#setup,
+    });
+    ui.#transport = WebTransport.start(
+      { ...transportSettings(config), cert: ui.#certificate, logger },
+      (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr.hostname, secure: info.secure }),
+    );
+    ui.#watchCertificateFiles();
+    const scheme = config.networking.uiProtocol;
+    logger.info(
+      `web UI on ${scheme}://:${ui.#transport.httpsPort}/ (http://:${ui.#transport.httpPort}/ redirects)` +
+        (ui.#certificate ? `; certificate SHA-256 ${ui.#certificate.info.fingerprintSha256}` : ""),
+    );
+    ui.#announceSetup();
+    return ui;
+  }
+
+  /** The UI port actually bound. */
+  get httpsPort(): number {
+    return this.#transport.httpsPort;
+  }
+
+  /** The redirecting HTTP port actually bound. */
+  get httpPort(): number {
+    return this.#transport.httpPort;
+  }
+
+  /** The setup token (while no password is set). */
+  get setupToken(): string | undefined {
+    return this.#config.nmc.password === "" ? this.#setup.token : undefined;
+  }
+
+  /** Follows a new configuration. */
+  async applyConfig(config: AgentConfig): Promise<void> {
+    const old = this.#config;
+    this.#config = config;
+    const w = config.webUi;
+    this.#sessions.configure({
+      idleMs: w.sessionIdleTimeout * 60_000,
+      lifetimeMs: w.sessionLifetime * 60_000,
+    });
+    this.#throttle.configure({ threshold: w.lockoutThreshold, durationMs: w.lockoutDuration * 60_000 });
+    if (old.nmc.password !== config.nmc.password) {
+      this.#sessions.destroyAll(); // a changed password (UI, CLI or ini edit) ends every session
+      if (config.nmc.password === "") {
+        this.#setup = new SetupToken({ clock: this.#clock });
+        this.#announceSetup();
+      }
+    }
+    const certChanged = old.webUi.certificateFile !== w.certificateFile || old.webUi.keyFile !== w.keyFile;
+    const needCert = config.networking.uiProtocol === "https" && (certChanged || !this.#certificate);
+    if (needCert) await this.#reloadCertificate();
+    const before = transportSettings(old);
+    const after = transportSettings(config);
+    if (JSON.stringify(before) !== JSON.stringify(after)) {
+      const error = await this.#transport.reconfigure({ ...after, cert: this.#certificate });
+      if (error) this.#options.agent.emit({ id: "ListenerFailed", note: error });
+    }
+  }
+
+  /** Stops the listeners. */
+  async close(): Promise<void> {
+    this.#watcher?.stop();
+    await this.#transport.close();
+  }
+
+  #announceSetup(): void {
+    if (this.#config.nmc.password !== "") return;
+    this.#options.logger.warn(
+      `first-run setup: no web UI password is set. Open https://<this host>:${this.#transport.httpsPort}/setup ` +
+        `and enter the setup token ${this.#setup.token}`,
+    );
+  }
+
+  async #reloadCertificate(): Promise<void> {
+    const { store, logger, agent } = this.#options;
+    try {
+      this.#certificate = await loadOrCreateCertificate(store.dataDir, this.#config.webUi);
+      await this.#transport.replaceCertificate(this.#certificate);
+      agent.emit({ id: "CertificateReplaced", note: `SHA-256 ${this.#certificate.info.fingerprintSha256}` });
+      this.#watchCertificateFiles();
+    } catch (error) {
+      logger.error(`web UI certificate not changed: ${(error as Error).message}`);
+      agent.emit({
+        id: "ConfigWarning",
+        note: `web UI certificate not changed: ${(error as Error).message}`,
+      });
+    }
+  }
+
+  #watchCertificateFiles(): void {
+    this.#watcher?.stop();
+    this.#watcher = undefined;
+    if (!this.#certificate || this.#certificate.source !== "configured") return;
+    this.#watcher = new CertificateWatcher(
+      [this.#certificate.certPath, this.#certificate.keyPath],
+      () => this.#reloadCertificate(),
+      { intervalMs: this.#options.certificatePollMs, clock: this.#clock, logger: this.#options.logger },
+    ).start();
+  }
+
+  #context(): WebAppContext {
+    const { agent, store } = this.#options;
+    return {
+      status: () => agent.status(),
+      config: () => this.#config,
+      values: () => store.values,
+      history: (card) => agent.history(card),
+      events: async (): Promise<EventLogRecord[]> => [
+        ...await readEventLog(`${agent.eventLogPath}.1`),
+        ...await readEventLog(agent.eventLogPath),
+      ],
+      updateConfig: async (updates): Promise<ConfigUpdateResult> => {
+        try {
+          const change = await store.set(updates);
+          // The store notifies subscribers (agent, this UI) itself; make the new values visible at once.
+          await this.applyConfig(store.current);
+          return { ok: true, changed: change.changed };
+        } catch (error) {
+          if (error instanceof ConfigError) return { ok: false, errors: problemsByKey(error) };
+          throw error;
+        }
+      },
+      checkNmc: (card) => {
+        const n = this.#config.nmc;
+        return checkNmc({
+          card,
+          protocol: n.protocol,
+          port: n.port,
+          acceptCerts: n.acceptCerts,
+          username: n.username,
+          authenticationPhrase: n.authenticationPhrase,
+        }, { timeoutMs: 5000 });
+      },
+      certificate: () => ({ info: this.#certificate.info, source: this.#certificate.source }),
+      installCertificate: async (certPem, keyPem) => {
+        const loaded = await installCertificate(store.dataDir, certPem, keyPem);
+        if (this.#config.webUi.certificateFile || this.#config.webUi.keyFile) {
+          // An uploaded certificate lives in the data directory: stop pointing at other files.
+          await store.set({ "WebUI.certificateFile": "", "WebUI.keyFile": "" });
+          this.#config = store.current;
+        }
+        this.#certificate = loaded;
+        await this.#transport.replaceCertificate(loaded);
+        this.#watchCertificateFiles();
+        agent.emit({ id: "CertificateReplaced", note: `uploaded; SHA-256 ${loaded.info.fingerprintSha256}` });
+      },
+      emit: (draft) => agent.emit(draft),
+      now: () => this.#clock.now(),
+    };
+  }
+}
