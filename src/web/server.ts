@@ -73,6 +73,8 @@ export class WebUi {
   #certificate!: LoadedCertificate;
   #watcher: CertificateWatcher | undefined;
   #config: AgentConfig;
+  /** Listener changes run one after another, each after the request that caused it has been answered. */
+  #listenerWork: Promise<void> = Promise.resolve();
 
   private constructor(options: WebUiOptions) {
     this.#options = options;
@@ -157,18 +159,44 @@ export class WebUi {
     }
     const certChanged = old.webUi.certificateFile !== w.certificateFile || old.webUi.keyFile !== w.keyFile;
     const needCert = config.networking.uiProtocol === "https" && (certChanged || !this.#certificate);
-    if (needCert) await this.#reloadCertificate();
     const before = transportSettings(old);
     const after = transportSettings(config);
-    if (JSON.stringify(before) !== JSON.stringify(after)) {
-      const error = await this.#transport.reconfigure({ ...after, cert: this.#certificate });
-      if (error) this.#options.agent.emit({ id: "ListenerFailed", note: error });
-    }
+    const moved = JSON.stringify(before) !== JSON.stringify(after);
+    if (!needCert && !moved) return;
+    this.#afterResponse(async () => {
+      if (needCert) await this.#reloadCertificate();
+      if (moved) {
+        const error = await this.#transport.reconfigure({
+          ...transportSettings(this.#config),
+          cert: this.#certificate,
+        });
+        if (error) this.#options.agent.emit({ id: "ListenerFailed", note: error });
+      }
+    });
+  }
+
+  /** Resolves when every listener change asked for so far is done (for tests and orderly stops). */
+  settled(): Promise<void> {
+    return this.#listenerWork;
+  }
+
+  /**
+   * Runs a listener change after the current request has returned its response: closing a listener
+   * answers its in-flight requests with 503, and the request asking for the change must get its answer.
+   */
+  #afterResponse(task: () => Promise<void>): void {
+    this.#listenerWork = this.#listenerWork
+      .then(() => new Promise<void>((resolve) => setTimeout(resolve, 0)))
+      .then(task)
+      .catch((error) =>
+        this.#options.logger.error(`web UI listener change failed: ${(error as Error).message}`)
+      );
   }
 
   /** Stops the listeners. */
   async close(): Promise<void> {
     this.#watcher?.stop();
+    await this.#listenerWork;
     await this.#transport.close();
   }
 
@@ -249,9 +277,14 @@ export class WebUi {
           this.#config = store.current;
         }
         this.#certificate = loaded;
-        await this.#transport.replaceCertificate(loaded);
         this.#watchCertificateFiles();
-        agent.emit({ id: "CertificateReplaced", note: `uploaded; SHA-256 ${loaded.info.fingerprintSha256}` });
+        this.#afterResponse(async () => {
+          await this.#transport.replaceCertificate(loaded);
+          agent.emit({
+            id: "CertificateReplaced",
+            note: `uploaded; SHA-256 ${loaded.info.fingerprintSha256}`,
+          });
+        });
       },
       emit: (draft) => agent.emit(draft),
       now: () => this.#clock.now(),
