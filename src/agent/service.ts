@@ -82,7 +82,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     applying = applying
       .then(async () => {
         await running.applyConfig(config);
-        await web?.applyConfig(config);
+        web?.applyConfig(config);
       })
       .catch((error) =>
         options.logger.error(`applying the new configuration failed: ${(error as Error).message}`)

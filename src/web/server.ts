@@ -141,7 +141,7 @@ export class WebUi {
   }
 
   /** Follows a new configuration. */
-  async applyConfig(config: AgentConfig): Promise<void> {
+  applyConfig(config: AgentConfig): void {
     const old = this.#config;
     this.#config = config;
     const w = config.webUi;
@@ -250,7 +250,7 @@ export class WebUi {
         try {
           const change = await store.set(updates);
           // The store notifies subscribers (agent, this UI) itself; make the new values visible at once.
-          await this.applyConfig(store.current);
+          this.applyConfig(store.current);
           return { ok: true, changed: change.changed };
         } catch (error) {
           if (error instanceof ConfigError) return { ok: false, errors: problemsByKey(error) };
