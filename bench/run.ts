@@ -1,78 +1,55 @@
 /**
- * `deno task bench [--quick]`: measures the agent's packet path in-process and
- * prints a table (numbers, never pass/fail). Comparisons with apcupsd and the
- * socket-level, memory and start-up figures are added in bench/ as they land.
+ * `deno task bench [--quick]`: every benchmark, side by side with apcupsd where
+ * it has the same capability; prints a table (value, target, ratio to the
+ * peer) and writes bench/results/latest.json. Numbers, never pass/fail.
  *
  * @module
  */
-import { makeEvent } from "../src/events/types.ts";
-import { memoryLogger } from "../src/log/logger.ts";
-import { PacketEngine } from "../src/nmc/engine.ts";
-import { NmcSimulator } from "../src/sim/simulator.ts";
-import { systemClock } from "../src/time/clock.ts";
-import { UpsMonitor } from "../src/ups/monitor.ts";
+import { join } from "node:path";
+import { benchLatency } from "./latency.ts";
+import { type BenchResult, printTable, ROOT } from "./lib.ts";
+import { benchSystem } from "./system.ts";
+import { benchThroughput } from "./throughput.ts";
+import { APCUPSD } from "../tests/helpers/apcupsd.ts";
 
 const quick = Deno.args.includes("--quick");
-const N = quick ? 20_000 : 200_000;
-const credentials = { username: "apc", authenticationPhrase: "admin user phrase" };
-
-function pipeline() {
-  const monitor = new UpsMonitor(
-    { cards: ["127.0.0.1"], commLostTimeoutMs: 55_000 },
-    (d) => void makeEvent(d, Date.now()),
-    systemClock,
-  );
-  const engine = new PacketEngine(
-    { ...credentials, cards: ["127.0.0.1"] },
-    (p) => monitor.handle(p),
-    memoryLogger().logger,
-    systemClock,
-  );
-  return engine;
+const unknown = Deno.args.filter((a) => a !== "--quick");
+if (unknown.length) {
+  console.error(`bench: unknown argument ${unknown[0]} (usage: deno task bench [--quick])`);
+  Deno.exit(2);
 }
-
-const sim = new NmcSimulator({ address: "127.0.0.1", ...credentials, targets: [] });
-const valid = Array.from({ length: N }, () => sim.buildStatus({ hostname: "127.0.0.1", port: 3052 }));
-const forged = new NmcSimulator({
-  address: "127.0.0.1",
-  username: "apc",
-  authenticationPhrase: "wrong phrase here",
-  targets: [],
-});
-const bad = Array.from({ length: N }, () => forged.buildStatus());
-
-function measure(name: string, packets: Uint8Array[]) {
-  const engine = pipeline();
+if (!APCUPSD) console.log("apcupsd is not installed (apt-get install apcupsd): the peer columns stay empty");
+const started = performance.now();
+const results: BenchResult[] = [];
+for (
+  const [name, run] of [
+    ["latency", () => benchLatency(quick ? 40 : 200)],
+    ["throughput", () => benchThroughput(quick)],
+    ["system", () => benchSystem(quick)],
+  ] as const
+) {
   const t0 = performance.now();
-  for (const p of packets) engine.receive(p);
-  const ms = performance.now() - t0;
-  const stats = engine.stats();
-  return {
-    name,
-    packets: packets.length,
-    ms: Math.round(ms),
-    perSecond: Math.round(packets.length / (ms / 1000)),
-    stats,
-  };
+  console.log(`running ${name} ...`);
+  results.push(...await run());
+  console.log(`  ${name}: ${Math.round((performance.now() - t0) / 1000)} s`);
 }
-
-const results = [
-  measure("valid status packets (accept + state)", valid),
-  measure("forged packets (rejected, bad MD5)", bad),
-];
-console.log(
-  `${"benchmark".padEnd(42)} ${"packets".padStart(8)} ${"ms".padStart(7)} ${"packets/s".padStart(10)}`,
-);
-for (const r of results) {
-  console.log(
-    `${r.name.padEnd(42)} ${String(r.packets).padStart(8)} ${String(r.ms).padStart(7)} ${
-      String(r.perSecond).padStart(10)
-    }`,
-  );
-}
-console.log("target (issue 8): >= 50000 valid packets/s on one core");
-await Deno.mkdir("bench/results", { recursive: true });
+console.log("");
+printTable(results);
+const seconds = Math.round((performance.now() - started) / 1000);
+console.log(`\n${quick ? "quick run" : "full run"} in ${seconds} s; details in bench/results/latest.json`);
+await Deno.mkdir(join(ROOT, "bench/results"), { recursive: true });
 await Deno.writeTextFile(
-  "bench/results/packet-path.json",
-  JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + "\n",
+  join(ROOT, "bench/results/latest.json"),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      quick,
+      deno: Deno.version.deno,
+      cpus: navigator.hardwareConcurrency,
+      seconds,
+      results,
+    },
+    null,
+    2,
+  ) + "\n",
 );

@@ -8,11 +8,15 @@
  * @module
  */
 import {
-  computeSignature,
+  computeSignatureWith,
+  countLines,
+  credentialSuffix,
+  findSignatureOffset,
   firstValue,
   type PacketKind,
   type PacketLine,
   parsePacket,
+  signatureLineValue,
   signaturesEqual,
 } from "./packet.ts";
 
@@ -94,6 +98,18 @@ export function isNewer(next: ReplayCounters, last: ReplayCounters | undefined):
   return next.sr > last.sr || (next.sr === last.sr && next.su > last.su);
 }
 
+const suffixes = new WeakMap<GateSettings, Uint8Array>();
+
+/** The settings' credential bytes, computed once per settings object. */
+function suffixOf(settings: GateSettings): Uint8Array {
+  let suffix = suffixes.get(settings);
+  if (!suffix) {
+    suffix = credentialSuffix(settings.username, settings.authenticationPhrase);
+    suffixes.set(settings, suffix);
+  }
+  return suffix;
+}
+
 function firstBadByte(raw: Uint8Array): number {
   for (let i = 0; i < raw.length; i++) {
     const b = raw[i];
@@ -117,27 +133,26 @@ export function judgePacket(
     return reject("oversize", `${raw.length} bytes, limit ${MAX_PACKET_BYTES}`);
   }
   if (raw.length === 0) return reject("malformed", "empty datagram");
-  const packet = parsePacket(raw);
-  if (packet.lineCount > MAX_PACKET_LINES) {
-    return reject("too-many-lines", `${packet.lineCount} lines, limit ${MAX_PACKET_LINES}`);
+  // Cheap byte scans first: a forged packet is refused before it is parsed.
+  const lineCount = countLines(raw);
+  if (lineCount > MAX_PACKET_LINES) {
+    return reject("too-many-lines", `${lineCount} lines, limit ${MAX_PACKET_LINES}`);
   }
   const bad = firstBadByte(raw);
   if (bad >= 0) {
     const what = raw[bad] === 0 ? "NUL byte" : raw[bad] > 0x7e ? "non-ASCII byte" : "control byte";
     return reject("malformed", `${what} 0x${raw[bad].toString(16).padStart(2, "0")} at offset ${bad}`);
   }
-  if (packet.signatureOffset < 0) return reject("malformed", "no MD= signature");
-  if (packet.signatureOffset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
+  const signatureOffset = findSignatureOffset(raw);
+  if (signatureOffset < 0) return reject("malformed", "no MD= signature");
+  if (signatureOffset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
 
-  const md = firstValue(packet, "MD") ?? "";
-  const expected = computeSignature(
-    raw.subarray(0, packet.signatureOffset),
-    settings.username,
-    settings.authenticationPhrase,
-  );
+  const md = signatureLineValue(raw) ?? "";
+  const expected = computeSignatureWith(raw.subarray(0, signatureOffset), suffixOf(settings));
   if (!signaturesEqual(expected, md)) {
     return reject("bad-md5", "MD5 does not match the user name and authentication phrase");
   }
+  const packet = parsePacket(raw);
 
   const card = firstValue(packet, "PC");
   if (card === undefined || !settings.cards.includes(card)) {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 
 /** The packet type named by the first line. */
 export type PacketKind = "MASTATUS" | "MACONFIG" | "OTHER";
@@ -72,17 +72,66 @@ export function firstValue(packet: Pick<ParsedPacket, "lines">, key: string): st
   return packet.lines.find((line) => line.key === key)?.value;
 }
 
+/** The bytes appended to the signed range: the user name, then the authentication phrase (latin1). */
+export function credentialSuffix(username: string, phrase: string): Uint8Array {
+  const text = username + phrase;
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 0xff;
+  return bytes;
+}
+
+/** Lower-case hex MD5 over `signed` followed by precomputed credential bytes (see `credentialSuffix`). */
+export function computeSignatureWith(signed: Uint8Array, suffix: Uint8Array): string {
+  return createHash("md5").update(signed).update(suffix).digest("hex");
+}
+
 /** Lower-case hex MD5 over `signed` followed by the user name and the authentication phrase. */
 export function computeSignature(signed: Uint8Array, username: string, phrase: string): string {
-  return createHash("md5").update(signed).update(username, "latin1").update(phrase, "latin1").digest("hex");
+  return computeSignatureWith(signed, credentialSuffix(username, phrase));
 }
 
 /** Compares two signatures in constant time (for equal lengths); exact and case-sensitive. */
 export function signaturesEqual(expected: string, actual: string): boolean {
-  const a = encoder.encode(expected);
-  const b = encoder.encode(actual);
-  if (a.length !== b.length) return false;
-  return timingSafeEqual(a, b);
+  if (expected.length !== actual.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ actual.charCodeAt(i);
+  return diff === 0;
+}
+
+const isBlank = (b: number) => b === 0x20 || b === 0x09;
+const isEol = (b: number) => b === 0x0a || b === 0x0d;
+
+/** Number of non-blank lines (what `parsePacket` reports as lineCount), by a byte scan. */
+export function countLines(raw: Uint8Array): number {
+  let count = 0;
+  let content = false;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i];
+    if (isEol(b)) {
+      if (content) count++;
+      content = false;
+    } else if (!isBlank(b)) {
+      content = true;
+    }
+  }
+  return content ? count + 1 : count;
+}
+
+/** Value of the first line whose key is `MD` (trailing blanks trimmed), by a byte scan; undefined if none. */
+export function signatureLineValue(raw: Uint8Array): string | undefined {
+  let i = 0;
+  while (i < raw.length) {
+    while (i < raw.length && (isBlank(raw[i]) || isEol(raw[i]))) i++;
+    let end = i;
+    while (end < raw.length && !isEol(raw[end])) end++;
+    if (end - i >= 3 && raw[i] === 0x4d && raw[i + 1] === 0x44 && raw[i + 2] === 0x3d) {
+      let last = end;
+      while (last > i + 3 && isBlank(raw[last - 1])) last--;
+      return String.fromCharCode(...raw.subarray(i + 3, last));
+    }
+    i = end;
+  }
+  return undefined;
 }
 
 /** What `buildPacket` writes: the type line, then the items in order, then the signature. */

@@ -96,7 +96,7 @@ export class UpsMonitor {
       this.#commit(applyClientNotification(state, decodeClientNotification(packet.lines), now));
     } else if (carriesUpsData(packet.lines)) {
       this.#commit(applyStatus(state, decodeReading(packet.lines), now, this.#settings.runtime));
-      if (this.#running) this.#arm(packet.card);
+      if (this.#running) this.#arm(packet.card, true);
     }
   }
 
@@ -121,7 +121,13 @@ export class UpsMonitor {
     this.#timers.delete(card);
   }
 
-  #arm(card: string): void {
+  /**
+   * (Re)starts the card's comm-lost timer from its last status packet (or from when watching began).
+   * The timer fires at the deadline of the time it was set; if a packet arrived meanwhile it simply
+   * re-arms for the rest, so a status packet costs no timer work (`keepIfArmed`).
+   */
+  #arm(card: string, keepIfArmed = false): void {
+    if (keepIfArmed && this.#timers.has(card)) return;
     this.#disarm(card);
     const state = this.#states.get(card);
     if (!state || state.comm === "lost") return;
@@ -132,7 +138,10 @@ export class UpsMonitor {
       this.#clock.setTimeout(() => {
         this.#timers.delete(card);
         const current = this.#states.get(card);
-        if (current) this.#commit(applyCommLost(current, this.#clock.now() - since));
+        if (!current) return;
+        const last = current.lastStatusAt ?? this.#watchedSince.get(card) ?? since;
+        if (this.#clock.now() - last < this.#settings.commLostTimeoutMs) this.#arm(card);
+        else this.#commit(applyCommLost(current, this.#clock.now() - last));
       }, wait),
     );
   }

@@ -10,9 +10,7 @@
  *
  * @module
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { join } from "node:path";
 
@@ -160,9 +158,7 @@ function certificateBlocks(pem: string): string[] {
 }
 
 /** Parses the first certificate of a PEM text; throws a clear Error otherwise. */
-function parseFirstCertificate(
-  certPem: string,
-): { cert: x509.X509Certificate; der: Uint8Array<ArrayBuffer> } {
+function parseFirstCertificate(certPem: string): { cert: X509Certificate; der: Uint8Array<ArrayBuffer> } {
   if (typeof certPem !== "string" || !certPem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new Error("not a PEM certificate (no -----BEGIN CERTIFICATE----- block)");
   }
@@ -174,36 +170,49 @@ function parseFirstCertificate(
   }
   if (!der) throw new Error("not a PEM certificate (the CERTIFICATE block is not terminated)");
   try {
-    return { cert: new x509.X509Certificate(der), der };
+    return { cert: new X509Certificate(toPem("CERTIFICATE", der)), der };
   } catch (error) {
     throw new Error(`unparsable certificate: ${errorText(error)}`);
   }
 }
 
+/** Names in an X.509 subjectAltName text ("DNS:a, IP Address:1.2.3.4"). */
+function altNames(text: string | undefined): { dnsNames: string[]; ipAddresses: string[] } {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const part of (text ?? "").split(/,\s*/)) {
+    const i = part.indexOf(":");
+    if (i < 0) continue;
+    const kind = part.slice(0, i).trim();
+    const value = part.slice(i + 1).trim();
+    if (kind === "DNS") dnsNames.push(value);
+    else if (kind === "IP Address") ipAddresses.push(value);
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/** "CN=a\nO=b" (node's form) as "CN=a, O=b". */
+const distinguishedName = (text: string) => text.split("\n").filter(Boolean).join(", ");
+
 /**
  * Details of the first certificate of a PEM text (a chain may follow).
  * Throws an Error saying what is wrong for non-PEM or unparsable input.
+ * (Parsed with node:crypto; the heavier npm @peculiar/x509 is loaded only to generate one.)
  */
 export function certificateInfo(certPem: string): CertificateInfo {
   const { cert, der } = parseFirstCertificate(certPem);
-  const dnsNames: string[] = [];
-  const ipAddresses: string[] = [];
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  for (const name of san?.names.items ?? []) {
-    if (name.type === "dns") dnsNames.push(name.value);
-    else if (name.type === "ip") ipAddresses.push(name.value);
-  }
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+  const { dnsNames, ipAddresses } = altNames(cert.subjectAltName);
+  // Issued by itself: subject and issuer names are the same (what browsers show as "self-signed").
+  const selfSigned = cert.subject === cert.issuer;
   return {
-    subject: cert.subject,
-    issuer: cert.issuer,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    subject: distinguishedName(cert.subject),
+    issuer: distinguishedName(cert.issuer),
+    notBefore: new Date(cert.validFrom),
+    notAfter: new Date(cert.validTo),
     fingerprintSha256: colonHex(createHash("sha256").update(der).digest()),
     dnsNames,
     ipAddresses,
-    selfSigned: cert.subject === cert.issuer && (!aki || !ski || aki === ski),
+    selfSigned,
   };
 }
 
@@ -260,7 +269,7 @@ function checkKeyPairSync(certPem: string, keyPem: string, now: Date): string | 
   try {
     const parsed = parseFirstCertificate(certPem);
     der = parsed.der;
-    notAfter = parsed.cert.notAfter;
+    notAfter = new Date(parsed.cert.validTo);
   } catch (error) {
     return `certificate: ${errorText(error)}`;
   }
@@ -320,13 +329,16 @@ export async function generateSelfSigned(options: SelfSignedOptions): Promise<Pe
     if (!isIP(ip)) throw new Error(`not a valid IP address for a certificate: ${JSON.stringify(ip)}`);
   }
   const now = (options.now ?? new Date()).getTime();
+  // Loaded only here: generating is rare (first start), and the library costs ~14 MiB of memory.
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]) as CryptoKeyPair;
   const names: { type: "dns" | "ip"; value: string }[] = [
     ...options.dnsNames.map((value) => ({ type: "dns" as const, value })),
     ...options.ipAddresses.map((value) => ({ type: "ip" as const, value })),
   ];
-  const extensions: x509.Extension[] = [
+  const extensions: InstanceType<typeof x509.Extension>[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),

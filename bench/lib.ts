@@ -1,0 +1,174 @@
+/**
+ * Shared benchmark helpers: statistics, ports, processes, a results table.
+ * Benchmarks print numbers; they never pass or fail.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+/** main.ts of this checkout. */
+export const MAIN = join(ROOT, "main.ts");
+
+/** One line of the results table. */
+export interface BenchResult {
+  /** What was measured. */
+  readonly name: string;
+  /** Our value. */
+  readonly value: number;
+  /** Unit of the value. */
+  readonly unit: string;
+  /** The target from the issue, as text. */
+  readonly target?: string;
+  /** Whether the target is met (undefined: no target). */
+  readonly met?: boolean;
+  /** The peer's value for the same measure, if it has the capability. */
+  readonly peer?: number;
+  /** Extra numbers (p50, samples, ...). */
+  readonly details?: Record<string, unknown>;
+}
+
+/** The q-quantile (0..1) of samples, nearest-rank. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** A free port on 127.0.0.1. */
+export function freePort(transport: "udp" | "tcp" = "tcp"): number {
+  if (transport === "udp") {
+    const s = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    const p = (s.addr as Deno.NetAddr).port;
+    s.close();
+    return p;
+  }
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+/** Resident set size of a process in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+/** CPU time (user + system) of a process in ms (Linux /proc). */
+export function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ = 100 on Linux
+}
+
+/** Sleeps `ms`. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `check` is true (polling every 10 ms) or throws after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Writes an agent config for benchmarks (loopback, dry run friendly). */
+export async function writeAgentConfig(
+  dir: string,
+  o: {
+    udpPort: number;
+    httpPort?: number;
+    httpsPort?: number;
+    cards?: string[];
+    extra?: string[];
+    password?: string;
+  },
+): Promise<string> {
+  const path = join(dir, "pcnsconfig.ini");
+  const cards = o.cards ?? ["127.0.0.1"];
+  await Deno.writeTextFile(
+    path,
+    [
+      "[NetworkManagementCard]",
+      "username = apc",
+      "authenticationPhrase = admin user phrase",
+      ...(o.password ? [`password = ${o.password}`] : []),
+      ...cards.map((c, i) => `ip_${i + 1} = ${c}`),
+      "[Networking]",
+      `udpPort = ${o.udpPort}`,
+      "udpListenAddresses = 127.0.0.1",
+      `httpPort = ${o.httpPort ?? freePort()}`,
+      `httpsPort = ${o.httpsPort ?? freePort()}`,
+      "uiListenAddress = 127.0.0.1",
+      ...(o.extra ?? []),
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  return path;
+}
+
+/** Starts `main.ts run --dry-run` in a child process; resolves once its log says the listeners are up. */
+export async function startAgentProcess(configPath: string, web: boolean) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "run", "--dry-run", "--config", configPath, ...(web ? [] : ["--no-web"])],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const ready = web ? /web UI on/ : /Monitoring started/;
+  while (!ready.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the agent exited before it was ready:\n${text}`);
+    text += value;
+  }
+  // Keep draining stderr so the child never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read().catch(() => ({ done: true }))).done) { /* drain */ }
+  })();
+  return {
+    child,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // gone
+      }
+      await child.status;
+    },
+  };
+}
+
+/** Prints the results table. */
+export function printTable(results: readonly BenchResult[]): void {
+  const rows = results.map((r) => [
+    r.name,
+    `${r.value} ${r.unit}`,
+    r.target ?? "",
+    r.met === undefined ? "" : r.met ? "met" : "MISSED",
+    r.peer === undefined ? "" : `${r.peer} ${r.unit}`,
+    r.peer === undefined ? "" : ratioText(r),
+  ]);
+  const head = ["measure", "pcns-agent", "target", "", "apcupsd", "ratio"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) console.log(line(row));
+}
+
+/** "12.3x faster" / "2.0x less" etc. (peer / ours for lower-is-better units). */
+export function ratioText(r: BenchResult): string {
+  if (r.peer === undefined || r.value === 0) return "";
+  const lowerIsBetter = !/\/s$/.test(r.unit);
+  const ratio = lowerIsBetter ? r.peer / r.value : r.value / r.peer;
+  return `${ratio.toFixed(1)}x ${ratio >= 1 ? "better" : "worse"}`;
+}

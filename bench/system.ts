@@ -1,0 +1,310 @@
+/**
+ * Whole-process benchmarks: memory (idle RSS vs apcupsd, and flat under load),
+ * start-up to ready (cold and warm, vs apcupsd), the web UI over TLS with a
+ * logged-in session at 200 requests/s, and hot reload (file write to new
+ * config in effect).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startService } from "../src/agent/service.ts";
+import { memoryLogger } from "../src/log/logger.ts";
+import { APCUPSD, startApcupsd } from "../tests/helpers/apcupsd.ts";
+import {
+  type BenchResult,
+  freePort,
+  MAIN,
+  quantile,
+  rssMiB,
+  sleep,
+  startAgentProcess,
+  until,
+  writeAgentConfig,
+} from "./lib.ts";
+
+const MEMORY = fileURLToPath(new URL("./memory_proc.ts", import.meta.url));
+const PASSWORD = "Bench-Password-42!";
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+async function canConnect(port: number): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Idle RSS of `run` (web UI on) and of apcupsd; memory under load from memory_proc.ts. */
+async function memory(quick: boolean): Promise<BenchResult[]> {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-" });
+  let idle: number;
+  try {
+    const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), password: PASSWORD });
+    const agent = await startAgentProcess(config, true);
+    await sleep(1500);
+    idle = rssMiB(agent.child.pid);
+    await agent.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  let peer: number | undefined;
+  if (APCUPSD) {
+    const apc = await startApcupsd({
+      udpPort: freePort("udp"),
+      nisPort: freePort(),
+      username: "apc",
+      phrase: "admin user phrase",
+    });
+    await sleep(1500);
+    peer = rssMiB(apc.process.pid);
+    await apc.stop();
+  }
+  const packets = quick ? 1_000_000 : 10_000_000;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", MEMORY, String(packets)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const load = JSON.parse(new TextDecoder().decode(out.stdout));
+  const first = load.samples[0];
+  const last = load.samples.at(-1);
+  return [
+    {
+      name: "idle RSS of `run` (UDP + TLS web UI)",
+      value: idle,
+      unit: "MiB",
+      target: "< 60 MiB",
+      met: idle < 60,
+      peer,
+    },
+    {
+      name: `JS heap growth over ${packets / 1e6}M packets after 1 h (9 NMCs)`,
+      value: round(last.heapMiB - first.heapMiB),
+      unit: "MiB",
+      target: "flat (bounded buffers)",
+      met: last.heapMiB - first.heapMiB < 2,
+      details: {
+        afterStartRssMiB: load.afterStart,
+        afterOneHour9NmcsRssMiB: load.afterHour,
+        samples: load.samples,
+        note: "RSS rises under ~75k packets/s of churn and plateaus (memory V8 and the allocator keep); " +
+          "the JS heap and external memory stay flat",
+      },
+    },
+  ];
+}
+
+/** Process start to READY: UDP bound and the TLS listener accepting. */
+async function startup(quick: boolean): Promise<BenchResult[]> {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-bench-start-" });
+  const runs = quick ? 3 : 7;
+  const once = async (coldCache: boolean) => {
+    const httpsPort = freePort();
+    const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), httpsPort, password: PASSWORD });
+    const t0 = performance.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        ...(coldCache ? ["--no-code-cache"] : []),
+        MAIN,
+        "run",
+        "--dry-run",
+        "--config",
+        config,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      env: { PCNS_AGENT_NO_SHUTDOWN: "1" },
+    }).spawn();
+    await until(() => canConnect(httpsPort), "the TLS listener", 20_000);
+    const ms = performance.now() - t0;
+    child.kill("SIGTERM");
+    await child.status;
+    return ms;
+  };
+  try {
+    await once(false); // a first run writes the certificate and warms the caches
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let i = 0; i < runs; i++) cold.push(await once(true));
+    for (let i = 0; i < runs; i++) warm.push(await once(false));
+    let peer: number | undefined;
+    if (APCUPSD) {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const nisPort = freePort();
+        const t0 = performance.now();
+        const apc = await startApcupsd({
+          udpPort: freePort("udp"),
+          nisPort,
+          username: "apc",
+          phrase: "admin user phrase",
+        });
+        await until(() => canConnect(nisPort), "apcupsd's NIS port", 20_000);
+        times.push(performance.now() - t0);
+        await apc.stop();
+      }
+      peer = round(quantile(times, 0.5));
+    }
+    const warm50 = round(quantile(warm, 0.5));
+    return [
+      {
+        name: "start-up to ready, warm (median)",
+        value: warm50,
+        unit: "ms",
+        target: "< 300 ms",
+        met: warm50 < 300,
+        peer,
+      },
+      {
+        name: "start-up to ready, no V8 code cache (median)",
+        value: round(quantile(cold, 0.5)),
+        unit: "ms",
+        peer,
+      },
+    ];
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Status API and dashboard over TLS with a logged-in session, paced at 200 requests/s. */
+async function web(quick: boolean): Promise<BenchResult[]> {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-bench-web-" });
+  const httpsPort = freePort();
+  const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), httpsPort, password: PASSWORD });
+  const agent = await startAgentProcess(config, true);
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(join(dir, "ui-cert.pem"))] });
+  const base = `https://127.0.0.1:${httpsPort}`;
+  try {
+    const login = await fetch(`${base}/login`, {
+      method: "POST",
+      client,
+      redirect: "manual",
+      body: new URLSearchParams({ username: "apc", password: PASSWORD }),
+    });
+    await login.body?.cancel();
+    const cookie = login.headers.get("set-cookie")!.split(";")[0];
+    const get = async (path: string) => {
+      const t0 = performance.now();
+      const res = await fetch(`${base}${path}`, { client, headers: { cookie } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status}`);
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < 50; i++) await get("/api/v1/status"); // warm up
+    const seconds = quick ? 5 : 15;
+    const rate = 200;
+    const latencies: number[] = [];
+    const pending: Promise<void>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < seconds * rate; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      pending.push(get(i % 4 === 3 ? "/" : "/api/v1/status").then((ms) => void latencies.push(ms)));
+    }
+    await Promise.all(pending);
+    // Throughput: 16 requests in flight for a few seconds.
+    let done = 0;
+    const end = performance.now() + (quick ? 2000 : 5000);
+    const t1 = performance.now();
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) {
+        await get("/api/v1/status");
+        done++;
+      }
+    }));
+    const rps = Math.round(done / ((performance.now() - t1) / 1000));
+    const p99 = round(quantile(latencies, 0.99), 2);
+    return [
+      {
+        name: "web: status API + dashboard at 200 req/s over TLS, p99",
+        value: p99,
+        unit: "ms p99",
+        target: "< 20 ms at 200 req/s",
+        met: p99 < 20,
+        details: {
+          requests: latencies.length,
+          p50: round(quantile(latencies, 0.5), 2),
+          max: round(Math.max(...latencies), 2),
+        },
+      },
+      { name: "web: status API throughput, 16 in flight", value: rps, unit: "req/s" },
+    ];
+  } finally {
+    client.close();
+    await agent.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** From writing pcnsconfig.ini to the new value in effect in the running agent. */
+async function hotReload(quick: boolean): Promise<BenchResult[]> {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-bench-reload-" });
+  const config = await writeAgentConfig(dir, {
+    udpPort: freePort("udp"),
+    extra: ["[Shutdown]", "settleDelay = 70"],
+  });
+  const service = await startService({
+    configPath: config,
+    logger: memoryLogger("error").logger,
+    dryRun: true,
+  });
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < (quick ? 5 : 15); i++) {
+      const value = 10 + i;
+      const text = (await Deno.readTextFile(config)).replace(/settleDelay = \d+/, `settleDelay = ${value}`);
+      const t0 = performance.now();
+      await Deno.writeTextFile(config, text);
+      await until(() => service.agent.config.shutdown.settleDelay === value, "the reload", 5000);
+      samples.push(performance.now() - t0);
+      await sleep(100);
+    }
+  } finally {
+    await service.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+  const p99 = round(quantile(samples, 0.99));
+  return [{
+    name: "hot reload: file written -> new config in effect, p99",
+    value: p99,
+    unit: "ms p99",
+    target: "< 500 ms",
+    met: p99 < 500,
+    details: { p50: round(quantile(samples, 0.5)), trials: samples.length, debounceMs: 250 },
+  }];
+}
+
+/** Runs the system benchmarks (all, or the named parts). */
+export async function benchSystem(
+  quick: boolean,
+  parts: readonly string[] = ["memory", "startup", "web", "reload"],
+): Promise<BenchResult[]> {
+  const all: Record<string, (q: boolean) => Promise<BenchResult[]>> = {
+    memory,
+    startup,
+    web,
+    reload: hotReload,
+  };
+  const out: BenchResult[] = [];
+  for (const part of parts) out.push(...await all[part](quick));
+  return out;
+}
+
+if (import.meta.main) {
+  const parts = Deno.args.filter((a) => !a.startsWith("--"));
+  console.log(
+    JSON.stringify(
+      await benchSystem(Deno.args.includes("--quick"), parts.length ? parts : undefined),
+      null,
+      2,
+    ),
+  );
+}

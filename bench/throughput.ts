@@ -1,0 +1,177 @@
+/**
+ * Packet throughput: authenticated packets per second the agent accepts on one
+ * core (in-process pipeline, and over UDP from another process with the
+ * agent's CPU time per packet), and valid packets under a flood of forged
+ * ones (target: zero valid packets lost, no CommunicationLost).
+ *
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { makeEvent } from "../src/events/types.ts";
+import { memoryLogger } from "../src/log/logger.ts";
+import { PacketEngine } from "../src/nmc/engine.ts";
+import { NmcSimulator } from "../src/sim/simulator.ts";
+import { systemClock } from "../src/time/clock.ts";
+import { UpsMonitor } from "../src/ups/monitor.ts";
+import { type BenchResult, cpuMs, freePort, sleep } from "./lib.ts";
+
+const FLOOD = fromFileUrl(new URL("./flood.ts", import.meta.url));
+const AGENT = fromFileUrl(new URL("./agent_proc.ts", import.meta.url));
+const credentials = { username: "apc", authenticationPhrase: "admin user phrase" };
+
+/** In-process: datagram bytes -> gate -> UPS state, no sockets. */
+function inProcess(n: number): { valid: number; forged: number } {
+  const pipeline = () => {
+    const monitor = new UpsMonitor(
+      { cards: ["127.0.0.1"], commLostTimeoutMs: 55_000 },
+      (d) => void makeEvent(d, Date.now()),
+      systemClock,
+    );
+    return new PacketEngine(
+      { ...credentials, cards: ["127.0.0.1"] },
+      (p) => monitor.handle(p),
+      memoryLogger().logger,
+      systemClock,
+    );
+  };
+  const sim = new NmcSimulator({ address: "127.0.0.1", ...credentials, targets: [] });
+  const valid = Array.from({ length: n }, () => sim.buildStatus());
+  const forger = new NmcSimulator({
+    address: "127.0.0.1",
+    username: "apc",
+    authenticationPhrase: "wrong phrase here",
+    targets: [],
+  });
+  const forged = Array.from({ length: n }, () => forger.buildStatus());
+  const rate = (packets: Uint8Array[]) => {
+    const engine = pipeline();
+    const t0 = performance.now();
+    for (const p of packets) engine.receive(p);
+    return Math.round(packets.length / ((performance.now() - t0) / 1000));
+  };
+  return { valid: rate(valid), forged: rate(forged) };
+}
+
+/** The agent as a separate process, answering `stats` on stdin. */
+async function agentProcess(udpPort: number, cards = 1) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", AGENT, String(udpPort), String(cards)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  const line = async () => {
+    while (!buffer.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("agent process ended");
+      buffer += value;
+    }
+    const i = buffer.indexOf("\n");
+    const text = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    return text;
+  };
+  if ((await line()) !== "ready") throw new Error("agent process did not start");
+  return {
+    pid: child.pid,
+    async stats(): Promise<
+      { packets: { accepted: number; rejected: Record<string, number> }; commLost: number; rssMiB: number }
+    > {
+      await writer.write(new TextEncoder().encode("stats\n"));
+      return JSON.parse(await line());
+    },
+    async stop() {
+      await writer.write(new TextEncoder().encode("quit\n")).catch(() => {});
+      await writer.close().catch(() => {});
+      await child.status;
+      await reader.cancel().catch(() => {});
+    },
+  };
+}
+
+async function sender(port: number, kind: "valid" | "forged", rate: number | "max", seconds: number) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FLOOD, String(port), kind, String(rate), String(seconds)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as { sent: number; seconds: number };
+}
+
+/** Runs the throughput benchmarks. */
+export async function benchThroughput(quick: boolean): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const local = inProcess(quick ? 20_000 : 200_000);
+  results.push({
+    name: "valid packets accepted, in-process (gate + state)",
+    value: local.valid,
+    unit: "packets/s",
+    target: ">= 50000 packets/s",
+    met: local.valid >= 50_000,
+  });
+  results.push({ name: "forged packets rejected, in-process", value: local.forged, unit: "packets/s" });
+
+  // Over UDP from another process, as fast as the sender can go.
+  const port = freePort("udp");
+  const agent = await agentProcess(port);
+  try {
+    const cpu0 = cpuMs(agent.pid);
+    const blast = await sender(port, "valid", "max", quick ? 2 : 5);
+    await sleep(300);
+    const stats = await agent.stats();
+    const cpu = cpuMs(agent.pid) - cpu0;
+    const accepted = stats.packets.accepted;
+    results.push({
+      name: "valid packets accepted over UDP (separate sender)",
+      value: Math.round(accepted / blast.seconds),
+      unit: "packets/s",
+      target: ">= 50000 packets/s",
+      met: accepted / blast.seconds >= 50_000,
+      details: {
+        sent: blast.sent,
+        accepted,
+        lostInKernel: blast.sent - accepted,
+        agentCpuMicrosecondsPerPacket: Math.round((cpu * 1000) / Math.max(1, accepted) * 100) / 100,
+      },
+    });
+  } finally {
+    await agent.stop();
+  }
+
+  // A flood of forged packets at 100k/s while a card sends valid status packets.
+  const floodPort = freePort("udp");
+  const victim = await agentProcess(floodPort);
+  try {
+    const seconds = quick ? 5 : 20;
+    const [flood, valid] = await Promise.all([
+      sender(floodPort, "forged", 100_000, seconds),
+      sender(floodPort, "valid", 20, seconds),
+    ]);
+    await sleep(300);
+    const stats = await victim.stats();
+    results.push({
+      name: "valid packets lost during a 100k/s forged flood",
+      value: valid.sent - stats.packets.accepted,
+      unit: "packets",
+      target: "0 lost, no CommunicationLost",
+      met: valid.sent === stats.packets.accepted && stats.commLost === 0,
+      details: {
+        floodRate: Math.round(flood.sent / flood.seconds),
+        forgedRejected: stats.packets.rejected["bad-md5"],
+        validSent: valid.sent,
+        validAccepted: stats.packets.accepted,
+        communicationLost: stats.commLost,
+      },
+    });
+  } finally {
+    await victim.stop();
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  console.log(JSON.stringify(await benchThroughput(Deno.args.includes("--quick")), null, 2));
+}
