@@ -1,19 +1,37 @@
 /**
- * `deno task build [--target T[,T...]]`: compiles main.ts into single binaries
- * in dist/ with a SHA256SUMS file.
+ * `deno task build [--target T[,T...]|all] [--out-dir DIR]`: compiles main.ts
+ * into single binaries (`pcns-agent-<target>[.exe]`) with a SHA256SUMS file.
  *
- * `deno compile` needs the `denort` runtime for each target. It is taken from
- * DENORT_BIN (host target only), else Deno's download cache
- * (`<DENO_DIR>/dl/release/v<version>/denort-<target>.zip`), else Deno's
- * download server. When none can be had, the module graph is still checked
- * with a compile dry run (DENORT_BIN = this deno; its output is deleted, as
- * it would be the deno CLI, not the agent) and the build exits 2 with a clear
- * message. A built binary for the host is run with --version and must
- * answer as pcns-agent, never as deno.
+ * - Permissions are narrowed to what the agent needs (src/service/permissions.ts);
+ *   the UI assets are text imports, so they are in the module graph already.
+ * - Only the npm packages the agent imports are embedded (managed npm,
+ *   `--exclude-unused-npm`: no test-only packages in the binary).
+ * - The commit (`git rev-parse`, `-dirty` with local changes, or
+ *   PCNS_AGENT_COMMIT) is embedded as PCNS_AGENT_COMMIT through
+ *   `--env-file`, so `--version` names it without reading any file at run time.
+ * - `deno compile` needs the `denort` runtime for each target. It is taken from
+ *   DENORT_BIN (host target only), else Deno's download cache
+ *   (`<DENO_DIR>/dl/release/v<version>/denort-<target>.zip`), else Deno's
+ *   download server. When none can be had, the module graph is still checked
+ *   with a compile dry run (DENORT_BIN = this deno; its output is deleted, as
+ *   it would be the deno CLI, not the agent) and the build exits 2 with a
+ *   clear message.
+ * - A binary for the host is run with `--version` and must answer exactly
+ *   `pcns-agent <version> (commit <commit>, deno <v>)`; anything else (such as
+ *   `deno 2.x`, when the base was the full deno CLI) is deleted, exit 3.
+ *   SHA256SUMS is only written when every target succeeded.
+ *
+ * Exit codes: 0 built, 1 compile failed, 2 usage error or no runtime base, 3 wrong base.
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "./src/service/permissions.ts";
+import { formatVersion, VERSION } from "./src/version.ts";
+
+/** The checkout this script belongs to (compile runs there, whatever the current directory). */
+const REPO = fileURLToPath(new URL(".", import.meta.url));
 
 /** Targets we ship. */
 export const TARGETS = [
@@ -24,17 +42,8 @@ export const TARGETS = [
   "aarch64-apple-darwin",
 ] as const;
 
-/** Permissions the agent needs, narrowed (no FFI, no arbitrary --allow-all). */
-export const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys",
-];
-
-const DIST = "dist";
+/** Permissions compiled into the binary (the agent's, narrowed: no FFI, sys limited). */
+export const PERMISSIONS: readonly string[] = AGENT_PERMISSIONS;
 
 /** Where the runtime base for a target comes from, or why there is none. */
 export type RuntimeBase =
@@ -43,38 +52,113 @@ export type RuntimeBase =
   | { readonly kind: "download"; readonly url: string }
   | { readonly kind: "none"; readonly why: string };
 
-/** Output file name for a target. */
+/** Parsed command line. */
+export interface BuildArgs {
+  /** Targets to build. */
+  readonly targets: string[];
+  /** Output directory. */
+  readonly outDir: string;
+  /** Only print the usage. */
+  readonly help: boolean;
+}
+
+/** Usage text. */
+export const USAGE = "usage: deno task build [--target T[,T...]|all] [--out-dir DIR]\n" +
+  `targets: ${TARGETS.join(", ")} (default: this machine's)`;
+
+/** Output file name for a target (pure). */
 export function outputName(target: string): string {
   return `pcns-agent-${target}${target.includes("windows") ? ".exe" : ""}`;
 }
 
-/** Parses `--target a,b` / `--target=a` (default: the host); throws on an unknown target. */
-export function parseTargets(args: readonly string[], host: string): string[] {
+/** Parses the arguments (pure); throws an Error naming the bad argument. */
+export function parseArgs(args: readonly string[], host: string): BuildArgs {
   const values: string[] = [];
+  let outDir = "dist";
+  let help = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--target") values.push(args[++i] ?? "");
     else if (arg.startsWith("--target=")) values.push(arg.slice(9));
-    else throw new Error(`unknown argument "${arg}" (usage: build.ts [--target T[,T...]|all])`);
+    else if (arg === "--out-dir") outDir = args[++i] ?? "";
+    else if (arg.startsWith("--out-dir=")) outDir = arg.slice(10);
+    else if (arg === "--help" || arg === "-h") help = true;
+    else throw new Error(`unknown argument "${arg}"`);
   }
+  if (outDir === "") throw new Error("--out-dir needs a directory");
+  return { targets: parseTargets(values, host), outDir, help };
+}
+
+/** Targets from `--target` values (pure): comma lists, `all`, default the host; throws on an unknown one. */
+export function parseTargets(values: readonly string[], host: string): string[] {
   const targets = values.flatMap((v) => v.split(",")).map((t) => t.trim()).filter((t) => t !== "");
+  if (values.length > 0 && targets.length === 0) throw new Error("--target needs a value");
   if (targets.includes("all")) return [...TARGETS];
   for (const t of targets) {
     if (!(TARGETS as readonly string[]).includes(t)) {
       throw new Error(`unknown target "${t}" (known: ${TARGETS.join(", ")})`);
     }
   }
-  return targets.length ? targets : [host];
+  return targets.length ? [...new Set(targets)] : [host];
+}
+
+/** The `deno compile` arguments for a target (pure). */
+export function compileArgs(target: string, output: string, envFile: string): string[] {
+  return [
+    "compile",
+    "--frozen",
+    "--node-modules-dir=none",
+    "--exclude-unused-npm",
+    ...AGENT_UNSTABLE_FLAGS,
+    ...PERMISSIONS,
+    `--env-file=${envFile}`,
+    "--target",
+    target,
+    "--output",
+    output,
+    "main.ts",
+  ];
+}
+
+/** The exact `--version` answer a built binary must give (pure). */
+export function expectedVersion(commit: string, denoVersion: string): string {
+  return formatVersion(VERSION, commit, denoVersion);
+}
+
+/** A `sha256  name` line per file, as `sha256sum -c` reads them (pure). */
+export function sumsText(entries: readonly (readonly [hash: string, name: string])[]): string {
+  return entries.map(([hash, name]) => `${hash}  ${name}`).join("\n") + "\n";
+}
+
+async function output(cmd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The commit to embed: PCNS_AGENT_COMMIT, else git's short HEAD (+ `-dirty`), else "unknown". */
+async function commitId(): Promise<string> {
+  const fromEnv = Deno.env.get("PCNS_AGENT_COMMIT");
+  if (fromEnv) return fromEnv.replace(/[^\w.+-]/g, "_");
+  const head = await output("git", ["-C", REPO, "rev-parse", "--short=12", "HEAD"]);
+  if (!head) return "unknown";
+  const changes = await output("git", [
+    "--no-optional-locks",
+    "-C",
+    REPO,
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+  ]);
+  return changes ? `${head}-dirty` : head;
 }
 
 async function denoDir(): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output();
-  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+  const out = await output(Deno.execPath(), ["info", "--json"]);
+  return out ? JSON.parse(out).denoDir : "";
 }
 
 async function findBase(target: string, host: string, cacheDir: string): Promise<RuntimeBase> {
@@ -87,45 +171,39 @@ async function findBase(target: string, host: string, cacheDir: string): Promise
     // not cached
   }
   const url = `https://dl.deno.land/release/v${Deno.version.deno}/denort-${target}.zip`;
+  const envNote = env ? "DENORT_BIN only serves the host target, " : "no DENORT_BIN, ";
   try {
     const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(3000) });
     await res.body?.cancel();
     if (res.ok) return { kind: "download", url };
-    return { kind: "none", why: `${url} answered HTTP ${res.status}` };
+    return { kind: "none", why: `${envNote}nothing in ${cached}, and ${url} answered HTTP ${res.status}` };
   } catch (error) {
     return {
       kind: "none",
-      why: `no DENORT_BIN, nothing in ${cached}, and ${url} unreachable (${(error as Error).message})`,
+      why: `${envNote}nothing in ${cached}, and ${url} unreachable (${(error as Error).message})`,
     };
   }
 }
 
-function compileArgs(target: string, output: string): string[] {
-  return [
-    "compile",
-    "--frozen",
-    "--unstable-net",
-    "--unstable-raw-imports",
-    ...PERMISSIONS,
-    "--target",
-    target,
-    "--output",
-    output,
-    "main.ts",
-  ];
-}
-
-async function compile(target: string, output: string, env: Record<string, string> = {}): Promise<boolean> {
-  const status = await new Deno.Command(Deno.execPath(), { args: compileArgs(target, output), env }).spawn()
-    .status;
+async function compile(
+  target: string,
+  out: string,
+  envFile: string,
+  env: Record<string, string> = {},
+): Promise<boolean> {
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: compileArgs(target, resolve(out), envFile),
+    env,
+    cwd: REPO,
+  }).spawn().status;
   return status.success;
 }
 
 /** Compiles with DENORT_BIN = this deno to validate the module graph and embedding; deletes the output. */
-async function graphDryRun(host: string): Promise<boolean> {
+async function graphDryRun(host: string, envFile: string): Promise<boolean> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-build-check-" });
   try {
-    return await compile(host, join(dir, "graph-check"), { DENORT_BIN: Deno.execPath() });
+    return await compile(host, join(dir, "graph-check"), envFile, { DENORT_BIN: Deno.execPath() });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -136,57 +214,89 @@ async function sha256(path: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function main(args: string[]): Promise<number> {
-  const host = Deno.build.target;
-  let targets: string[];
-  try {
-    targets = parseTargets(args, host);
-  } catch (error) {
-    console.error(`build: ${(error as Error).message}`);
-    return 2;
-  }
+async function build(parsed: BuildArgs, host: string, envFile: string, commit: string): Promise<number> {
+  const { targets, outDir } = parsed;
   const cacheDir = await denoDir();
   const bases = await Promise.all(targets.map(async (t) => [t, await findBase(t, host, cacheDir)] as const));
   const missing = bases.filter(([, b]) => b.kind === "none");
   if (missing.length > 0) {
     console.error("build: checking the module graph with a compile dry run (its output is deleted) ...");
-    const graphOk = await graphDryRun(host);
+    const graphOk = await graphDryRun(host, envFile);
     for (const [t, b] of missing) {
       console.error(`build: no runtime base for ${t}: ${b.kind === "none" ? b.why : ""}`);
     }
+    if (!graphOk) {
+      console.error("build: the compile dry run failed: fix the errors above");
+      return 1;
+    }
     console.error(
-      graphOk
-        ? "build: the module graph compiles; give DENORT_BIN=<denort for the target> or put the denort zip in " +
-          "Deno's cache (or build where dl.deno.land is reachable) to produce binaries"
-        : "build: the compile dry run failed: fix the errors above",
+      "build: module graph OK (compile dry run passed); no binary was built: give DENORT_BIN=<denort " +
+        "for the host target>, or put denort-<target>.zip in Deno's cache, or build where dl.deno.land " +
+        "is reachable",
     );
-    return graphOk ? 2 : 1;
+    return 2;
   }
-  await Deno.mkdir(DIST, { recursive: true });
-  const sums: string[] = [];
+  await Deno.mkdir(outDir, { recursive: true });
+  const sumsPath = join(outDir, "SHA256SUMS");
+  await Deno.remove(sumsPath).catch(() => {}); // never leave sums that do not match this build
+  const sums: [string, string][] = [];
   for (const [target, base] of bases) {
-    const output = join(DIST, outputName(target));
-    console.error(`build: ${target} (runtime from ${base.kind}) -> ${output}`);
+    const out = join(outDir, outputName(target));
+    console.error(`build: ${target} (runtime from ${base.kind}) -> ${out}`);
     const env: Record<string, string> = base.kind === "env" ? { DENORT_BIN: base.path } : {};
-    if (!await compile(target, output, env)) return 1;
+    if (!await compile(target, out, envFile, env)) {
+      console.error(`build: deno compile failed for ${target}`);
+      return 1;
+    }
     if (target === host) {
-      const out = await new Deno.Command(output, { args: ["--version"], stdout: "piped", stderr: "piped" })
-        .output();
-      const text = new TextDecoder().decode(out.stdout).trim();
-      if (!text.startsWith("pcns-agent ")) {
-        await Deno.remove(output);
+      const run = await new Deno.Command(out, { args: ["--version"], stdout: "piped", stderr: "piped" })
+        .output().catch((error) => ({ stdout: new TextEncoder().encode(String(error)) }));
+      const text = new TextDecoder().decode(run.stdout).trim();
+      const want = expectedVersion(commit, Deno.version.deno);
+      if (text !== want) {
+        await Deno.remove(out);
         console.error(
-          `build: ${output} answered "${text.split("\n")[0]}" instead of pcns-agent: deleted (wrong base)`,
+          `build: ${out} answered "${
+            text.split("\n")[0]
+          }" instead of "${want}": deleted (wrong runtime base?)`,
         );
         return 3;
       }
-      console.error(`build: ${output} --version: ${text}`);
+      console.error(`build: ${out} --version: ${text}`);
+    } else {
+      console.error(`build: ${out} not run (target differs from this machine): smoke-test it there`);
     }
-    sums.push(`${await sha256(output)}  ${outputName(target)}`);
+    sums.push([await sha256(out), outputName(target)]);
   }
-  await Deno.writeTextFile(join(DIST, "SHA256SUMS"), sums.join("\n") + "\n");
-  console.error(`build: wrote ${join(DIST, "SHA256SUMS")}`);
+  await Deno.writeTextFile(sumsPath, sumsText(sums));
+  console.error(`build: wrote ${sumsPath}`);
   return 0;
+}
+
+/** Runs the build; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const host = Deno.build.target;
+  let parsed: BuildArgs;
+  try {
+    parsed = parseArgs(args, host);
+  } catch (error) {
+    console.error(`build: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const commit = await commitId();
+  const envDir = await Deno.makeTempDir({ prefix: "pcns-build-env-" });
+  const envFile = join(envDir, "build.env");
+  try {
+    await Deno.writeTextFile(envFile, `PCNS_AGENT_COMMIT=${commit}\n`);
+    console.error(`build: pcns-agent ${VERSION}, commit ${commit}, targets ${parsed.targets.join(", ")}`);
+    return await build(parsed, host, envFile, commit);
+  } finally {
+    await Deno.remove(envDir, { recursive: true });
+  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,11 +6,14 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { registerAgentCommands } from "./src/cli/agent_commands.ts";
 import { registerConfigCommands } from "./src/cli/config_commands.ts";
 import { registerDemoCommand } from "./src/cli/demo_command.ts";
 import { registerDrillCommand } from "./src/cli/drill_command.ts";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
+import { registerRegistrationCommands } from "./src/cli/register_commands.ts";
 import { registerRunCommand } from "./src/cli/run_command.ts";
+import { registerServiceCommands } from "./src/cli/service_commands.ts";
 import { registerSimCommand } from "./src/cli/sim_command.ts";
 import { ConfigError } from "./src/config/problems.ts";
 import { versionText } from "./src/version.ts";
@@ -28,6 +31,9 @@ export function buildProgram(): Command {
   registerSimCommand(program);
   registerDrillCommand(program);
   registerConfigCommands(program);
+  registerAgentCommands(program);
+  registerRegistrationCommands(program);
+  registerServiceCommands(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -3,7 +3,9 @@
  * datagram -> packet engine -> UPS monitor -> event stream -> event log,
  * and applies configuration pushed to it (including re-binding the UDP
  * listener when its port changes, keeping the old one if the new port
- * cannot be bound).
+ * cannot be bound). Once `startRegistration()` was called (the service does,
+ * the drill does not) it keeps this host registered with the cards and
+ * answers their shutdown-time negotiation (`registrar.ts`).
  *
  * @module
  */
@@ -16,6 +18,7 @@ import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts"
 import type { Logger } from "../log/logger.ts";
 import type { GateSettings } from "../nmc/gate.ts";
 import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
+import { PinStore } from "../nmc/pins.ts";
 import { UdpListener } from "../nmc/udp.ts";
 import type { NotifierSet } from "../notify/notifier.ts";
 import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor.ts";
@@ -25,6 +28,12 @@ import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
 import { type HistorySample, UpsHistory } from "../ups/history.ts";
 import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
+import {
+  type NegotiationReply,
+  type NmcRegistrationStatus,
+  Registrar,
+  type RegistrarExchange,
+} from "./registrar.ts";
 import * as wiring from "./wiring.ts";
 
 /** Replacements for the agent's side effects (tests, drill). */
@@ -35,6 +44,18 @@ export interface AgentPorts {
   runCommandFile?(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** Sends a notification. */
   notify?(event: AgentEvent): void;
+}
+
+/** How the agent registers with the cards (see `Agent.startRegistration`). */
+export interface RegistrationStartOptions {
+  /** The web ports actually serving negotiation now (default: the configured ones). */
+  readonly webPorts?: () => { readonly httpPort: number; readonly httpsPort: number };
+  /** Time limit of one exchange with a card, ms (default 10 000). */
+  readonly timeoutMs?: number;
+  /** Wait this long before the first registration, ms (default 0). */
+  readonly initialDelayMs?: number;
+  /** Replacement exchanges (tests). */
+  readonly exchange?: RegistrarExchange;
 }
 
 /** How to start an agent. */
@@ -65,6 +86,8 @@ export interface AgentStatus {
   readonly packets: PacketStats;
   /** Per-NMC UPS state. */
   readonly ups: readonly UpsState[];
+  /** Per-NMC registration state (empty while registration is not started, e.g. in a drill). */
+  readonly registration?: readonly NmcRegistrationStatus[];
   /** True if OS shutdown is disabled (dry run). */
   readonly dryRun: boolean;
   /** The shutdown: countdowns pending, or the sequence's phase and step. */
@@ -114,6 +137,7 @@ export class Agent {
   #config: AgentConfig;
   #eventLog: EventLogWriter;
   #udp: UdpListener | undefined;
+  #registrar: Registrar | undefined;
   #stopped = false;
 
   private constructor(options: AgentOptions) {
@@ -236,6 +260,42 @@ export class Agent {
     return this.#history.samples(card, this.#clock.now());
   }
 
+  /**
+   * Starts registering this host with every configured card (and answering
+   * their negotiation), following config changes from then on. Certificate
+   * pins go to `nmc-pins.json` in the data directory.
+   */
+  startRegistration(options: RegistrationStartOptions = {}): void {
+    if (this.#registrar || this.#stopped) return;
+    this.#registrar = new Registrar(wiring.registrarSettings(this.#config, this.udpPort), {
+      clock: this.#clock,
+      emit: (draft) => this.emit(draft),
+      pins: new PinStore(this.#dataDir),
+      lastCounters: (card) => this.#engine.counters(card),
+      clientList: (card) => this.#monitor.get(card)?.clients,
+      webPorts: options.webPorts,
+      timeoutMs: options.timeoutMs,
+      exchange: options.exchange,
+    });
+    this.#registrar.start(options.initialDelayMs ?? 0);
+  }
+
+  /** The registrar, once registration was started (tests wait on its `idle()`). */
+  get registrar(): Registrar | undefined {
+    return this.#registrar;
+  }
+
+  /**
+   * Answers a card's shutdown-time negotiation request (the query of
+   * `GET /pcnsnegotiate.htm`); 503 while registration is not started.
+   */
+  answerNegotiation(query: URLSearchParams, remoteAddress: string): NegotiationReply {
+    if (!this.#registrar || this.#stopped) {
+      return { status: 503, body: "negotiation is not available (registration is not running)\n" };
+    }
+    return this.#registrar.negotiate(query, remoteAddress);
+  }
+
   /** Where the event log is written. */
   get eventLogPath(): string {
     return this.#eventLog.path;
@@ -247,6 +307,7 @@ export class Agent {
       udp: this.#udp?.addresses ?? [],
       packets: this.#engine.stats(),
       ups: this.#monitor.snapshot(),
+      registration: this.#registrar?.status() ?? [],
       dryRun: this.#dryRun,
       shutdown: {
         phase: this.#sequencer.phase,
@@ -277,6 +338,7 @@ export class Agent {
     const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
     if (udpChanged) await this.#rebindUdp(old);
+    this.#registrar?.configure(wiring.registrarSettings(config, this.udpPort));
   }
 
   /** Stops listening, stops the timers and closes the event log. */
@@ -284,6 +346,7 @@ export class Agent {
     if (this.#stopped) return;
     this.emit({ id: "MonitoringStopped" });
     this.#stopped = true;
+    await this.#registrar?.stop();
     this.#monitor.stop();
     this.#sequencer.abort();
     await this.#actions.stop();

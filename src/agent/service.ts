@@ -31,7 +31,22 @@ export interface ServiceOptions {
   readonly ports?: AgentPorts;
   /** Start the web UI on [Networking] httpPort/httpsPort (default false; `run` turns it on). */
   readonly webUi?: boolean;
+  /**
+   * Register with the configured cards and answer their negotiation (default
+   * true; `[NetworkManagementCard] registerWithNmc = false` turns the
+   * registration itself off at any time).
+   */
+  readonly register?: boolean;
+  /**
+   * Milliseconds between the start and the first registration (default
+   * {@link REGISTRATION_START_DELAY_MS}): a booting host's network may not be
+   * up yet, and the card is only contacted once the listeners are bound.
+   */
+  readonly registrationDelayMs?: number;
 }
+
+/** Default wait between the service start and the first registration with the cards, ms. */
+export const REGISTRATION_START_DELAY_MS = 10_000;
 
 /** A running service. */
 export interface RunningService {
@@ -76,6 +91,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await store.close();
       throw error;
     }
+  }
+  if (options.register ?? true) {
+    // After the web UI: the card learns the ports that answer its negotiation.
+    running.startRegistration({
+      initialDelayMs: options.registrationDelayMs ?? REGISTRATION_START_DELAY_MS,
+      webPorts: () => {
+        const n = running.config.networking;
+        if (!web) return { httpPort: 0, httpsPort: 0 };
+        return {
+          httpPort: n.httpPort || web.httpPort,
+          httpsPort: web.secure ? n.httpsPort || web.httpsPort : 0,
+        };
+      },
+    });
   }
   let applying = Promise.resolve();
   const unsubscribe = store.subscribe((config) => {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { ActionSettings } from "../actions/engine.ts";
+import type { RegistrarSettings } from "./registrar.ts";
 import { checkCommandFile, eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
 import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
@@ -109,6 +110,32 @@ export function actionSettings(config: AgentConfig): ActionSettings {
 /** Seconds this host needs from ShutdownStarting to powered off: command file + settle delay + the OS's own time. */
 export function totalShutdownSeconds(config: AgentConfig): number {
   return sequenceSeconds(config.shutdown) + config.shutdown.osShutdownDuration;
+}
+
+/**
+ * The registrar settings of a config: the cards and credentials, this host's
+ * configured address, the UDP port actually bound (`udpPort`), the time this
+ * host needs to shut down (totalShutdownSeconds) and the configured web ports
+ * (the HTTPS port only when the UI uses TLS).
+ */
+export function registrarSettings(config: AgentConfig, udpPort: number): RegistrarSettings {
+  const { nmc, networking } = config;
+  return {
+    enabled: nmc.registerWithNmc,
+    cards: nmc.cards,
+    protocol: nmc.protocol,
+    port: nmc.port,
+    acceptCerts: nmc.acceptCerts,
+    username: nmc.username,
+    authenticationPhrase: nmc.authenticationPhrase,
+    localHostAddress: nmc.localHostAddress,
+    udpPort: udpPort || networking.udpPort,
+    requiredSeconds: totalShutdownSeconds(config),
+    webPorts: {
+      httpPort: networking.httpPort,
+      httpsPort: networking.uiProtocol === "https" ? networking.httpsPort : 0,
+    },
+  };
 }
 
 /** The runtime-check settings of a config. */

@@ -1,12 +1,16 @@
 /**
- * `run`: the agent itself, until SIGINT/SIGTERM.
+ * `run`: the agent itself, until SIGINT/SIGTERM. Under systemd (`Type=notify`)
+ * it sends READY=1 once UDP and the web UI listen, WATCHDOG=1 pings when
+ * `WatchdogSec=` is set, RELOADING=1/READY=1 around configuration reloads,
+ * and STOPPING=1 when asked to stop.
  *
  * @module
  */
 import type { Command } from "commander";
-import { startService } from "../agent/service.ts";
+import { type RunningService, startService } from "../agent/service.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { type LogFormat, Logger, type LogLevel, stderrSink } from "../log/logger.ts";
+import { SystemdNotifier } from "../service/notify.ts";
 import { RecordingExecutor, SystemExecutor } from "../shutdown/executor.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 
@@ -27,6 +31,14 @@ export function stopRequested(): Promise<string> {
       return [signal, handler] as const;
     });
   });
+}
+
+/** The STATUS= line for systemd (pure over the service): what the agent listens on. */
+export function readyStatus(service: Pick<RunningService, "agent" | "web" | "store">): string {
+  const udp = service.agent.status().udp.map((a) => `${a.hostname}:${a.port}`).join(", ");
+  const cards = service.store.current.nmc.cards.length;
+  const web = service.web ? `; web UI on port ${service.web.httpsPort}` : "";
+  return `monitoring ${cards} NMC(s) on UDP ${udp || "(none)"}${web}`;
 }
 
 /** Adds the `run` command. */
@@ -61,8 +73,25 @@ export function registerRunCommand(program: Command): void {
         executor,
         webUi: opts.web,
       });
+      // startService has returned: UDP (and the web UI) listen. Tell systemd, if it is watching.
+      const notifier = SystemdNotifier.fromEnv((message) => logger.warn(message));
+      await notifier.ready(readyStatus(service));
+      const unsubscribe = service.store.subscribe((_config, change) => {
+        if (!notifier.enabled) return;
+        void notifier.reloading().then(() =>
+          notifier.notify({
+            READY: 1,
+            STATUS: `${
+              readyStatus(service)
+            }; configuration reloaded (${change.changed.length} key(s) changed)`,
+          })
+        );
+      });
       const signal = await stop;
       logger.info(`${signal} received: stopping`);
+      unsubscribe();
+      await notifier.stopping();
       await service.stop();
+      notifier.close();
     });
 }

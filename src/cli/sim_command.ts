@@ -7,6 +7,7 @@
 import type { Command } from "commander";
 import { parseScenario, playScenario, SCENARIO_STEPS, SCENARIOS } from "../sim/scenarios.ts";
 import { NmcWebServer } from "../sim/http.ts";
+import { forceNegotiation } from "../sim/negotiation.ts";
 import { NmcSimulator, type SimTarget } from "../sim/simulator.ts";
 import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
 
@@ -48,6 +49,10 @@ export function registerSimCommand(program: Command): void {
     .option("--web-address <ip>", "address the card's web side listens on", "127.0.0.1")
     .option("--cert <file>", "serve the web side over HTTPS with this PEM certificate (needs --key)")
     .option("--key <file>", "PEM private key for --cert")
+    .option(
+      "--force-negotiation-every <seconds>",
+      "with --web-port: ask every registered client for its shutdown time this often (Force Negotiation)",
+    )
     .action(async (opts) => {
       const targets = (opts.target as string[]).map(parseTarget);
       if (!["lf", "crlf"].includes(opts.lineEnding)) {
@@ -87,7 +92,30 @@ export function registerSimCommand(program: Command): void {
           : { protocol: "http" as const };
         web = new NmcWebServer(sim, { ...tls, hostname: opts.webAddress, port });
         web.onTurnOff = (record) => console.log(`turn-off command accepted from ${JSON.stringify(record)}`);
+        web.onRegistration = (r) =>
+          console.log(
+            `${r.action} ${r.address} (UDP ${r.udpPort}, ${r.seconds} s) from ${r.remoteAddress}: ${r.outcome}; ` +
+              `${r.clients} client(s) listed`,
+          );
         console.log(`card web side on ${tls.protocol}://${opts.webAddress}:${web.port}/macontrol.htm`);
+      }
+      let negotiationTimer: ReturnType<typeof setInterval> | undefined;
+      if (opts.forceNegotiationEvery !== undefined) {
+        if (!web) throw new CliError("--force-negotiation-every needs --web-port", EXIT_USAGE);
+        const everyMs = parseSecondsOption("--force-negotiation-every", opts.forceNegotiationEvery, 1) * 1000;
+        const protocol = web.protocol;
+        negotiationTimer = setInterval(() => {
+          forceNegotiation(sim, { protocol }).then((result) => {
+            for (const c of result.clients) {
+              console.log(
+                `negotiation ${c.address}: ${
+                  c.ok ? `${c.seconds} s` : `assumed ${c.seconds} s (${c.error})`
+                }`,
+              );
+            }
+            console.log(`maximum required delay: ${result.maximumRequiredDelaySeconds} s`);
+          }).catch((error) => console.log(`negotiation failed: ${(error as Error).message}`));
+        }, everyMs);
       }
       const aborter = new AbortController();
       const stop = () => aborter.abort();
@@ -107,6 +135,7 @@ export function registerSimCommand(program: Command): void {
           await new Promise((r) => setTimeout(r, 50));
         }
       } finally {
+        clearInterval(negotiationTimer);
         Deno.removeSignalListener("SIGINT", stop);
         sim.close();
         await web?.close();

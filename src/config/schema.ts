@@ -426,6 +426,12 @@ export const SCHEMA: readonly KeyDef[] = [
       "address of this host registered with the NMCs (empty = the interface that routes to the card)",
     check: hostCheck(true),
   }),
+  boolDef(
+    NMC,
+    "registerWithNmc",
+    true,
+    "register this host with every NMC at start and on changes, and answer their shutdown-time negotiation",
+  ),
   intDef(
     NMC,
     "commLostTimeout",
@@ -626,6 +632,7 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       mode: str("NetworkManagementCard.mode") as UpsMode,
       cards,
       localHostAddress: str("NetworkManagementCard.localHostAddress"),
+      registerWithNmc: bool("NetworkManagementCard.registerWithNmc"),
       commLostTimeout: int("NetworkManagementCard.commLostTimeout"),
       redundantUps: int("NetworkManagementCard.redundantUps"),
     },

@@ -29,6 +29,8 @@ export interface NmcSettings {
   readonly cards: readonly string[];
   /** Address of this host to register with the cards ("" = the interface that routes to the card). */
   readonly localHostAddress: string;
+  /** Register this host with the cards at start and on changes (PCNS silent install REGISTER_WITH_NMC). */
+  readonly registerWithNmc: boolean;
   /** Seconds without an accepted status packet before communication counts as lost. */
   readonly commLostTimeout: number;
   /** Advanced mode (N+x): the number x of redundant UPSs; x+1 critical UPSs shut the host down. */

@@ -96,6 +96,42 @@ export const EVENT_CATALOG = {
     text: "Shutdown countdown from before the restart dropped",
     kind: "service",
   },
+  RegistrationSucceeded: {
+    severity: "info",
+    text: "Registered with the Network Management Card",
+    kind: "service",
+  },
+  RegistrationFailed: {
+    severity: "warning",
+    text: "Error registering with the Network Management Card",
+    kind: "service",
+  },
+  Unregistered: { severity: "info", text: "Unregistered from the Network Management Card", kind: "service" },
+  UnregistrationFailed: {
+    severity: "warning",
+    text: "Error unregistering from the Network Management Card",
+    kind: "service",
+  },
+  CardCertificatePinned: {
+    severity: "info",
+    text: "Network Management Card certificate pinned (trust on first use)",
+    kind: "service",
+  },
+  CardCertificateChanged: {
+    severity: "critical",
+    text: "Network Management Card certificate changed: refused",
+    kind: "service",
+  },
+  NegotiationAnswered: {
+    severity: "info",
+    text: "Shutdown time negotiated with the Network Management Card",
+    kind: "service",
+  },
+  NegotiationRefused: {
+    severity: "warning",
+    text: "Shutdown-time negotiation request refused",
+    kind: "service",
+  },
 } as const satisfies Record<string, EventInfo>;
 
 /** An event id from the catalogue. */

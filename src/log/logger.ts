@@ -29,18 +29,28 @@ export type LogSink = (record: LogRecord) => void;
 /** Output format of the stderr sink. */
 export type LogFormat = "text" | "json";
 
+/**
+ * One record as one line, without the line break (pure): JSON, or text with
+ * the `<priority>` prefix journald reads. Line breaks inside a text message
+ * are written as `\n`, so a record never spans two journal entries.
+ */
+export function formatLogLine(record: LogRecord, format: LogFormat): string {
+  return format === "json"
+    ? JSON.stringify({
+      time: new Date(record.time).toISOString(),
+      level: record.level,
+      message: record.message,
+    })
+    : `<${SYSLOG_PRIORITY[record.level]}>${record.level.toUpperCase()} ${
+      record.message.replace(/\r\n|\r|\n/g, "\\n")
+    }`;
+}
+
 /** A sink writing one line per record to stderr. */
 export function stderrSink(format: LogFormat = "text"): LogSink {
   const encoder = new TextEncoder();
   return (record) => {
-    const line = format === "json"
-      ? JSON.stringify({
-        time: new Date(record.time).toISOString(),
-        level: record.level,
-        message: record.message,
-      })
-      : `<${SYSLOG_PRIORITY[record.level]}>${record.level.toUpperCase()} ${record.message}`;
-    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+    Deno.stderr.writeSync(encoder.encode(formatLogLine(record, format) + "\n"));
   };
 }
 

@@ -6,9 +6,16 @@
  * turn-off, card reboot, silence, ...). Used by `main.ts nmc-sim`, the demo,
  * the tests and the benchmarks.
  *
+ * Like a real card it keeps a PowerChute client list of at most 50 entries:
+ * the clients given at construction (default: the targets' addresses) plus the
+ * clients that registered through its web server (`src/sim/http.ts`).
+ * Registered clients also receive the packets (at their UDP port), and the
+ * list is what its MACONFIG `CL=` lines carry.
+ *
  * @module
  */
 import { buildPacket } from "../nmc/packet.ts";
+import { MAX_CARD_CLIENTS } from "../nmc/protocol.ts";
 import { encodeClientAddress, encodeStatusByte, type UpsStatusFlags } from "../nmc/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
 
@@ -101,10 +108,26 @@ export interface NmcSimulatorOptions {
   readonly uptimeStart?: number;
   /** Line ending (real AP9617 cards use LF). */
   readonly lineEnding?: "\n" | "\r\n";
-  /** The card's client list (IPv4 addresses); default: the targets. */
+  /** The card's configured client list (IPv4 addresses); default: the targets. Registered clients are added. */
   readonly clients?: readonly string[];
   /** Clock for timers and counters. */
   readonly clock?: Clock;
+}
+
+/** A client that registered through the card's web server. */
+export interface RegisteredClient {
+  /** The address it registered (listed in CL= when IPv4). */
+  readonly address: string;
+  /** UDP port the card sends to. */
+  readonly udpPort: number;
+  /** Its plain HTTP port (negotiation), 0 = none. */
+  readonly httpPort: number;
+  /** Its HTTPS port, 0 = none. */
+  readonly httpsPort: number;
+  /** Seconds it said it needs to shut down. */
+  readonly seconds: number;
+  /** When it (last) registered, epoch ms. */
+  readonly registeredAt: number;
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, "0");
@@ -126,6 +149,7 @@ export class NmcSimulator {
   #statusTimer: TimerHandle | undefined;
   #configTimer: TimerHandle | undefined;
   #sent = { status: 0, config: 0 };
+  readonly #registered = new Map<string, RegisteredClient>();
 
   /** Creates a card; nothing is sent before `start()` or an explicit send. */
   constructor(options: NmcSimulatorOptions) {
@@ -140,6 +164,47 @@ export class NmcSimulator {
   /** The card's address. */
   get address(): string {
     return this.#options.address;
+  }
+
+  /**
+   * The card's client list, at most 50 addresses: the configured clients
+   * (default: the targets' addresses), then the registered ones, each once.
+   */
+  get clients(): string[] {
+    const fixed = this.#options.clients ?? this.#options.targets.map((t) => t.hostname);
+    return [...new Set([...fixed, ...this.#registered.keys()])].slice(0, MAX_CARD_CLIENTS);
+  }
+
+  /** The clients that registered, in registration order. */
+  get registeredClients(): RegisteredClient[] {
+    return [...this.#registered.values()];
+  }
+
+  /**
+   * Adds (or updates) a registered client. "full" when the list already holds
+   * 50 addresses and this one is not among them.
+   */
+  registerClient(client: Omit<RegisteredClient, "registeredAt">): "ok" | "full" {
+    const listed = this.clients.includes(client.address);
+    if (!listed && this.clients.length >= MAX_CARD_CLIENTS) return "full";
+    this.#registered.set(client.address, { ...client, registeredAt: this.#clock.now() });
+    return "ok";
+  }
+
+  /** Removes a registered client; false if it was not registered. */
+  unregisterClient(address: string): boolean {
+    return this.#registered.delete(address);
+  }
+
+  /** Where the packets go: the targets, plus every registered client at its UDP port (each once). */
+  get allTargets(): SimTarget[] {
+    const out = new Map<string, SimTarget>();
+    for (const t of this.#options.targets) out.set(`${t.hostname}|${t.port}`, t);
+    for (const c of this.#registered.values()) {
+      const key = `${c.address}|${c.udpPort}`;
+      if (!out.has(key)) out.set(key, { hostname: c.address, port: c.udpPort });
+    }
+    return [...out.values()];
   }
 
   /** Current reboot counter. */
@@ -254,9 +319,8 @@ export class NmcSimulator {
 
   /** Builds the next signed MACONFIG (client notification) for `target`. */
   buildConfig(target?: SimTarget): Uint8Array {
-    const clients = this.#options.clients ?? this.#options.targets.map((t) => t.hostname);
     const slots: string[] = [];
-    for (const client of clients) {
+    for (const client of this.clients) {
       try {
         slots.push(encodeClientAddress(client));
       } catch {
@@ -275,20 +339,33 @@ export class NmcSimulator {
   /** Sends one status packet to every target (unless silenced). */
   async sendStatus(): Promise<void> {
     if (this.#silent) return;
-    for (const target of this.#options.targets) await this.#send(this.buildStatus(target), target);
+    await this.#sendEach((target) => this.buildStatus(target));
     this.#sent.status++;
   }
 
   /** Sends one client notification to every target (unless silenced). */
   async sendConfig(): Promise<void> {
     if (this.#silent) return;
-    for (const target of this.#options.targets) await this.#send(this.buildConfig(target), target);
+    await this.#sendEach((target) => this.buildConfig(target));
     this.#sent.config++;
   }
 
   /** Sends raw bytes to a target (for tests that need hand-made packets). */
   async sendRaw(data: Uint8Array, target: SimTarget = this.#options.targets[0]): Promise<void> {
     await this.#send(data, target);
+  }
+
+  /** Sends to every target; one that fails does not stop the others (the first error is thrown after). */
+  async #sendEach(build: (target: SimTarget) => Uint8Array): Promise<void> {
+    let failure: unknown;
+    for (const target of this.allTargets) {
+      try {
+        await this.#send(build(target), target);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   #nextUptime(): number {

@@ -13,6 +13,7 @@ import type { AgentConfig } from "../config/types.ts";
 import { type EventLogRecord, readEventLog } from "../events/eventlog.ts";
 import type { Logger } from "../log/logger.ts";
 import { checkNmc } from "../nmc/killpower.ts";
+import { NEGOTIATION_PATH } from "../nmc/protocol.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import { LoginThrottle } from "./auth/lockout.ts";
 import { SessionStore } from "./auth/sessions.ts";
@@ -20,7 +21,7 @@ import { SetupToken } from "./auth/setup.ts";
 import { createWebApp } from "./app.tsx";
 import { installCertificate, type LoadedCertificate, loadOrCreateCertificate } from "./certificate.ts";
 import type { ConfigUpdateResult, WebAppContext } from "./context.ts";
-import { CertificateWatcher, WebTransport } from "./transport.ts";
+import { CertificateWatcher, type RequestInfo, requestPath, WebTransport } from "./transport.ts";
 
 /** How to start the web UI. */
 export interface WebUiOptions {
@@ -50,6 +51,26 @@ export function problemsByKey(error: ConfigError): Record<string, string> {
   }
   if (Object.keys(out).length === 0) out._ = error.message;
   return out;
+}
+
+/**
+ * Answers a card's shutdown-time negotiation (`GET /pcnsnegotiate.htm?PC=&CS=`)
+ * on either port, without login: the answer is signed with the shared phrase
+ * (src/nmc/protocol.ts) and carries nothing secret.
+ */
+export function negotiationResponse(agent: Agent, request: Request, info: RequestInfo): Response {
+  const headers = {
+    "Content-Type": "text/plain; charset=us-ascii",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+  };
+  if (request.method !== "GET") {
+    return new Response("only GET is allowed here\n", { status: 405, headers: { ...headers, Allow: "GET" } });
+  }
+  const target = requestPath(request.url, request.headers.get("host"));
+  const query = new URLSearchParams(target.includes("?") ? target.slice(target.indexOf("?") + 1) : "");
+  const reply = agent.answerNegotiation(query, info.remoteAddr.hostname);
+  return new Response(reply.body, { status: reply.status, headers });
 }
 
 function transportSettings(config: AgentConfig) {
@@ -112,7 +133,15 @@ export class WebUi {
       setup: ui.#setup,
     });
     ui.#transport = WebTransport.start(
-      { ...transportSettings(config), cert: ui.#certificate, logger },
+      {
+        ...transportSettings(config),
+        cert: ui.#certificate,
+        logger,
+        passThrough: {
+          path: NEGOTIATION_PATH,
+          handler: (request, info) => negotiationResponse(options.agent, request, info),
+        },
+      },
       (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr.hostname, secure: info.secure }),
     );
     ui.#watchCertificateFiles();
@@ -133,6 +162,11 @@ export class WebUi {
   /** The redirecting HTTP port actually bound. */
   get httpPort(): number {
     return this.#transport.httpPort;
+  }
+
+  /** True when the UI port uses TLS. */
+  get secure(): boolean {
+    return this.#transport.secure;
   }
 
   /** The setup token (while no password is set). */

@@ -1,6 +1,8 @@
 /**
  * The web UI's two TCP listeners, as PowerChute has them: a plain HTTP port
- * (3052) that answers every request with a redirect, and the UI port (6547)
+ * (3052) that answers every request with a redirect (except one path handed
+ * through on both ports: the NMC's shutdown-time negotiation, see
+ * {@link TransportOptions.passThrough}), and the UI port (6547)
  * with TLS 1.2/1.3 (Deno.serve uses rustls, which refuses TLS 1.0/1.1 by
  * itself). Ports, bind address and protocol can be changed at run time, and
  * the certificate can be swapped without a restart:
@@ -66,6 +68,12 @@ export interface TransportOptions {
    * (about 0.3 ms without a listener, ~2.5 ms while responses drain).
    */
   readonly reusePort?: boolean;
+  /**
+   * One exact path answered by its own handler on BOTH listeners, before the
+   * app and instead of the redirect: the NMC's shutdown-time negotiation
+   * (src/nmc/protocol.ts NEGOTIATION_PATH), which cards ask on the plain port.
+   */
+  readonly passThrough?: { readonly path: string; readonly handler: TransportHandler };
 }
 
 /** What the handler learns about a request besides the Request itself. */
@@ -389,6 +397,7 @@ function isAddrInUse(error: unknown): boolean {
  */
 export class WebTransport {
   readonly #handler: TransportHandler;
+  readonly #passThrough: TransportOptions["passThrough"];
   #logger: Logger;
   #onError: ((error: unknown) => Response | Promise<Response>) | undefined;
   #graceMs: number;
@@ -404,6 +413,7 @@ export class WebTransport {
 
   private constructor(options: TransportOptions, handler: TransportHandler) {
     this.#handler = handler;
+    this.#passThrough = options.passThrough;
     this.#logger = options.logger;
     this.#onError = options.onError;
     this.#graceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
@@ -463,7 +473,7 @@ export class WebTransport {
     }
     const secure = protocol === "https";
     const handler = (request: Request, remoteAddr: Deno.NetAddr) =>
-      this.#handler(request, { remoteAddr, secure });
+      this.#passedThrough(request, { remoteAddr, secure }) ?? this.#handler(request, { remoteAddr, secure });
     const onError = (error: unknown) => this.#onError ? this.#onError(error) : this.#defaultOnError(error);
     const tls = secure ? cert : undefined;
     try {
@@ -475,7 +485,9 @@ export class WebTransport {
 
   /** Starts the redirect-only server; throws a clear bind error. */
   #serveRedirect(hostname: string, port: number): Listener {
-    const handler = (request: Request) => {
+    const handler = (request: Request, remoteAddr: Deno.NetAddr) => {
+      const passed = this.#passedThrough(request, { remoteAddr, secure: false });
+      if (passed) return passed;
       const main = this.#main;
       if (!main) return new Response("web UI unavailable\n", { status: 503 });
       const location = redirectLocation(
@@ -492,6 +504,14 @@ export class WebTransport {
     } catch (error) {
       throw bindError("HTTP redirect", hostname, port, error);
     }
+  }
+
+  /** The pass-through handler's answer when the request is for its path, else undefined. */
+  #passedThrough(request: Request, info: RequestInfo): Response | Promise<Response> | undefined {
+    const pass = this.#passThrough;
+    if (!pass) return undefined;
+    const path = requestPath(request.url, request.headers.get("host")).split("?")[0];
+    return path === pass.path ? pass.handler(request, info) : undefined;
   }
 
   #defaultOnError(error: unknown): Response {

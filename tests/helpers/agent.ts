@@ -33,6 +33,7 @@ export function testConfig(
       mode: "single",
       cards: change.cards ?? [CARD.address],
       localHostAddress: "",
+      registerWithNmc: true,
       commLostTimeout: 55,
       redundantUps: 1,
     },

@@ -6,6 +6,7 @@
  * @module
  */
 import type { AgentStatus } from "../../agent/agent.ts";
+import type { NmcRegistrationStatus } from "../../agent/registrar.ts";
 import { statusWords } from "../../nmc/status.ts";
 import type { PlannedStep } from "../../shutdown/sequencer.ts";
 import type { UpsState } from "../../ups/state.ts";
@@ -32,8 +33,22 @@ export function age(now: number, at: number | undefined): string {
   return s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
 }
 
-function UpsCard(props: { ups: UpsState; now: number }) {
-  const { ups, now } = props;
+/** The certificate line of a card: fingerprint and pin state (HTTPS only). */
+export function certificateText(reg: NmcRegistrationStatus): string | undefined {
+  const c = reg.certificate;
+  if (!c?.sha256 && !c?.pinned) return undefined;
+  if (c.pinned && c.sha256 && c.pinned !== c.sha256) {
+    return `CHANGED: presented SHA-256 ${c.sha256}, pinned ${c.pinned} (refused)`;
+  }
+  const how = c.verified ? "verified" : "self-signed, accepted";
+  return `SHA-256 ${c.sha256 ?? c.pinned} (${how}${
+    c.pinned ? `, pinned ${c.pinnedAt ?? ""}`.trimEnd() : ", not pinned"
+  })`;
+}
+
+function UpsCard(props: { ups: UpsState; now: number; registration?: NmcRegistrationStatus }) {
+  const { ups, now, registration } = props;
+  const certificate = registration ? certificateText(registration) : undefined;
   const r = ups.reading;
   const tone = ups.comm !== "ok" || ups.flags.onBattery || ups.shuttingDown ? "alert" : "good";
   const field = (name: string, text: string) => <dd data-field={name}>{text}</dd>;
@@ -68,6 +83,24 @@ function UpsCard(props: { ups: UpsState; now: number }) {
         {field("model", r.model ?? "-")}
         <dt>Serial</dt>
         {field("serial", r.serial ?? "-")}
+        {registration
+          ? (
+            <>
+              <dt>Registration</dt>
+              <dd data-field="registration" data-phase={registration.phase} data-listed={registration.listed}>
+                {registration.summary}
+              </dd>
+            </>
+          )
+          : null}
+        {certificate
+          ? (
+            <>
+              <dt>Certificate</dt>
+              <dd data-field="certificate">{certificate}</dd>
+            </>
+          )
+          : null}
       </dl>
       <figure class="chart">
         <svg data-chart={ups.card} role="img" viewBox="0 0 600 160" preserveAspectRatio="none">
@@ -123,7 +156,18 @@ export function DashboardPage(props: PageFrame & { status: AgentStatus; now: num
             No NMC is configured yet: add one under <a href="/settings/communication">Communication</a>.
           </p>
         )
-        : <div class="cards">{status.ups.map((ups) => <UpsCard key={ups.card} ups={ups} now={now} />)}</div>}
+        : (
+          <div class="cards">
+            {status.ups.map((ups) => (
+              <UpsCard
+                key={ups.card}
+                ups={ups}
+                now={now}
+                registration={status.registration?.find((r) => r.card === ups.card)}
+              />
+            ))}
+          </div>
+        )}
       <p class="muted">
         Packets accepted: <span data-field="accepted">{status.packets.accepted}</span>; rejected:{" "}
         <span data-field="rejected">

@@ -1,0 +1,435 @@
+/**
+ * `status` and `events [--follow]`: talk to a running agent through its JSON
+ * API (`/api/v1/status`, `/api/v1/events`) with HTTP Basic authentication.
+ * The agent is found through the configuration (web UI protocol, port and
+ * address, the user name, and `ui-cert.pem` in the data directory as the CA)
+ * or `--url` / `--ca` / `--user`. The password (the API needs the admin's)
+ * comes from `--password-file` or PCNS_AGENT_PASSWORD, never from a flag.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { join } from "node:path";
+import { defaultConfigPath, dirOf } from "../config/paths.ts";
+import { inspectConfig } from "../config/store.ts";
+import type { AgentConfig, NetworkingSettings } from "../config/types.ts";
+import type { EventLogRecord } from "../events/eventlog.ts";
+import { EVENT_CATALOG } from "../events/types.ts";
+import { CERT_FILE_NAME } from "../web/certificate.ts";
+import { type CliIo, denoIo } from "./config_commands.ts";
+import { stopRequested } from "./run_command.ts";
+import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
+
+/** Name of the environment variable holding the admin password for the CLI. */
+export const PASSWORD_ENV = "PCNS_AGENT_PASSWORD";
+
+/** Where and how to reach the agent. */
+export interface AgentConnection {
+  /** `https://host:port` (no trailing slash). */
+  readonly baseUrl: string;
+  /** Admin user name. */
+  readonly username: string;
+  /** Admin password. */
+  readonly password: string;
+  /** PEM certificates to trust (the agent's own certificate). */
+  readonly caCerts: readonly string[];
+}
+
+/** Flags of the two commands. */
+interface ConnectionFlags {
+  config?: string;
+  url?: string;
+  user?: string;
+  passwordFile?: string;
+  ca?: string;
+  json?: boolean;
+}
+
+/**
+ * The web UI base URL for a configuration (pure): its protocol and
+ * `httpsPort`, on `uiListenAddress`, or 127.0.0.1 when it listens on every
+ * address.
+ */
+export function agentBaseUrl(
+  n: Pick<NetworkingSettings, "uiProtocol" | "httpsPort" | "uiListenAddress">,
+): string {
+  const address = n.uiListenAddress.trim();
+  let host = ["", "0.0.0.0", "::", "[::]"].includes(address) ? "127.0.0.1" : address;
+  if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
+  return `${n.uiProtocol}://${host}:${n.httpsPort}`;
+}
+
+/** Checks and normalizes `--url` (pure): http(s) only, no path, query or credentials. */
+export function parseAgentUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError(`--url: "${value}" is not a URL (e.g. https://127.0.0.1:6547)`, EXIT_USAGE);
+  }
+  if (!["http:", "https:"].includes(url.protocol) || url.username || url.password || url.search) {
+    throw new CliError(
+      `--url: "${value}" must be http(s)://host:port without credentials or query`,
+      EXIT_USAGE,
+    );
+  }
+  return url.origin;
+}
+
+/** The password from a password file's text (pure): its first line, without the line break. */
+export function passwordFromFile(text: string): string {
+  return text.split(/\r?\n/)[0];
+}
+
+/** `Authorization: Basic ...` for a user name and password (pure, UTF-8). */
+export function basicAuthorization(username: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${username}:${password}`);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return `Basic ${btoa(binary)}`;
+}
+
+/** Filters of `events` (pure): the API query string, validated with usage errors naming the flag. */
+export function eventsQuery(
+  o: { id?: string; severity?: string; since?: string; limit: number },
+): URLSearchParams {
+  const params = new URLSearchParams();
+  if (o.id !== undefined) {
+    if (!(o.id in EVENT_CATALOG)) {
+      throw new CliError(
+        `events --id: "${o.id}" is not an event id (e.g. PowerFailed, LowBattery)`,
+        EXIT_USAGE,
+      );
+    }
+    params.set("id", o.id);
+  }
+  if (o.severity !== undefined) {
+    if (!["info", "warning", "critical"].includes(o.severity)) {
+      throw new CliError(`events --severity: "${o.severity}" must be info, warning or critical`, EXIT_USAGE);
+    }
+    params.set("severity", o.severity);
+  }
+  if (o.since !== undefined) {
+    const t = Date.parse(o.since);
+    if (Number.isNaN(t)) {
+      throw new CliError(
+        `events --since: "${o.since}" is not a date and time (e.g. 2025-01-31T08:00:00Z)`,
+        EXIT_USAGE,
+      );
+    }
+    params.set("from", new Date(t).toISOString());
+  }
+  params.set("limit", String(o.limit));
+  return params;
+}
+
+/** One event as a text line (pure): time, severity, id, NMC, message. */
+export function formatEventLine(r: EventLogRecord): string {
+  return [r.time, r.severity.padEnd(8), r.id, ...(r.nmc ? [`[${r.nmc}]`] : []), r.message].join("  ");
+}
+
+/** A record's identity, to recognise it again when polling. */
+function recordKey(r: EventLogRecord): string {
+  return JSON.stringify([r.time, r.id, r.nmc ?? "", r.message]);
+}
+
+/** What `events --follow` has printed so far: the newest time, and the records seen at that time. */
+export interface FollowCursor {
+  /** ISO time of the newest record printed. */
+  readonly time?: string;
+  /** Keys of the records printed with that time. */
+  readonly keys: readonly string[];
+}
+
+/**
+ * The records not printed yet, oldest first, and the new cursor (pure).
+ * `page` is an API page (newest first) queried from `cursor.time` on, so it
+ * repeats the records at exactly that time.
+ */
+export function newRecords(
+  page: readonly EventLogRecord[],
+  cursor: FollowCursor,
+): { fresh: EventLogRecord[]; cursor: FollowCursor } {
+  const seen = new Set(cursor.keys);
+  const fresh = [...page].reverse().filter((r) => !(r.time === cursor.time && seen.has(recordKey(r))));
+  if (fresh.length === 0) return { fresh, cursor };
+  const time = fresh[fresh.length - 1].time;
+  const atTime = [...page].filter((r) => r.time === time).map(recordKey);
+  return { fresh, cursor: { time, keys: time === cursor.time ? [...cursor.keys, ...atTime] : atTime } };
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}
+
+/** The status answer as text lines (pure; `now` for ages). */
+export function formatStatus(status: Json, baseUrl: string): string[] {
+  const now = Date.parse(status.time ?? "") || Date.now();
+  const lines = [`agent: ${baseUrl}${status.dryRun ? " (dry run: the OS is never shut down)" : ""}`];
+  const udp = (status.udp ?? []).map((a: Json) => `${a.hostname}:${a.port}`).join(", ");
+  lines.push(`UDP: ${udp || "not listening"}`);
+  for (const u of status.ups ?? []) {
+    const f = u.flags ?? {};
+    const r = u.reading ?? {};
+    const power = f.onBattery ? "ON BATTERY" : f.online ? "on line" : "unknown";
+    const parts = [
+      `communication ${u.comm}`,
+      power,
+      ...(f.lowBattery ? ["LOW BATTERY"] : []),
+      ...(f.overload ? ["OVERLOAD"] : []),
+      ...(f.replaceBattery ? ["replace battery"] : []),
+      ...(r.batteryPercent !== undefined ? [`battery ${r.batteryPercent}%`] : []),
+      ...(r.loadPercent !== undefined ? [`load ${r.loadPercent}%`] : []),
+      ...(r.runtimeMinutes !== undefined ? [`runtime ${r.runtimeMinutes} min`] : []),
+      ...(u.lastStatusAt !== undefined ? [`last status ${seconds(now - u.lastStatusAt)} ago`] : []),
+    ];
+    lines.push(`NMC ${u.card}: ${parts.join(", ")}`);
+  }
+  const s = status.shutdown ?? {};
+  if (s.phase && s.phase !== "idle") {
+    lines.push(`shutdown: ${s.phase}${s.step ? ` (${s.step})` : ""}`);
+  } else if ((s.countdowns ?? []).length > 0) {
+    for (const c of s.countdowns) {
+      lines.push(`shutdown: ${c.eventId} pending, starts in ${seconds(c.remainingMs)}`);
+    }
+  } else lines.push("shutdown: none pending");
+  const p = status.packets ?? {};
+  const rejected = Object.values(p.rejected ?? {}).reduce((a: number, b) => a + Number(b), 0);
+  lines.push(`packets: ${p.accepted ?? 0} accepted, ${rejected} rejected`);
+  return lines;
+}
+
+function envGetter(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CliError(`${what}: cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Resolves the connection from the flags and the configuration (impure: reads files and env). */
+async function connection(
+  flags: ConnectionFlags,
+  what: string,
+  configPath: string,
+): Promise<AgentConnection> {
+  let password: string | undefined;
+  if (flags.passwordFile !== undefined) {
+    password = passwordFromFile(await readText(flags.passwordFile, `${what} --password-file`));
+  } else password = envGetter(PASSWORD_ENV);
+  if (!password) {
+    throw new CliError(
+      `${what}: no password: give --password-file <file> or set ${PASSWORD_ENV}`,
+      EXIT_USAGE,
+    );
+  }
+  let exists = false;
+  let config: AgentConfig | undefined;
+  try {
+    const inspection = await inspectConfig(configPath, false);
+    exists = inspection.exists;
+    config = exists ? inspection.evaluation.config : undefined;
+  } catch (error) {
+    if (flags.url === undefined) {
+      throw new CliError(`${what}: cannot read ${configPath}: ${(error as Error).message} (or give --url)`);
+    }
+  }
+  if (!config && flags.url === undefined) {
+    throw new CliError(
+      `${what}: ${configPath} ${exists ? "has errors (run pcns-agent config check)" : "not found"}; ` +
+        "give --config or --url",
+    );
+  }
+  const baseUrl = flags.url !== undefined ? parseAgentUrl(flags.url) : agentBaseUrl(config!.networking);
+  const username = flags.user ?? config?.nmc.username;
+  if (!username) throw new CliError(`${what}: no user name: give --user`, EXIT_USAGE);
+  let caCerts: string[] = [];
+  if (flags.ca !== undefined) caCerts = [await readText(flags.ca, `${what} --ca`)];
+  else if (config) {
+    const certPath = config.webUi.certificateFile || join(dirOf(configPath), CERT_FILE_NAME);
+    try {
+      caCerts = [await Deno.readTextFile(certPath)];
+    } catch {
+      caCerts = []; // no certificate yet (or plain HTTP): the system's trust store decides
+    }
+  }
+  return { baseUrl, username, password, caCerts };
+}
+
+/** Innermost error message (fetch wraps the network error). */
+function rootCause(error: unknown): string {
+  let e = error as { message?: string; cause?: unknown };
+  while (e?.cause && typeof e.cause === "object") e = e.cause as typeof e;
+  return (e?.message ?? String(error)).replace(/\s+/g, " ").trim();
+}
+
+/** GETs an API path; a CliError naming the problem when the agent cannot be reached or refuses. */
+async function apiGet(
+  c: AgentConnection,
+  path: string,
+  what: string,
+  client?: Deno.HttpClient,
+): Promise<Json> {
+  let res: Response;
+  try {
+    res = await fetch(`${c.baseUrl}${path}`, {
+      headers: { authorization: basicAuthorization(c.username, c.password), accept: "application/json" },
+      client,
+      redirect: "manual",
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    throw new CliError(`${what}: cannot reach the agent at ${c.baseUrl}: ${rootCause(error)}`);
+  }
+  const text = await res.text();
+  let body: Json;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.ok && body !== undefined) return body;
+  const detail = body?.error ? `: ${body.error}` : "";
+  if (res.status === 401) {
+    throw new CliError(
+      `${what}: the agent refused user "${c.username}" (HTTP 401: wrong user name or password)`,
+    );
+  }
+  if (res.status >= 300 && res.status < 400) {
+    throw new CliError(
+      `${what}: ${c.baseUrl} redirects to ${res.headers.get("location")}; use that as --url`,
+    );
+  }
+  throw new CliError(`${what}: the agent answered HTTP ${res.status}${detail}`);
+}
+
+function httpClient(c: AgentConnection): Deno.HttpClient | undefined {
+  return c.caCerts.length > 0 ? Deno.createHttpClient({ caCerts: [...c.caCerts] }) : undefined;
+}
+
+function configPathOf(command: Command, program: Command): string {
+  return (command.opts().config as string | undefined) ?? (program.opts().config as string | undefined) ??
+    defaultConfigPath();
+}
+
+async function statusAction(flags: ConnectionFlags, configPath: string, io: CliIo): Promise<void> {
+  const c = await connection(flags, "status", configPath);
+  const client = httpClient(c);
+  try {
+    const status = await apiGet(c, "/api/v1/status", "status", client);
+    if (flags.json) io.out(JSON.stringify(status, null, 2));
+    else for (const line of formatStatus(status, c.baseUrl)) io.out(line);
+  } finally {
+    client?.close();
+  }
+}
+
+interface EventsFlags extends ConnectionFlags {
+  id?: string;
+  severity?: string;
+  since?: string;
+  limit: string;
+  follow?: boolean;
+  interval: string;
+}
+
+async function eventsAction(flags: EventsFlags, configPath: string, io: CliIo): Promise<void> {
+  const limit = parseIntegerOption("--limit", flags.limit, 1, 100_000);
+  const intervalMs = parseSecondsOption("--interval", flags.interval, 0.1, 3600) * 1000;
+  const base = { id: flags.id, severity: flags.severity, since: flags.since };
+  eventsQuery({ ...base, limit }); // usage errors before anything else
+  const c = await connection(flags, "events", configPath);
+  const client = httpClient(c);
+  const print = (r: EventLogRecord) => io.out(flags.json ? JSON.stringify(r) : formatEventLine(r));
+  try {
+    const first = await apiGet(c, `/api/v1/events?${eventsQuery({ ...base, limit })}`, "events", client);
+    const records: EventLogRecord[] = first.records ?? [];
+    if (!flags.follow) {
+      if (flags.json) io.out(JSON.stringify([...records].reverse()));
+      else for (const r of [...records].reverse()) print(r);
+      return;
+    }
+    let cursor: FollowCursor = { keys: [] };
+    ({ cursor } = newRecords(records, cursor));
+    for (const r of [...records].reverse()) print(r);
+    const stop = stopRequested();
+    let stopped = false;
+    stop.then(() => (stopped = true));
+    let lost = false;
+    while (!stopped) {
+      await Promise.race([stop, new Promise((r) => setTimeout(r, intervalMs))]);
+      if (stopped) break;
+      const since = cursor.time ?? base.since;
+      try {
+        const page = await apiGet(
+          c,
+          `/api/v1/events?${eventsQuery({ ...base, since, limit: 100_000 })}`,
+          "events",
+          client,
+        );
+        if (lost) io.err("pcns-agent: events: the agent answers again");
+        lost = false;
+        const next = newRecords(page.records ?? [], cursor);
+        cursor = next.cursor;
+        for (const r of next.fresh) print(r);
+      } catch (error) {
+        if (!lost) io.err(`pcns-agent: ${(error as Error).message}; retrying`);
+        lost = true;
+      }
+    }
+  } finally {
+    client?.close();
+  }
+}
+
+/** Connection options shared by `status` and `events`. */
+function connectionOptions(command: Command, configHelp: string): Command {
+  return command
+    .option("-c, --config <path>", configHelp)
+    .option(
+      "--url <url>",
+      "the agent's web UI, e.g. https://127.0.0.1:6547 (default: from the configuration)",
+    )
+    .option("--user <name>", "admin user name (default: the configured username)")
+    .option("--password-file <path>", `file whose first line is the admin password (else $${PASSWORD_ENV})`)
+    .option("--ca <pem>", "certificate to trust (default: the data directory's ui-cert.pem)")
+    .option("--json", "print JSON");
+}
+
+/**
+ * Adds `status` and `events` to the root program. Exit codes: 0 ok, 1 the
+ * agent cannot be reached or refuses, 2 usage error.
+ */
+export function registerAgentCommands(program: Command, io: CliIo = denoIo()): void {
+  const configHelp =
+    "configuration file, to find the agent (default: $PCNS_AGENT_CONFIG or the platform default)";
+  connectionOptions(
+    program.command("status").description("show the running agent's UPS and shutdown state (JSON API)"),
+    configHelp,
+  ).action((flags: ConnectionFlags, cmd: Command) => statusAction(flags, configPathOf(cmd, program), io));
+
+  connectionOptions(
+    program.command("events").description(
+      "list the running agent's events, oldest first; --follow for new ones",
+    ),
+    configHelp,
+  )
+    .option("--id <EventId>", "only this event, e.g. PowerFailed")
+    .option("--severity <level>", "only info, warning or critical")
+    .option("--since <time>", "only events at or after this time (ISO 8601)")
+    .option("--limit <n>", "the newest n events", "20")
+    .option("-f, --follow", "keep printing new events until interrupted (with --json: one object per line)")
+    .option("--interval <seconds>", "how often --follow asks the agent", "2")
+    .action((flags: EventsFlags, cmd: Command) => eventsAction(flags, configPathOf(cmd, program), io));
+}
