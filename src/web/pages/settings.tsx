@@ -21,6 +21,7 @@ export const COMMUNICATION_KEYS: readonly string[] = [
   "NetworkManagementCard.username",
   "NetworkManagementCard.authenticationPhrase",
   "NetworkManagementCard.localHostAddress",
+  "NetworkManagementCard.registerWithNmc",
   "NetworkManagementCard.commLostTimeout",
 ];
 
