@@ -170,5 +170,5 @@ export function ratioText(r: BenchResult): string {
   if (r.peer === undefined || r.value === 0) return "";
   const lowerIsBetter = !/\/s$/.test(r.unit);
   const ratio = lowerIsBetter ? r.peer / r.value : r.value / r.peer;
-  return `${ratio.toFixed(1)}x ${ratio >= 1 ? "better" : "worse"}`;
+  return ratio >= 1 ? `${ratio.toFixed(1)}x better` : `${(1 / ratio).toFixed(1)}x worse`;
 }
