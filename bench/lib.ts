@@ -6,6 +6,9 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../tests/helpers/ports.ts";
+
+export { freePort };
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -35,20 +38,6 @@ export function quantile(samples: readonly number[], q: number): number {
   if (samples.length === 0) return NaN;
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
-/** A free port on 127.0.0.1. */
-export function freePort(transport: "udp" | "tcp" = "tcp"): number {
-  if (transport === "udp") {
-    const s = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-    const p = (s.addr as Deno.NetAddr).port;
-    s.close();
-    return p;
-  }
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
 }
 
 /** Resident set size of a process in MiB (Linux /proc). */

@@ -10,21 +10,9 @@ import { applyStep } from "../src/sim/scenarios.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { APCACCESS, apcaccess, APCUPSD, startApcupsd } from "./helpers/apcupsd.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const inCi = Deno.env.get("CI") === "true";
-
-function freePort(transport: "udp" | "tcp"): number {
-  if (transport === "udp") {
-    const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-    const port = (socket.addr as Deno.NetAddr).port;
-    socket.close();
-    return port;
-  }
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 Deno.test({
   name: "apcupsd (real pcnet peer) accepts the simulator's packets and sees the UPS go on battery",

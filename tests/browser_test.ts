@@ -12,6 +12,7 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { applyStep } from "../src/sim/scenarios.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { CARD } from "./helpers/packets.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -24,19 +25,6 @@ const hasChromium = (() => {
 const inCi = Deno.env.get("CI") === "true";
 const OUT = fileURLToPath(new URL("../test-output/", import.meta.url));
 const PASSWORD = "Sturdy-Battery-42!";
-
-function freePort(udp = false): number {
-  if (udp) {
-    const s = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-    const p = (s.addr as Deno.NetAddr).port;
-    s.close();
-    return p;
-  }
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
@@ -52,7 +40,7 @@ Deno.test({
     await Deno.mkdir(OUT, { recursive: true });
     const dir = await Deno.makeTempDir({ prefix: "pcns-browser-" });
     const configPath = join(dir, "pcnsconfig.ini");
-    const udpPort = freePort(true);
+    const udpPort = freePort("udp");
     const httpPort = freePort();
     const httpsPort = freePort();
     await Deno.writeTextFile(

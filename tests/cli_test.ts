@@ -7,6 +7,7 @@ import { judgePacket } from "../src/nmc/gate.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { CARD } from "./helpers/packets.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -29,20 +30,6 @@ async function runCli(args: string[]) {
   };
 }
 
-function freeUdpPort(): number {
-  const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-  const port = (socket.addr as Deno.NetAddr).port;
-  socket.close();
-  return port;
-}
-
-function freeTcpPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 async function writeConfig(dir: string, port: number): Promise<string> {
   const path = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(
@@ -56,8 +43,8 @@ async function writeConfig(dir: string, port: number): Promise<string> {
       `udpPort = ${port}`,
       "udpListenAddresses = 127.0.0.1",
       // The web UI of `run` on free loopback ports, never the real 3052/6547.
-      `httpPort = ${freeTcpPort()}`,
-      `httpsPort = ${freeTcpPort()}`,
+      `httpPort = ${freePort()}`,
+      `httpsPort = ${freePort()}`,
       "uiListenAddress = 127.0.0.1",
       "",
     ].join("\n"),
@@ -92,7 +79,7 @@ Deno.test("usage errors exit 2 with a one-line message naming the problem", asyn
 
 Deno.test("run --dry-run: receives the card, logs events, and stops cleanly on SIGTERM within 2 s", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-cli-run-" });
-  const port = freeUdpPort();
+  const port = freePort("udp");
   const config = await writeConfig(dir, port);
   const child = agentCommand(["run", "--config", config, "--dry-run"], "null").spawn();
   const sim = new NmcSimulator({
@@ -191,7 +178,7 @@ Deno.test("nmc-sim sends signed packets an agent with the same credentials accep
 Deno.test("drill on a config file prints the timeline and the result line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-cli-drill-" });
   try {
-    const config = await writeConfig(dir, freeUdpPort());
+    const config = await writeConfig(dir, freePort("udp"));
     const r = await runCli(["drill", "--config", config, "--step", "10"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\+10\.0 s >> scenario: power-failure/);

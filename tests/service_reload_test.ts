@@ -6,13 +6,7 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { nextEvent, waitUntil } from "./helpers/agent.ts";
 import { CARD } from "./helpers/packets.ts";
-
-function freeUdpPort(): number {
-  const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-  const port = (socket.addr as Deno.NetAddr).port;
-  socket.close();
-  return port;
-}
+import { freePort } from "./helpers/ports.ts";
 
 const ini = (port: number, cards: string[]) =>
   [
@@ -30,7 +24,7 @@ const ini = (port: number, cards: string[]) =>
 Deno.test("editing pcnsconfig.ini adds an NMC and moves the UDP port in the running agent within 1 s", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-service-reload-" });
   const path = join(dir, "pcnsconfig.ini");
-  const firstPort = freeUdpPort();
+  const firstPort = freePort("udp");
   await Deno.writeTextFile(path, ini(firstPort, ["127.0.0.1"]), { mode: 0o600 });
   const service = await startService({ configPath: path, logger: memoryLogger().logger, dryRun: true });
   const second = (port: number) =>
@@ -50,7 +44,7 @@ Deno.test("editing pcnsconfig.ini adds an NMC and moves the UDP port in the runn
     );
     early.close();
 
-    const newPort = freeUdpPort();
+    const newPort = freePort("udp");
     const reloaded = nextEvent(service.agent.bus, "ConfigReloaded", 3000);
     const written = Date.now();
     await Deno.writeTextFile(path, ini(newPort, ["127.0.0.1", "127.0.0.2"]));

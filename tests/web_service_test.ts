@@ -7,21 +7,9 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { certificateInfo, generateSelfSigned } from "../src/web/certificate.ts";
 import { nextEvent, waitUntil } from "./helpers/agent.ts";
 import { CARD } from "./helpers/packets.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const PASSWORD = "Sturdy-Battery-42!";
-
-function freePort(udp = false): number {
-  if (udp) {
-    const s = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-    const p = (s.addr as Deno.NetAddr).port;
-    s.close();
-    return p;
-  }
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
 
 /** SHA-256 fingerprint (AB:CD:...) of the certificate a fresh TLS connection is served. */
 function servedFingerprint(port: number): Promise<string> {
@@ -54,7 +42,7 @@ const ini = (udp: number, http: number, https: number) =>
 Deno.test("web service: an uploaded certificate is served at once; an ini edit moves the UI port", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-web-service-" });
   const configPath = join(dir, "pcnsconfig.ini");
-  const udp = freePort(true);
+  const udp = freePort("udp");
   const http = freePort();
   const https = freePort();
   await Deno.writeTextFile(configPath, ini(udp, http, https), { mode: 0o600 });

@@ -227,3 +227,17 @@ export function CsrfForm(props: { action: string; csrf: string; children?: Child
     </form>
   );
 }
+
+/** The password rules, ticked off live by the page script while the user types (`data-policy-for`). */
+export function PasswordPolicyList(props: { field: string; username?: string }) {
+  return (
+    <ul class="policy" data-policy-for={props.field} data-username={props.username} aria-live="polite">
+      <li data-rule="length">12-128 characters</li>
+      <li data-rule="upper">an upper-case letter</li>
+      <li data-rule="lower">a lower-case letter</li>
+      <li data-rule="digit">a digit</li>
+      <li data-rule="special">a special character</li>
+      <li data-rule="username">does not contain the user name</li>
+    </ul>
+  );
+}

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Field, type FieldErrors, Layout } from "./layout.tsx";
+import { Field, type FieldErrors, Layout, PasswordPolicyList } from "./layout.tsx";
 
 /** First-run setup: user name, password, authentication phrase, gated by the console setup token. */
 export function SetupPage(props: {
@@ -38,14 +38,7 @@ export function SetupPage(props: {
           required
           errors={props.errors}
         />
-        <ul class="policy" data-policy-for="password" aria-live="polite">
-          <li data-rule="length">12-128 characters</li>
-          <li data-rule="upper">an upper-case letter</li>
-          <li data-rule="lower">a lower-case letter</li>
-          <li data-rule="digit">a digit</li>
-          <li data-rule="special">a special character</li>
-          <li data-rule="username">does not contain the user name</li>
-        </ul>
+        <PasswordPolicyList field="password" />
         <Field
           name="confirm"
           label="Repeat the password"

@@ -8,7 +8,15 @@
 import { CONFIG_EVENT_IDS, EVENT_PROPERTIES, MAX_CARDS, SCHEMA } from "../../config/schema.ts";
 import type { KillPowerResult } from "../../nmc/killpower.ts";
 import type { CertificateInfo } from "../certificate.ts";
-import { ConfigField, CsrfForm, Field, type FieldErrors, Layout, type PageFrame } from "./layout.tsx";
+import {
+  ConfigField,
+  CsrfForm,
+  Field,
+  type FieldErrors,
+  Layout,
+  type PageFrame,
+  PasswordPolicyList,
+} from "./layout.tsx";
 
 /** Keys on the Communication page. */
 export const COMMUNICATION_KEYS: readonly string[] = [
@@ -161,14 +169,7 @@ export function AccountPage(props: PageFrame & { errors?: FieldErrors }) {
           required
           errors={props.errors}
         />
-        <ul class="policy" data-policy-for="password" data-username={props.user} aria-live="polite">
-          <li data-rule="length">12-128 characters</li>
-          <li data-rule="upper">an upper-case letter</li>
-          <li data-rule="lower">a lower-case letter</li>
-          <li data-rule="digit">a digit</li>
-          <li data-rule="special">a special character</li>
-          <li data-rule="username">does not contain the user name</li>
-        </ul>
+        <PasswordPolicyList field="password" username={props.user} />
         <Field
           name="confirm"
           label="Repeat the new password"
