@@ -6,21 +6,11 @@ import { type AgentEvent, type EventDraft, type EventId, makeEvent } from "../sr
 import { RecordingExecutor } from "../src/shutdown/executor.ts";
 import type { PersistedShutdownState, ShutdownStateStore } from "../src/shutdown/persist.ts";
 import { type CommandRun, ShutdownSequencer } from "../src/shutdown/sequencer.ts";
+import { NO_ACTIONS as ACTIONS } from "./helpers/agent.ts";
 import { fakeClock } from "./helpers/clock.ts";
 
 const A = "10.0.0.1", B = "10.0.0.2";
 const S = 1000;
-
-const ACTIONS: EventActions = {
-  enableLogging: true,
-  enableNotification: false,
-  enableCommandFile: false,
-  commandFilePath: "",
-  commandFileDelay: 0,
-  commandFileDuration: 0,
-  enableShutdown: false,
-  shutdownDelay: 0,
-};
 
 interface Options {
   mode?: ShutdownPolicy["mode"];
