@@ -7,7 +7,8 @@ import { memoryLogger } from "../../src/log/logger.ts";
 import type { Clock } from "../../src/time/clock.ts";
 import { CARD } from "./packets.ts";
 
-const NO_ACTIONS: EventActions = {
+/** Every action off (the base of test event configs). */
+export const NO_ACTIONS: EventActions = {
   enableLogging: true,
   enableNotification: false,
   enableCommandFile: false,
