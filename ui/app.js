@@ -131,6 +131,12 @@ async function refreshStatus() {
       const node = card.querySelector(`[data-field="${name}"]`);
       if (node && node.textContent !== text) node.textContent = text;
     }
+    const reg = (status.registration || []).find((r) => r.card === u.card);
+    const regNode = card.querySelector('[data-field="registration"]');
+    if (reg && regNode && regNode.textContent !== reg.summary) {
+      regNode.textContent = reg.summary;
+      regNode.dataset.phase = reg.phase;
+    }
     const alert = u.comm !== "ok" || u.flags.onBattery || u.shuttingDown;
     card.classList.toggle("alert", alert);
     card.classList.toggle("good", !alert);
