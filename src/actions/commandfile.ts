@@ -332,16 +332,17 @@ function invocation(path: string): { program: string; args: string[] } {
 export async function runCommandFile(options: CommandFileOptions): Promise<CommandFileResult> {
   const clock = options.clock ?? systemClock;
   const start = clock.now();
+  const notStarted = (error: string): CommandFileResult => ({
+    ok: false,
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    output: "",
+    durationMs: clock.now() - start,
+    error,
+  });
   if (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0) {
-    return {
-      ok: false,
-      exitCode: null,
-      signal: null,
-      timedOut: false,
-      output: "",
-      durationMs: 0,
-      error: `not started: the time limit must be 0 or more milliseconds, got ${options.timeoutMs}`,
-    };
+    return notStarted(`not started: the time limit must be 0 or more milliseconds, got ${options.timeoutMs}`);
   }
   const background = options.timeoutMs === 0;
   const { program, args } = invocation(options.path);
@@ -358,15 +359,7 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
       detached: unix,
     }).spawn();
   } catch (error) {
-    return {
-      ok: false,
-      exitCode: null,
-      signal: null,
-      timedOut: false,
-      output: "",
-      durationMs: clock.now() - start,
-      error: spawnProblem(options.path, error),
-    };
+    return notStarted(spawnProblem(options.path, error));
   }
 
   if (background) {

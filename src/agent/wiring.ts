@@ -13,7 +13,7 @@ import { checkCommandFile, eventEnvironment, runCommandFile } from "../actions/c
 import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { EventId } from "../events/types.ts";
-import { turnOffUps } from "../nmc/killpower.ts";
+import { type KillPowerTarget, turnOffUps } from "../nmc/killpower.ts";
 import type { ReplayCounters } from "../nmc/gate.ts";
 import { describeNotifyFailure, type Notifier, NotifierSet } from "../notify/notifier.ts";
 import { SyslogNotifier } from "../notify/syslog.ts";
@@ -213,24 +213,29 @@ export function dryRunCommand(path: string): Promise<CommandRun> {
   });
 }
 
+/** How to reach a card per the config: its address, protocol, port, certificate policy and credentials. */
+export function cardTarget(config: AgentConfig, card: string): KillPowerTarget {
+  const n = config.nmc;
+  return {
+    card,
+    protocol: n.protocol,
+    port: n.port,
+    acceptCerts: n.acceptCerts,
+    username: n.username,
+    authenticationPhrase: n.authenticationPhrase,
+  };
+}
+
 /** Turns a UPS off through its NMC per the config, keeping the packet gate's replay counters in step. */
 export async function turnOffThroughNmc(
   config: AgentConfig,
   card: string,
   counters: { get(card: string): ReplayCounters | undefined; advance(card: string, c: ReplayCounters): void },
 ): Promise<{ ok: boolean; error?: string; detail?: string }> {
-  const { nmc } = config;
-  const result = await turnOffUps(
-    {
-      card,
-      protocol: nmc.protocol,
-      port: nmc.port,
-      acceptCerts: nmc.acceptCerts,
-      username: nmc.username,
-      authenticationPhrase: nmc.authenticationPhrase,
-    },
-    { lastCounters: (c) => counters.get(c), onAccepted: (c, next) => counters.advance(c, next) },
-  );
+  const result = await turnOffUps(cardTarget(config, card), {
+    lastCounters: (c) => counters.get(c),
+    onAccepted: (c, next) => counters.advance(c, next),
+  });
   return { ok: result.ok, error: result.error, detail: result.detail };
 }
 

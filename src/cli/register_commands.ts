@@ -41,6 +41,7 @@ import {
 import { CERT_FILE_NAME, certificateFingerprint } from "../web/certificate.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE, parseSecondsOption } from "./errors.ts";
+import { cardTarget } from "../agent/wiring.ts";
 
 /** Environment variable holding the web UI password for `check` (to ask the running agent). */
 export const PASSWORD_ENV = "PCNS_AGENT_PASSWORD";
@@ -74,15 +75,7 @@ export function selectCards(configured: readonly string[], only: readonly string
 
 /** The registration target of a card per the config. */
 export function targetOf(config: AgentConfig, card: string): RegistrationTarget {
-  const n = config.nmc;
-  return {
-    card,
-    protocol: n.protocol,
-    port: n.port,
-    acceptCerts: n.acceptCerts,
-    username: n.username,
-    authenticationPhrase: n.authenticationPhrase,
-  };
+  return cardTarget(config, card);
 }
 
 /** What this host registers, per the config (the configured ports; the running agent's may differ). */

@@ -12,6 +12,7 @@ import { ConfigError } from "../config/problems.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventLogRecord, readEventLog } from "../events/eventlog.ts";
 import type { Logger } from "../log/logger.ts";
+import { cardTarget } from "../agent/wiring.ts";
 import { checkNmc } from "../nmc/killpower.ts";
 import { NEGOTIATION_PATH } from "../nmc/protocol.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
@@ -291,17 +292,7 @@ export class WebUi {
           throw error;
         }
       },
-      checkNmc: (card) => {
-        const n = this.#config.nmc;
-        return checkNmc({
-          card,
-          protocol: n.protocol,
-          port: n.port,
-          acceptCerts: n.acceptCerts,
-          username: n.username,
-          authenticationPhrase: n.authenticationPhrase,
-        }, { timeoutMs: 5000 });
-      },
+      checkNmc: (card) => checkNmc(cardTarget(this.#config, card), { timeoutMs: 5000 }),
       certificate: () => ({ info: this.#certificate.info, source: this.#certificate.source }),
       installCertificate: async (certPem, keyPem) => {
         const loaded = await installCertificate(store.dataDir, certPem, keyPem);
