@@ -332,7 +332,7 @@ function invocation(path: string): { program: string; args: string[] } {
 export async function runCommandFile(options: CommandFileOptions): Promise<CommandFileResult> {
   const clock = options.clock ?? systemClock;
   const start = clock.now();
-  const notStarted = (error: string): CommandFileResult => ({
+  const failed = (error: string): CommandFileResult => ({
     ok: false,
     exitCode: null,
     signal: null,
@@ -342,7 +342,7 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
     error,
   });
   if (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0) {
-    return notStarted(`not started: the time limit must be 0 or more milliseconds, got ${options.timeoutMs}`);
+    return failed(`not started: the time limit must be 0 or more milliseconds, got ${options.timeoutMs}`);
   }
   const background = options.timeoutMs === 0;
   const { program, args } = invocation(options.path);
@@ -359,21 +359,14 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
       detached: unix,
     }).spawn();
   } catch (error) {
-    return notStarted(spawnProblem(options.path, error));
+    return failed(spawnProblem(options.path, error));
   }
 
   if (background) {
     const completion = child.status.then(
       (status): CommandFileResult => finished(status, "", clock.now() - start),
-      (error): CommandFileResult => ({
-        ok: false,
-        exitCode: null,
-        signal: null,
-        timedOut: false,
-        output: "",
-        durationMs: clock.now() - start,
-        error: `lost track of the process: ${error instanceof Error ? error.message : error}`,
-      }),
+      (error): CommandFileResult =>
+        failed(`lost track of the process: ${error instanceof Error ? error.message : error}`),
     );
     return { ok: true, exitCode: null, signal: null, timedOut: false, output: "", durationMs: 0, completion };
   }
