@@ -1,4 +1,4 @@
-/** Access to the recorded real packets in ../shared/vectors and their card's credentials. */
+/** Access to the recorded real packets in tests/fixtures/vectors (copied into the repository) and their card's credentials. */
 import { fileURLToPath } from "node:url";
 
 /** Credentials of the AP9617 card the vectors were recorded from. */
@@ -11,5 +11,5 @@ export const VECTOR_CARD = {
 
 /** Reads a vector file (`ap9617-mastatus.dat` or `ap9617-maconfig.dat`) byte for byte. */
 export function readVector(name: string): Uint8Array {
-  return Deno.readFileSync(fileURLToPath(new URL(`../../../shared/vectors/${name}`, import.meta.url)));
+  return Deno.readFileSync(fileURLToPath(new URL(`../fixtures/vectors/${name}`, import.meta.url)));
 }
