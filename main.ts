@@ -11,10 +11,13 @@ import { registerConfigCommands } from "./src/cli/config_commands.ts";
 import { registerDemoCommand } from "./src/cli/demo_command.ts";
 import { registerDrillCommand } from "./src/cli/drill_command.ts";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
+import { registerCountersCommands } from "./src/cli/counters_commands.ts";
 import { registerRegistrationCommands } from "./src/cli/register_commands.ts";
 import { registerRunCommand } from "./src/cli/run_command.ts";
 import { registerServiceCommands } from "./src/cli/service_commands.ts";
+import { registerShutdownCommands } from "./src/cli/shutdown_commands.ts";
 import { registerSimCommand } from "./src/cli/sim_command.ts";
+import { registerTokenCommands } from "./src/cli/token_commands.ts";
 import { ConfigError } from "./src/config/problems.ts";
 import { versionText } from "./src/version.ts";
 
@@ -32,8 +35,11 @@ export function buildProgram(): Command {
   registerDrillCommand(program);
   registerConfigCommands(program);
   registerAgentCommands(program);
+  registerCountersCommands(program);
+  registerShutdownCommands(program);
   registerRegistrationCommands(program);
   registerServiceCommands(program);
+  registerTokenCommands(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -22,8 +22,10 @@ const agent = Agent.start({
   persistCountdowns: false,
 });
 let commLost = 0;
+let floodFiltered = 0;
 agent.bus.subscribe((e) => {
   if (e.id === "CommunicationLost") commLost++;
+  if (e.id === "PacketFloodStarted") floodFiltered++;
 });
 console.log("ready");
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
@@ -36,7 +38,8 @@ for await (const chunk of lines) {
     buffer = buffer.slice(nl + 1);
     if (command === "stats") {
       const s = agent.status();
-      console.log(JSON.stringify({ packets: s.packets, commLost, rssMiB: Deno.memoryUsage().rss / 1048576 }));
+      const rssMiB = Deno.memoryUsage().rss / 1048576;
+      console.log(JSON.stringify({ packets: s.packets, commLost, floodFiltered, rssMiB }));
     } else if (command === "quit") {
       await agent.stop();
       await Deno.remove(dataDir, { recursive: true });

@@ -1,14 +1,15 @@
 /**
  * A packet sender process for the throughput benchmarks:
- * `deno run -A bench/flood.ts <port> <valid|forged> <packetsPerSecond|max> <seconds>`.
+ * `deno run -A bench/flood.ts <port> <valid|forged> <packetsPerSecond|max> <seconds> [fromAddress]`.
  * Pre-builds its packets (valid ones have increasing counters), sends them to
- * 127.0.0.1:<port> at the given rate, and prints `{"sent": N, "seconds": S}`.
+ * 127.0.0.1:<port> at the given rate from `fromAddress` (default 127.0.0.1, the card; a forged flood
+ * comes from another loopback address such as 127.0.0.200), and prints `{"sent": N, "seconds": S}`.
  *
  * @module
  */
 import { NmcSimulator } from "../src/sim/simulator.ts";
 
-const [portText, kind, rateText, secondsText] = Deno.args;
+const [portText, kind, rateText, secondsText, fromAddress = "127.0.0.1"] = Deno.args;
 const port = Number(portText);
 const seconds = Number(secondsText);
 const rate = rateText === "max" ? Infinity : Number(rateText);
@@ -26,7 +27,7 @@ const poolSize = kind === "valid"
   ? Math.min(2_000_000, Number.isFinite(rate) ? Math.ceil(rate * seconds) : 1_500_000)
   : 1000;
 const pool = Array.from({ length: poolSize }, () => sim.buildStatus(target));
-const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+const socket = Deno.listenDatagram({ hostname: fromAddress, port: 0, transport: "udp" });
 const addr = { hostname: "127.0.0.1", port, transport: "udp" as const };
 const start = performance.now();
 const end = start + seconds * 1000;

@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { benchFuzz } from "./fuzz.ts";
 import { benchLatency } from "./latency.ts";
 import { type BenchResult, printTable, ROOT } from "./lib.ts";
 import { benchSystem } from "./system.ts";
@@ -26,6 +27,7 @@ for (
     ["latency", () => benchLatency(quick ? 40 : 200)],
     ["throughput", () => benchThroughput(quick)],
     ["system", () => benchSystem(quick)],
+    ["fuzz", () => Promise.resolve(benchFuzz(quick ? 100_000 : 1_000_000))],
   ] as const
 ) {
   const t0 = performance.now();

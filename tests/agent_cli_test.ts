@@ -217,7 +217,8 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
     assert.equal(noPassword.code, 2);
     assert.equal(
       noPassword.stderr,
-      "pcns-agent: status: no password: give --password-file <file> or set PCNS_AGENT_PASSWORD\n",
+      "pcns-agent: status: no credentials: give --token-file <file> (or set PCNS_AGENT_TOKEN), " +
+        "or --password-file <file> (or set PCNS_AGENT_PASSWORD)\n",
     );
     const badSeverity = await runMain(["events", "--severity", "loud", ...cli]);
     assert.equal(badSeverity.code, 2);

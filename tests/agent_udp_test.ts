@@ -6,7 +6,7 @@ import { NmcSimulator } from "../src/sim/simulator.ts";
 import { nextEvent, startTestAgent, testConfig, waitUntil } from "./helpers/agent.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
 
-function simulatorFor(port: number, hostname = "127.0.0.1", address = CARD.address) {
+function simulatorFor(port: number, hostname = "127.0.0.1", address: string = CARD.address) {
   return new NmcSimulator({
     address,
     username: CARD.username,
@@ -74,9 +74,9 @@ Deno.test("an event whose logging is disabled in [Events] stays out of the event
   }
 });
 
-Deno.test("the listener receives over IPv6 loopback too", async () => {
-  const t = await startTestAgent(testConfig({ udpListenAddresses: ["::1"] }));
-  const sim = simulatorFor(t.agent.udpPort, "::1");
+Deno.test("the listener receives over IPv6 loopback too (an IPv6 card, checked against its source address)", async () => {
+  const t = await startTestAgent(testConfig({ udpListenAddresses: ["::1"], cards: ["::1"] }));
+  const sim = simulatorFor(t.agent.udpPort, "::1", "::1");
   try {
     const established = nextEvent(t.agent.bus, "CommunicationEstablished");
     await sim.sendStatus();

@@ -59,6 +59,9 @@ Deno.test({
         "uiListenAddress = 127.0.0.1",
         "[Shutdown]",
         "settleDelay = 70",
+        // Idle keep-alive connections are closed after 1 s: the browser must not notice.
+        "[WebUI]",
+        "keepAliveTimeout = 1",
         "",
       ].join("\n"),
       { mode: 0o600 },
@@ -99,6 +102,8 @@ Deno.test({
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // A name the agent does not serve, resolving to it (as a rebinding or a spoofed DNS name would).
+            "--host-resolver-rules=MAP evil.example 127.0.0.1",
           ],
         }));
       const context = await browser.newContext({
@@ -108,7 +113,10 @@ Deno.test({
       const page = await context.newPage();
       const base = `https://127.0.0.1:${httpsPort}`;
 
-      // Plain HTTP redirects to TLS; with no password every page leads to setup.
+      // Plain HTTP redirects to TLS, never to a host name the agent does not serve.
+      await page.goto(`http://evil.example:${httpPort}/events?x=1`);
+      assert.equal(page.url(), `${base}/setup`, "redirected to the address the connection arrived on");
+      // With no password every page leads to setup.
       await timed("setup page", () => page.goto(`http://127.0.0.1:${httpPort}/`));
       assert.equal(page.url(), `${base}/setup`);
       await page.fill('input[name="password"]', "short");
@@ -176,6 +184,8 @@ Deno.test({
         false,
       );
       await page.fill('input[name="Shutdown.settleDelay"]', "70");
+      // Past the keep-alive timeout: the browser's idle connection is gone; the form still posts.
+      await page.waitForTimeout(1500);
       // ... and the server reports what only it can check, next to the field.
       await page.fill('input[name="Shutdown.shutdownCommandFile"]', "stop-vms.sh");
       await page.click('main button[type="submit"]');

@@ -64,3 +64,46 @@ Deno.test("drill: redundant UPSs: one on battery is only logged, both shut down 
   const both = await runDrill(config, { steps: ["normal", "power-failure"], stepSeconds: 30 });
   assert.equal(both.osShutdownAt, 30 + 120 + 70);
 });
+
+Deno.test("item 8: drill on a file with invalid values prints every problem config check would and refuses unless --force", async () => {
+  const { runMain } = await import("./fixtures/service/agent.ts");
+  const { CARD } = await import("./helpers/packets.ts");
+  const dir = await Deno.makeTempDir({ prefix: "pcns-drill-invalid-" });
+  try {
+    const path = join(dir, "pcnsconfig.ini");
+    await Deno.writeTextFile(
+      path,
+      [
+        "[NetworkManagementCard]",
+        `username = ${CARD.username}`,
+        `authenticationPhrase = ${CARD.authenticationPhrase}`,
+        "ip_1 = 10.0.0.5",
+        "[Shutdown]",
+        "settleDelay = soon",
+        "[Events]",
+        "event_PowerFailed_shutdownDelay = -5",
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const before = await Deno.readTextFile(path);
+    const refused = await runMain(["drill", "--config", path]);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, /pcnsconfig\.ini:6: .*settleDelay = "soon"/);
+    assert.match(refused.stderr, /pcnsconfig\.ini:8: .*event_PowerFailed_shutdownDelay = "-5"/);
+    assert.match(refused.stderr, /--force/);
+    assert.doesNotMatch(refused.stdout, /result:/, "no timeline");
+
+    const forced = await runMain(["drill", "--config", path, "--force"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stderr, /settleDelay = "soon"/, "the problems are still printed");
+    assert.match(
+      forced.stdout,
+      /result: the OS would be shut down at \+250\.0 s/,
+      "with the defaults used at start",
+    );
+    assert.equal(await Deno.readTextFile(path), before, "the drill never rewrites the file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

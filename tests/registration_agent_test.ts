@@ -5,9 +5,17 @@
  * certificate pinning, config changes, and no phrase on the wire.
  */
 import assert from "node:assert/strict";
+import { connect as netConnect } from "node:net";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { Agent } from "../src/agent/agent.ts";
-import { answerNegotiation, listedState, registrationSummary, retryDelayMs } from "../src/agent/registrar.ts";
+import {
+  answerNegotiation,
+  listedState,
+  NEGOTIATION_REFUSED_BODY,
+  registrationSummary,
+  retryDelayMs,
+} from "../src/agent/registrar.ts";
 import { startService } from "../src/agent/service.ts";
 import { totalShutdownSeconds } from "../src/agent/wiring.ts";
 import type { AgentConfig } from "../src/config/types.ts";
@@ -34,6 +42,21 @@ import {
 } from "./fixtures/registration/helpers.ts";
 
 const PASSWORD = "Sturdy-Battery-42!";
+
+/** GET `path` on 127.0.0.1:`port` from the local address `from` (plain or TLS): the raw answer. */
+function rawGet(port: number, path: string, from: string, tls: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options = { host: "127.0.0.1", port, localAddress: from };
+    const socket = tls ? tlsConnect({ ...options, rejectUnauthorized: false }) : netConnect(options);
+    let text = "";
+    socket.on(tls ? "secureConnect" : "connect", () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on("data", (chunk) => (text += String(chunk)));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+}
 const PHRASE = bytes(CARD.authenticationPhrase);
 
 /** A config for an agent talking to a card on `port` (loopback, ephemeral UDP). */
@@ -109,24 +132,20 @@ Deno.test("listed state and summary: registered means seen in the card's CL list
   assert.equal(s("failed", "no"), "registration failed (refused): x; next attempt in 10 s");
 });
 
-Deno.test("negotiation answer (pure): 400 malformed, 403 unknown card, 200 signed with the required seconds", () => {
+Deno.test("negotiation answer (pure): only a configured card asking from its own address is answered", () => {
   const settings = {
-    cards: ["10.0.0.5"],
+    cards: ["10.0.0.5", "fd00::7"],
     username: CARD.username,
     authenticationPhrase: CARD.authenticationPhrase,
     udpPort: 3052,
     requiredSeconds: 170,
   };
   const nonce = "0123456789abcdef0123456789abcdef";
-  assert.equal(answerNegotiation(new URLSearchParams("PC=10.0.0.5"), settings, () => undefined).status, 400);
-  const unknown = answerNegotiation(
-    new URLSearchParams(`PC=10.0.0.6&CS=${nonce}`),
-    settings,
-    () => undefined,
-  );
-  assert.equal(unknown.status, 403);
-  assert.match(unknown.body, /not a configured NMC/);
-  const ok = answerNegotiation(new URLSearchParams(`PC=10.0.0.5&CS=${nonce}`), settings, () => "10.0.0.9");
+  const ask = (query: string, from: string) =>
+    answerNegotiation(new URLSearchParams(query), settings, () => "10.0.0.9", from);
+  // The card itself: a malformed query is told why; a good one gets the signed block.
+  assert.equal(ask("PC=10.0.0.5", "10.0.0.5").status, 400);
+  const ok = ask(`PC=10.0.0.5&CS=${nonce}`, "10.0.0.5");
   assert.equal(ok.status, 200);
   const verified = verifyNegotiationAnswer(
     bytes(ok.body),
@@ -135,6 +154,23 @@ Deno.test("negotiation answer (pure): 400 malformed, 403 unknown card, 200 signe
     CARD.authenticationPhrase,
   );
   assert.deepEqual(verified, { seconds: 170, address: "10.0.0.9", udpPort: 3052 });
+  assert.equal(ask(`PC=10.0.0.5&CS=${nonce}`, "::ffff:10.0.0.5").status, 200, "IPv4-mapped source");
+  assert.equal(ask(`PC=fd00::7&CS=${nonce}`, "FD00::7").status, 200);
+  // Everyone else gets one and the same answer: wrong source, unknown card, another card's name,
+  // a malformed query from a stranger. Nothing signed, nothing about which addresses are cards.
+  const refusals = [
+    ask(`PC=10.0.0.5&CS=${nonce}`, "10.0.0.66"), // a stranger naming a real card
+    ask(`PC=10.0.0.6&CS=${nonce}`, "10.0.0.6"), // not a configured card, from its own address
+    ask(`PC=10.0.0.6&CS=${nonce}`, "10.0.0.66"),
+    ask(`PC=fd00::7&CS=${nonce}`, "10.0.0.5"), // a card asking in another card's name
+    ask("PC=10.0.0.5", "10.0.0.66"),
+    ask("", "10.0.0.66"),
+  ];
+  for (const r of refusals) {
+    assert.deepEqual([r.status, r.body], [403, NEGOTIATION_REFUSED_BODY], r.error);
+    assert.ok(r.error, "the reason is kept for the event");
+  }
+  assert.doesNotMatch(refusals.map((r) => r.body).join(""), /10\.0\.0|MD=|configured/);
 });
 
 // ---------------------------------------------------------------------------
@@ -157,6 +193,8 @@ Deno.test("service: registers over HTTP at start, the card's MACONFIG confirms i
   let agentProxy: ReturnType<typeof tcpProxy> | undefined;
   try {
     const agent = service.agent;
+    const events: AgentEvent[] = [];
+    agent.bus.subscribe((e) => events.push(e));
     const required = totalShutdownSeconds(agent.config);
     assert.equal(required, 50, "command file 0 + settle 30 + OS 20");
     await waitUntil(() => agent.status().registration?.[0]?.phase === "registered", "registration");
@@ -190,7 +228,25 @@ Deno.test("service: registers over HTTP at start, the card's MACONFIG confirms i
       `http://127.0.0.1:${http}${NEGOTIATION_PATH}?PC=10.9.9.9&CS=0123456789abcdef`,
     );
     assert.equal(stranger.status, 403);
-    await stranger.body?.cancel();
+    assert.equal(await stranger.text(), NEGOTIATION_REFUSED_BODY);
+    // Only the card's own address is answered, on both ports; anyone else gets the same refusal.
+    const nonce = "0123456789abcdef0123456789abcdef";
+    const own = `${NEGOTIATION_PATH}?PC=127.0.0.1&CS=${nonce}`;
+    for (const tls of [false, true]) {
+      const port = tls ? https : http;
+      const fromCard = await rawGet(port, own, "127.0.0.1", tls);
+      assert.match(fromCard, /^HTTP\/1\.1 200/, `the card itself (${tls ? "https" : "http"})`);
+      assert.match(fromCard, /MD=/);
+      const impostor = await rawGet(port, own, "127.0.0.2", tls);
+      const unknown = await rawGet(port, `${NEGOTIATION_PATH}?PC=127.0.0.3&CS=${nonce}`, "127.0.0.3", tls);
+      for (const answer of [impostor, unknown]) {
+        assert.match(answer, /^HTTP\/1\.1 403/);
+        assert.equal(answer.split("\r\n\r\n")[1], NEGOTIATION_REFUSED_BODY);
+      }
+    }
+    const refused = events.filter((e) => e.id === "NegotiationRefused");
+    assert.ok(refused.some((e) => /from 127\.0\.0\.2: not from a configured NMC/.test(e.message)), "logged");
+    assert.ok(refused.length <= 2, `throttled: ${refused.length} events`);
     const post = await fetch(`http://127.0.0.1:${http}${NEGOTIATION_PATH}`, { method: "POST" });
     assert.equal(post.status, 405);
     await post.body?.cancel();

@@ -3,9 +3,10 @@ import { ActionEngine, type ActionSettings } from "../src/actions/engine.ts";
 import type { ShutdownPolicy } from "../src/actions/policy.ts";
 import type { EventActions } from "../src/config/types.ts";
 import { type AgentEvent, type EventDraft, type EventId, makeEvent } from "../src/events/types.ts";
-import { RecordingExecutor } from "../src/shutdown/executor.ts";
+import { type OsShutdownExecutor, RecordingExecutor } from "../src/shutdown/executor.ts";
 import type { PersistedShutdownState, ShutdownStateStore } from "../src/shutdown/persist.ts";
 import { type CommandRun, ShutdownSequencer } from "../src/shutdown/sequencer.ts";
+import { judgeCountdown, STALL_GRACE_MS } from "../src/shutdown/timing.ts";
 import { NO_ACTIONS as ACTIONS } from "./helpers/agent.ts";
 import { fakeClock } from "./helpers/clock.ts";
 
@@ -18,6 +19,10 @@ interface Options {
   turnOffUps?: boolean;
   commandFile?: { path: string; duration: number; takes: number; hang?: boolean };
   events?: Record<string, Partial<EventActions>>;
+  /** The OS-shutdown executor (default: a recorder, i.e. a dry run). */
+  os?: OsShutdownExecutor;
+  /** The state store (default: one that records every save). */
+  persist?: ShutdownStateStore;
 }
 
 /** An engine + sequencer over recorders, on a fake clock starting at t=0 (printed as seconds). */
@@ -26,7 +31,8 @@ function harness(o: Options = {}) {
   const cards = o.cards ?? [A];
   const timeline: string[] = [];
   const events: AgentEvent[] = [];
-  const os = new RecordingExecutor(() => fake.now);
+  const recorder = new RecordingExecutor(() => fake.now);
+  const os = o.os ?? recorder;
   const at = () => `${fake.now / S}s`;
   const eventsConfig: Record<string, EventActions> = {
     PowerFailed: { ...ACTIONS, enableShutdown: true, shutdownDelay: 120 },
@@ -92,7 +98,8 @@ function harness(o: Options = {}) {
     },
   });
   const saved: (PersistedShutdownState | undefined)[] = [];
-  const persist: ShutdownStateStore = { save: (s) => saved.push(s), clear: () => saved.push(undefined) };
+  const persist: ShutdownStateStore = o.persist ??
+    { save: (s) => saved.push(s), clear: () => saved.push(undefined) };
   const engine = ref.engine = new ActionEngine(settings, {
     clock,
     emit,
@@ -105,7 +112,19 @@ function harness(o: Options = {}) {
   const raise = (id: EventId, card = A) => emit({ id, nmc: card });
   /** Advances fake time, letting promise chains settle between timers. */
   const advance = (seconds: number) => fake.tickAsync(seconds * S);
-  return { fake, engine, sequencer, os, events, timeline, raise, advance, turnOffs, saved, settings };
+  return {
+    fake,
+    engine,
+    sequencer,
+    os: recorder,
+    events,
+    timeline,
+    raise,
+    advance,
+    turnOffs,
+    saved,
+    settings,
+  };
 }
 
 Deno.test("single UPS on battery: countdown 120 s, then turn-off, command file, 70 s settle, OS shutdown", async () => {
@@ -127,7 +146,7 @@ Deno.test("single UPS on battery: countdown 120 s, then turn-off, command file, 
   ]);
   assert.deepEqual(h.os.calls, [{ command: ["poweroff-recorder"], at: 202 * S }]);
   assert.equal(h.sequencer.phase, "done");
-  assert.match(h.events.at(-1)!.message, /dry run, would run: poweroff-recorder/);
+  assert.match(h.events.at(-1)!.message, /dry run: not shut down, would run: poweroff-recorder/);
 });
 
 Deno.test("power returning during the event delay cancels the countdown and runs nothing", async () => {
@@ -207,6 +226,7 @@ Deno.test("a hanging shutdown command file is cut at its duration and the OS sti
     "0s run /opt/hangs",
     "45s CommandFileTimedOut",
     "115s OsShutdown",
+    "115s ShutdownRearmed", // a dry run, and a turn-off signal does not hold the engine
   ]);
 });
 
@@ -300,4 +320,190 @@ Deno.test("a pending countdown survives a restart: resumed from the persisted st
   assert.equal(third.sequencer.phase, "idle");
   const dropped = third.events.find((e) => e.id === "CountdownDropped")!;
   assert.match(dropped.message, /PowerFailed no longer reported by the NMC after the restart/);
+});
+
+/** An executor that is not a dry run: it records, and answers `result`. */
+function realExecutor(now: () => number, result: { ok: boolean; error?: string }) {
+  const calls: number[] = [];
+  const os: OsShutdownExecutor = {
+    dryRun: false,
+    shutdown: (commands) => {
+      calls.push(now());
+      return Promise.resolve({ command: commands[0] ?? [], ...result });
+    },
+  };
+  return { os, calls };
+}
+
+Deno.test("item 3: after a dry-run sequence the engine re-arms when the condition clears, and runs again", async () => {
+  const h = harness();
+  h.raise("PowerFailed");
+  h.raise("LowBattery");
+  await h.advance(71);
+  assert.equal(h.sequencer.phase, "done");
+  h.raise("LowBatteryCleared");
+  assert.equal(h.sequencer.phase, "done", "still on battery: not re-armed yet");
+  h.raise("PowerRestored");
+  assert.equal(h.sequencer.phase, "idle");
+  const rearmed = h.events.find((e) => e.id === "ShutdownRearmed");
+  assert.match(rearmed?.message ?? "", /dry run/);
+  // A new outage starts a new countdown and a new (rehearsed) sequence.
+  await h.advance(600);
+  h.raise("PowerFailed");
+  await h.advance(120 + 70);
+  assert.equal(h.os.calls.length, 2);
+  assert.deepEqual(h.timeline.filter((l) => /ShutdownPending|ShutdownStarting|OsShutdown\b/.test(l)), [
+    "0s ShutdownPending",
+    "0s ShutdownStarting",
+    "70s OsShutdown",
+    "671s ShutdownPending",
+    "791s ShutdownStarting",
+    "861s OsShutdown",
+  ]);
+});
+
+Deno.test("item 3: a real sequence whose OS command failed re-arms when the condition clears; a powered-off one does not", async () => {
+  const failed = harness({ os: realExecutor(() => 0, { ok: false, error: "refused" }).os });
+  failed.raise("LowBattery");
+  await failed.advance(71);
+  assert.ok(failed.events.some((e) => e.id === "OsShutdownFailed"));
+  failed.raise("LowBatteryCleared");
+  assert.equal(failed.sequencer.phase, "idle");
+  assert.match(failed.events.find((e) => e.id === "ShutdownRearmed")?.message ?? "", /OS shutdown failed/);
+  failed.raise("LowBattery");
+  assert.equal(failed.sequencer.phase, "running", "a new low battery starts a new sequence");
+
+  const down = harness({ os: realExecutor(() => 0, { ok: true }).os });
+  down.raise("LowBattery");
+  await down.advance(71);
+  down.raise("LowBatteryCleared");
+  assert.equal(down.sequencer.phase, "done", "the OS was shut down: nothing re-arms by itself");
+  assert.equal(down.events.some((e) => e.id === "ShutdownRearmed"), false);
+  // ... but the operator can reset it.
+  const reset = down.engine.reset("test operator");
+  assert.equal(reset.ok, true);
+  assert.equal(down.sequencer.phase, "idle");
+  assert.match(down.events.find((e) => e.id === "ShutdownRearmed")?.message ?? "", /test operator/);
+});
+
+Deno.test("item 3: reset is refused while the sequence runs; it restarts countdowns still holding from now", async () => {
+  const h = harness();
+  h.raise("LowBattery");
+  await h.advance(10);
+  const refused = h.engine.reset("op");
+  assert.equal(refused.ok, false);
+  assert.match(refused.message, /running/);
+  await h.advance(61);
+  h.raise("PowerFailed"); // still on battery, low battery gone: the rehearsal stays done
+  h.raise("LowBatteryCleared");
+  assert.equal(h.sequencer.phase, "done");
+  assert.equal(h.engine.reset("op").ok, true);
+  assert.equal(
+    h.engine.countdowns()[0]?.remainingMs,
+    120_000,
+    "the on-battery delay starts again at the reset",
+  );
+});
+
+Deno.test("item 4: a store that cannot save (ENOSPC/EROFS) never stops the sequence; one StateNotSaved event", async () => {
+  const failing: ShutdownStateStore = {
+    save: () => {
+      throw new Error("No space left on device (os error 28)");
+    },
+    clear: () => {
+      throw new Error("Read-only file system (os error 30)");
+    },
+  };
+  // Low battery: the sequence starts and runs to the end.
+  const low = harness({ persist: failing });
+  low.raise("LowBattery");
+  await low.advance(71);
+  assert.ok(low.events.some((e) => e.id === "OsShutdown"));
+  const notSaved = low.events.filter((e) => e.id === "StateNotSaved");
+  assert.equal(notSaved.length, 1, "reported once, not on every write");
+  assert.match(notSaved[0].message, /No space left on device/);
+
+  // A countdown expiring (a timer calls save) does not throw out of the timer.
+  const onBattery = harness({ persist: failing });
+  onBattery.raise("PowerFailed");
+  await onBattery.advance(200);
+  assert.equal(onBattery.sequencer.phase, "done");
+
+  // A card heard again after a restart (a microtask calls save) does not throw either.
+  const restarted = harness({ persist: failing });
+  restarted.engine.restore({
+    version: 2,
+    savedAt: 0,
+    dryRun: true,
+    active: [{ id: "PowerFailed", card: A, since: 0 }],
+    countdowns: [{
+      key: `PowerFailed@${A}`,
+      eventId: "PowerFailed",
+      cards: [A],
+      formedAt: 0,
+      delayMs: 120_000,
+      dueAt: 120_000,
+      reason: "PowerFailed",
+    }],
+  });
+  restarted.raise("CommunicationEstablished");
+  await restarted.advance(1);
+  assert.ok(restarted.events.some((e) => e.id === "CountdownDropped"));
+});
+
+Deno.test("item 5: after a stall, an overdue countdown waits for the queued packets (fake time)", async () => {
+  const h = harness();
+  h.raise("PowerFailed");
+  await h.advance(80);
+  // SIGSTOP at 80 s for 60 s; power came back at 100 s: its packet is queued in the socket.
+  h.fake.jump(60 * S); // the overdue countdown timer fires once, 20 s late
+  h.raise("PowerRestored"); // the queued packet, read after the timer
+  await h.advance(300);
+  assert.equal(h.sequencer.phase, "idle", h.timeline.join(", "));
+  assert.equal(h.os.calls.length, 0);
+  const jump = h.events.find((e) => e.id === "ClockJumped");
+  assert.match(jump?.message ?? "", /20 s late/);
+  assert.ok(h.events.some((e) => e.id === "ShutdownCancelled"));
+});
+
+Deno.test("item 5: after a stall with the condition still holding, the countdown starts after the grace", async () => {
+  const h = harness();
+  h.raise("PowerFailed");
+  await h.advance(80);
+  h.fake.jump(60 * S);
+  assert.equal(h.sequencer.phase, "idle", "not at once: the queue is read first");
+  await h.advance(5);
+  assert.equal(h.sequencer.phase, "running");
+});
+
+Deno.test("item 5: a wall clock set back does not delay a countdown whose own timer elapsed", async () => {
+  const h = harness();
+  h.raise("PowerFailed");
+  await h.advance(60);
+  h.fake.setSystemTime(h.fake.now - 3600 * S); // NTP steps the clock back one hour
+  await h.advance(61);
+  assert.equal(h.sequencer.phase, "running", "the 120 s elapsed on the timer");
+  assert.match(h.events.find((e) => e.id === "ClockJumped")?.message ?? "", /back/);
+});
+
+Deno.test("item 5: the countdown timing rules (pure): on time, stalled, grace, clock forward and back", () => {
+  const due = 100_000;
+  assert.deepEqual(judgeCountdown({ dueAt: due, firedAt: due + 5 }, due + 5), { verdict: "due" });
+  assert.equal(
+    judgeCountdown({ dueAt: due }, due + 60_000).verdict,
+    "waiting",
+    "wall clock ahead, timer not run",
+  );
+  assert.match(judgeCountdown({ dueAt: due }, due + 60_000).jump ?? "", /60 s late by the wall clock/);
+  const stalled = judgeCountdown({ dueAt: due, firedAt: due + 20_000 }, due + 20_000);
+  assert.deepEqual([stalled.verdict, stalled.graceUntil], ["grace", due + 20_000 + STALL_GRACE_MS]);
+  assert.match(stalled.jump ?? "", /ran 20 s late/);
+  const after = judgeCountdown(
+    { dueAt: due, firedAt: due + 20_000, graceUntil: stalled.graceUntil },
+    due + 22_000,
+  );
+  assert.deepEqual(after, { verdict: "due" });
+  const back = judgeCountdown({ dueAt: due, firedAt: due - 3600_000 }, due - 3600_000);
+  assert.equal(back.verdict, "due");
+  assert.match(back.jump ?? "", /3600 s before the wall-clock due time: the clock went back/);
 });

@@ -29,11 +29,14 @@ function harness(options: { password?: string } = {}) {
   ]);
   const emitted: EventDraft[] = [];
   const updates: Record<string, string>[] = [];
+  const resets: { card?: string; by: string }[] = [];
   const status: AgentStatus = {
     udp: [],
     packets: {
       accepted: 3,
+      unsignedIgnored: 0,
       rejected: {
+        "unknown-source": 0,
         "oversize": 0,
         "too-many-lines": 0,
         "malformed": 0,
@@ -60,7 +63,11 @@ function harness(options: { password?: string } = {}) {
       lastStatusAt: fake.now - 3000,
       statusPackets: 3,
       configPackets: 0,
+      lowBatteryCritical: false,
+      lowBatteryOnLine: false,
+      batteryDisconnected: false,
     }],
+    counters: [{ card: "10.0.0.5", counters: { sr: 1, su: 300 } }],
   };
   const events: EventLogRecord[] = [
     {
@@ -116,6 +123,10 @@ function harness(options: { password?: string } = {}) {
     },
     installCertificate: () => Promise.resolve(),
     emit: (d) => emitted.push(d),
+    resetCounters: (card, by) => {
+      resets.push({ card, by });
+      return [card ?? "10.0.0.5"];
+    },
     now: () => fake.now,
   };
   const sessions = new SessionStore({ idleMs: 15 * 60_000, lifetimeMs: 12 * 3600_000, clock });
@@ -148,7 +159,20 @@ function harness(options: { password?: string } = {}) {
   };
   const login = (password = PASSWORD, from?: string) =>
     request("/login", { method: "POST", form: { username: "apc", password }, from });
-  return { app, request, login, csrf, emitted, updates, setup, fake, values, getCookie: () => cookie };
+  return {
+    app,
+    request,
+    login,
+    csrf,
+    emitted,
+    updates,
+    setup,
+    fake,
+    values,
+    status,
+    resets,
+    getCookie: () => cookie,
+  };
 }
 
 Deno.test("web: every page leads to setup until a password exists; setup needs the console token", async () => {
@@ -210,17 +234,18 @@ Deno.test("web: login, escaping of card values, security headers, logout", async
   assert.equal((await h.request("/")).status, 303);
 });
 
-Deno.test("web: repeated failed logins lock out the user name and the address, without revealing the user", async () => {
+Deno.test("web: repeated failed logins lock out that user name from that address, without revealing the user", async () => {
   const h = harness();
   for (let i = 0; i < 5; i++) {
-    await h.request("/login", { method: "POST", form: { username: "nobody", password: "x" } });
+    await h.request("/login", { method: "POST", form: { username: "apc", password: "x" } });
   }
   const blocked = await h.request("/login", {
     method: "POST",
     form: { username: "apc", password: PASSWORD },
   });
-  assert.equal(blocked.status, 429, "the address is locked even for the right password");
-  assert.match(await blocked.text(), /Try again in 15 minutes/);
+  assert.equal(blocked.status, 429, "the pair is locked even for the right password");
+  assert.equal(blocked.headers.get("retry-after"), "900");
+  assert.match(await blocked.text(), /Try again in 15 min/);
   assert.ok(h.emitted.some((e) => e.id === "LoginLockedOut"));
   const elsewhere = await h.login(PASSWORD, "192.0.2.99");
   assert.equal(elsewhere.status, 303, "another address with the right password still logs in");
@@ -302,4 +327,37 @@ Deno.test("web API: Basic auth, status, events as CSV (formula-safe), config PUT
   });
   assert.equal(wrong.status, 401);
   assert.ok(h.emitted.some((e) => e.id === "LoginFailed"));
+});
+
+Deno.test("web: a card stuck on replay counters is named on the dashboard with a Reset counters button", async () => {
+  const h = harness();
+  const stuck = {
+    refused: 4,
+    since: h.fake.now - 120_000,
+    latest: { sr: 0, su: 0x10 },
+    last: { sr: 0xff, su: 0x895440 },
+  };
+  (h.status as { counters: unknown }).counters = [{ card: "10.0.0.5", counters: stuck.last, stuck }];
+  await h.login();
+  const page = await (await h.request("/")).text();
+  assert.match(page, /4 authenticated packets refused as replayed/);
+  assert.match(page, /sends SR=0 SU=10, not newer than the last accepted SR=ff SU=895440/);
+  assert.match(page, /<form[^>]*action="\/counters\/reset"/);
+  const forged = await h.request("/counters/reset", { method: "POST", form: { card: "10.0.0.5" } });
+  assert.equal(forged.status, 403, "no CSRF token, no reset");
+  assert.equal(h.resets.length, 0);
+  const ok = await h.request("/counters/reset", {
+    method: "POST",
+    form: { card: "10.0.0.5", _csrf: await h.csrf() },
+  });
+  assert.equal(ok.status, 303);
+  assert.equal(h.resets.length, 1);
+  assert.equal(h.resets[0].card, "10.0.0.5");
+  assert.match(h.resets[0].by, /^apc via the web UI from 192\.0\.2\.10$/);
+  const unknown = await h.request("/counters/reset", {
+    method: "POST",
+    form: { card: "10.9.9.9", _csrf: await h.csrf() },
+  });
+  assert.equal(unknown.status, 400);
+  assert.equal(h.resets.length, 1);
 });

@@ -190,10 +190,12 @@ function throttle(maxEntries?: number) {
   return { fake, t: new LoginThrottle({ threshold: 5, durationMs: 15 * MIN, clock, maxEntries }) };
 }
 
-Deno.test("lockout: 5 failures lock for 15 min; the next failure after it doubles to 30 min", () => {
+const OPEN = { allowed: true, delayMs: 0 };
+
+Deno.test("lockout: 5 failures lock the (user, address) pair for 15 min; the next failure after it doubles to 30 min", () => {
   const { fake, t } = throttle();
   for (let i = 1; i <= 4; i++) {
-    assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: true });
+    assert.deepEqual(t.check("apc", "10.0.0.1"), OPEN);
     assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), { lockedOut: false, failures: i });
   }
   assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), {
@@ -201,12 +203,12 @@ Deno.test("lockout: 5 failures lock for 15 min; the next failure after it double
     retryAfterMs: 15 * MIN,
     failures: 5,
   });
-  assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: false, retryAfterMs: 15 * MIN, reason: "user" });
+  assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: false, retryAfterMs: 15 * MIN, reason: "locked" });
 
   fake.tick(15 * MIN - 1);
   assert.equal(t.check("apc", "10.0.0.1").allowed, false);
   fake.tick(1);
-  assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: true }, "the lockout has passed");
+  assert.deepEqual(t.check("apc", "10.0.0.1"), OPEN, "the lockout has passed");
   assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), {
     lockedOut: true,
     retryAfterMs: 30 * MIN,
@@ -220,7 +222,23 @@ Deno.test("lockout: 5 failures lock for 15 min; the next failure after it double
   });
 });
 
-Deno.test("lockout: doubling stops at 24 h, and a key is remembered 24 h past its lockout", () => {
+Deno.test("lockout: a locked pair locks neither the user elsewhere nor other user names from that address", () => {
+  const { t } = throttle();
+  for (let i = 0; i < 5; i++) t.recordFailure(i % 2 ? "APC" : "apc", "192.0.2.7"); // names are case-insensitive
+  assert.deepEqual(t.check("Apc", "192.0.2.7"), { allowed: false, retryAfterMs: 15 * MIN, reason: "locked" });
+  assert.deepEqual(t.check("apc", "192.0.2.8"), OPEN, "the admin elsewhere is not locked out");
+  assert.deepEqual(t.check("monitor", "192.0.2.7"), OPEN);
+  // Five wrong logins from five addresses (a stale script on each) lock nobody.
+  const { t: spread } = throttle();
+  for (let i = 0; i < 5; i++) spread.recordFailure("apc", `10.0.0.${i}`);
+  assert.deepEqual(spread.check("apc", "10.9.9.9"), OPEN);
+  // The same IPv6 /64 counts as one address.
+  for (let i = 0; i < 5; i++) t.recordFailure("apc", `2001:db8:1:2::${i + 1}`);
+  assert.equal(t.check("apc", "2001:db8:1:2:ffff::9").allowed, false);
+  assert.equal(t.check("apc", "2001:db8:1:3::1").allowed, true);
+});
+
+Deno.test("lockout: doubling stops at 24 h, and a pair is remembered 24 h past its lockout", () => {
   const { fake, t } = throttle();
   const lockouts: number[] = [];
   for (let i = 0; i < 14; i++) {
@@ -236,37 +254,16 @@ Deno.test("lockout: doubling stops at 24 h, and a key is remembered 24 h past it
   assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), { lockedOut: false, failures: 1 }, "forgotten");
 });
 
-Deno.test("lockout: success resets the user's and the address's counters", () => {
+Deno.test("lockout: success resets the pair's counter", () => {
   const { t } = throttle();
   for (let i = 0; i < 4; i++) t.recordFailure("apc", "10.0.0.1");
   t.recordSuccess("apc", "10.0.0.1");
   assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), { lockedOut: false, failures: 1 });
-  assert.equal(t.size, 0 + 2);
+  assert.equal(t.size, 1);
   for (let i = 0; i < 4; i++) t.recordFailure("apc", "10.0.0.1");
   assert.equal(t.check("apc", "10.0.0.1").allowed, false);
   t.recordSuccess("apc", "10.0.0.1");
-  assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: true });
-});
-
-Deno.test("lockout: per-address lockout blocks other user names from the same address", () => {
-  const { t } = throttle();
-  for (let i = 0; i < 5; i++) t.recordFailure(`user${i}`, "192.0.2.7");
-  assert.deepEqual(t.check("apc", "192.0.2.7"), {
-    allowed: false,
-    retryAfterMs: 15 * MIN,
-    reason: "address",
-  });
-  assert.deepEqual(t.check("apc", "192.0.2.8"), { allowed: true });
-  // The same IPv6 /64 counts as one address.
-  for (let i = 0; i < 5; i++) t.recordFailure(`x${i}`, `2001:db8:1:2::${i + 1}`);
-  assert.equal(t.check("apc", "2001:db8:1:2:ffff::9").allowed, false);
-  assert.equal(t.check("apc", "2001:db8:1:3::1").allowed, true);
-});
-
-Deno.test("lockout: per-user lockout applies from every address; user names are case-insensitive", () => {
-  const { t } = throttle();
-  for (let i = 0; i < 5; i++) t.recordFailure(i % 2 ? "APC" : "apc", `10.0.0.${i}`);
-  assert.deepEqual(t.check("Apc", "10.9.9.9"), { allowed: false, retryAfterMs: 15 * MIN, reason: "user" });
+  assert.deepEqual(t.check("apc", "10.0.0.1"), OPEN);
 });
 
 Deno.test("lockout: unknown and known user names behave identically", () => {
@@ -294,17 +291,53 @@ Deno.test("lockout: counters are forgotten after 24 h without a failure", () => 
   t.recordSuccess("apc", "10.0.0.1");
   for (let i = 0; i < 4; i++) t.recordFailure("apc", "10.0.0.1");
   fake.tick(24 * HOUR);
-  assert.deepEqual(t.check("apc", "10.0.0.1"), { allowed: true });
-  assert.equal(t.size, 0, "the decayed keys were dropped");
+  assert.deepEqual(t.check("apc", "10.0.0.1"), OPEN);
+  assert.equal(t.size, 0, "the decayed pairs were dropped");
   assert.deepEqual(t.recordFailure("apc", "10.0.0.1"), { lockedOut: false, failures: 1 });
 });
 
-Deno.test("lockout: memory stays bounded and locked keys outlive unlocked ones", () => {
+Deno.test("lockout: memory stays bounded and locked pairs outlive unlocked ones", () => {
   const { t } = throttle(100);
-  for (let i = 0; i < 5; i++) t.recordFailure("apc", "10.0.0.1"); // locks "apc" and 10.0.0.1
+  for (let i = 0; i < 5; i++) t.recordFailure("apc", "10.0.0.1"); // locks (apc, 10.0.0.1)
   for (let i = 0; i < 5000; i++) t.recordFailure(`spray${i}`, `10.${i >> 8 & 255}.${i & 255}.1`);
   assert.ok(t.size <= 100, `size ${t.size}`);
-  assert.equal(t.check("apc", "10.0.0.2").allowed, false, "the locked user survived the spray");
+  assert.equal(t.check("apc", "10.0.0.1").allowed, false, "the locked pair survived the spray");
+});
+
+Deno.test("lockout: many failures in all slow every new pair down (one verification a second), never bar it", async () => {
+  const { fake, clock } = fakeClock();
+  const t = new LoginThrottle({
+    threshold: 5,
+    durationMs: 15 * MIN,
+    clock,
+    globalThreshold: 30,
+    globalWindowMs: 10 * MIN,
+    paceMs: 1000,
+    maxWaitMs: 3000,
+  });
+  t.recordSuccess("apc", "10.0.0.2"); // the admin's workstation
+  for (let i = 0; i < 29; i++) t.recordFailure("apc", `198.51.100.${i}`); // a spray from many addresses
+  assert.equal(t.slowedDown, false);
+  assert.deepEqual(t.check("apc", "203.0.113.1"), OPEN);
+  t.recordFailure("apc", "198.51.100.99");
+  assert.equal(t.slowedDown, true);
+  // New pairs queue for slots one second apart; past maxWaitMs they are told to come back soon.
+  const delays = [1, 2, 3, 4, 5].map((i) => t.check("apc", `203.0.113.${i}`));
+  assert.deepEqual(delays.slice(0, 4), [0, 1000, 2000, 3000].map((delayMs) => ({ allowed: true, delayMs })));
+  assert.deepEqual(delays[4], { allowed: false, retryAfterMs: 4000, reason: "busy" });
+  // The admin's known pair is not queued, and no pair is locked by the others' failures.
+  assert.deepEqual(t.check("apc", "10.0.0.2"), OPEN);
+  // delay() waits on the throttle's clock.
+  let waited = false;
+  t.delay(1000).then(() => (waited = true));
+  await fake.tickAsync(999);
+  assert.equal(waited, false);
+  await fake.tickAsync(1);
+  assert.equal(waited, true);
+  // The slow-down ends when the window has passed.
+  fake.tick(10 * MIN);
+  assert.equal(t.slowedDown, false);
+  assert.deepEqual(t.check("apc", "203.0.113.9"), OPEN);
 });
 
 Deno.test("lockout: address keys", () => {

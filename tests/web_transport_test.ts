@@ -5,12 +5,15 @@ import { fakeClock } from "./helpers/clock.ts";
 import { certificateInfo, generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
 import {
   bindAddress,
+  canonicalAddress,
   CertificateWatcher,
   hostFromHeader,
   isLongLivedResponse,
+  redirectHost,
   redirectLocation,
   type RequestInfo,
   requestPath,
+  servedNames,
   type TransportOptions,
   urlHost,
   WebTransport,
@@ -115,23 +118,34 @@ function freePort(): number {
 
 // --- pure helpers -----------------------------------------------------------
 
+const SERVED = {
+  names: new Set(["ups.example", "*.corp.example"]),
+  addresses: new Set(["10.0.0.5", "fd00::2"]),
+};
+
 Deno.test("transport: redirectLocation keeps path and query, swaps host port and protocol", () => {
   const url = "http://whatever:3052/a/b?x=1&y=%20z";
   assert.equal(
-    redirectLocation(url, "ups.example:3052", 6547, "https", "fb"),
+    redirectLocation(url, "ups.example:3052", 6547, "https", "10.0.0.5", SERVED),
     "https://ups.example:6547/a/b?x=1&y=%20z",
   );
   assert.equal(
-    redirectLocation(url, "10.0.0.5", 6547, "https", "fb"),
+    redirectLocation(url, "10.0.0.5", 6547, "https", "10.0.0.5", SERVED),
     "https://10.0.0.5:6547/a/b?x=1&y=%20z",
   );
   assert.equal(
-    redirectLocation(url, "[fd00::2]:3052", 6547, "https", "fb"),
+    redirectLocation(url, "[fd00::2]:3052", 6547, "https", "10.0.0.5", SERVED),
     "https://[fd00::2]:6547/a/b?x=1&y=%20z",
   );
-  assert.equal(redirectLocation("http://h/", "h", 443, "https", "fb"), "https://h/");
-  assert.equal(redirectLocation("http://h/", "h", 8080, "http", "fb"), "http://h:8080/");
-  // Missing or garbled Host headers fall back to the listener's own address.
+  assert.equal(
+    redirectLocation("http://h/", "ups.example", 443, "https", "10.0.0.5", SERVED),
+    "https://ups.example/",
+  );
+  assert.equal(
+    redirectLocation("http://h/", "ups.example", 8080, "http", "10.0.0.5", SERVED),
+    "http://ups.example:8080/",
+  );
+  // Missing or garbled Host headers go to the local address of the connection.
   assert.equal(redirectLocation("http://h/p", null, 6547, "https", "::1"), "https://[::1]:6547/p");
   for (
     const bad of [
@@ -146,11 +160,46 @@ Deno.test("transport: redirectLocation keeps path and query, swaps host port and
     ]
   ) {
     assert.equal(
-      redirectLocation("http://h/p", bad, 6547, "https", "10.1.1.1"),
+      redirectLocation("http://h/p", bad, 6547, "https", "10.1.1.1", SERVED),
       "https://10.1.1.1:6547/p",
       bad,
     );
   }
+});
+
+Deno.test("transport: redirectHost keeps only hosts the agent serves; anything else gets the local address", () => {
+  const local = "10.0.0.5";
+  const cases: [string | null, string, string][] = [
+    ["ups.example", local, "ups.example"],
+    ["UPS.Example.:3052", local, "ups.example"],
+    ["nas.corp.example", local, "nas.corp.example"], // the certificate's wildcard
+    ["a.b.corp.example", local, local], // a wildcard covers one label only
+    ["evil.example", local, local],
+    ["ups.example.evil.example", local, local],
+    ["10.0.0.5:3052", local, "10.0.0.5"],
+    ["[FD00:0::2]", local, "[fd00::2]"], // another address of this host, canonical
+    ["10.0.0.6", local, local], // not an address of this host
+    ["2130706433", local, local], // odd spellings of addresses are names: refused
+    ["0x0a.0.0.5", local, local],
+    ["localhost", local, local], // localhost only on a loopback connection
+    ["localhost:3052", "127.0.0.1", "localhost"],
+    ["localhost", "::1", "localhost"],
+    ["127.0.0.1", "127.0.0.1", "127.0.0.1"], // the address the connection arrived on
+    [null, "::ffff:10.0.0.5", "10.0.0.5"], // IPv4-mapped local address as IPv4
+    ["evil.example", "fe80::1%eth0", "[fe80::1]"],
+  ];
+  for (const [host, localAddress, expected] of cases) {
+    assert.equal(redirectHost(host, localAddress, SERVED), expected, `${host} via ${localAddress}`);
+  }
+  assert.equal(canonicalAddress("::FFFF:192.0.2.1"), "192.0.2.1");
+  assert.equal(canonicalAddress("2001:DB8:0:0::1"), "2001:db8::1");
+  assert.equal(canonicalAddress("010.0.0.1"), "10.0.0.1");
+  assert.equal(canonicalAddress("256.0.0.1"), undefined);
+  assert.equal(canonicalAddress("example.com"), undefined);
+  assert.deepEqual([...servedNames(["UPS.example.", "10.0.0.5", "*.Corp.example", "bad name", ""])], [
+    "ups.example",
+    "*.corp.example",
+  ]);
 });
 
 Deno.test("transport: requestPath cuts the raw Host header off Deno's request.url", () => {
@@ -198,7 +247,7 @@ Deno.test("transport: HTTPS answers with the handler (secure = true)", async () 
 });
 
 Deno.test("transport: the HTTP port redirects every request to the actual HTTPS port, same path and query", async () => {
-  const { transport } = startTransport();
+  const { transport } = startTransport({ serverNames: ["ups-agent.example"] });
   try {
     for (const method of ["GET", "POST", "HEAD"]) {
       const response = await fetch(`http://localhost:${transport.httpPort}/cfgwizard/step?a=1&b=two`, {
@@ -212,11 +261,15 @@ Deno.test("transport: the HTTP port redirects every request to the actual HTTPS 
         `https://localhost:${transport.httpsPort}/cfgwizard/step?a=1&b=two`,
       );
     }
-    // Raw requests: the Host header's name is used without its port; a garbled one gives the listener's address.
+    // Raw requests: a served name is kept without its port; a foreign or garbled one gives the address the
+    // connection arrived on.
     for (
       const [host, expected] of [
         ["Host: ups-agent.example:3052\r\n", "https://ups-agent.example"],
-        ["Host: [::1]:3052\r\n", "https://[::1]"],
+        ["Host: UPS-AGENT.EXAMPLE\r\n", "https://ups-agent.example"],
+        ["Host: evil.example:3052\r\n", "https://127.0.0.1"],
+        ["Host: [::1]:3052\r\n", "https://[::1]"], // an address of this host (the loopback interface)
+        ["Host: [2001:db8::1]\r\n", "https://127.0.0.1"],
         ["Host: evil.example/x?\r\n", "https://127.0.0.1"],
         ["Host: A B\r\n", "https://127.0.0.1"],
         ["", "https://127.0.0.1"],

@@ -7,6 +7,11 @@
  * Linux/macOS (it is started in its own session), so child processes it
  * started go too.
  *
+ * A command that cannot start because the process is out of file
+ * descriptors (or processes) is retried with backoff within its time limit
+ * (the wait counts against it), so a short burst of descriptor pressure
+ * does not lose it.
+ *
  * {@linkcode checkCommandFile} is the config-load check (full path, exists,
  * executable); {@linkcode runCommandFile} runs one.
  *
@@ -24,6 +29,10 @@ export const DEFAULT_KILL_GRACE_MS = 2000;
 const OUTPUT_GRACE_MS = 200;
 /** How long to wait for the exit after SIGKILL before giving up on the process. */
 const KILL_WAIT_MS = 1000;
+/** Waits between attempts to start a command while descriptors are exhausted (the last one repeats). */
+export const SPAWN_RETRY_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800, 1600];
+/** How long a background command file (time limit 0) may wait to start under descriptor pressure. */
+const BACKGROUND_START_BUDGET_MS = 2000;
 /** File name extensions Windows can run. */
 const WINDOWS_EXTENSIONS = [".exe", ".bat", ".cmd", ".ps1"];
 
@@ -299,10 +308,61 @@ export function exitProblem(exitCode: number | null, signal: string | null): str
   return undefined;
 }
 
+/**
+ * True if `error` says the process or the system is out of file descriptors
+ * (EMFILE, ENFILE) or processes (EAGAIN): worth another try a moment later.
+ */
+export function isResourceExhaustion(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return /too many open files|os error (11|23|24)\b|resource temporarily unavailable/i.test(text);
+}
+
+/**
+ * Calls `spawn` until it succeeds, retrying only while it fails with
+ * {@link isResourceExhaustion}: after each delay of `delaysMs` (the last one
+ * repeats) as long as `budgetMs` allows, the last wait cut to fit. Returns
+ * the result and the time waited; other errors, and the last exhaustion
+ * error, are thrown with `attempts` and `waitedMs` set.
+ */
+export async function spawnRetrying<T>(
+  spawn: () => T,
+  options: {
+    readonly delaysMs?: readonly number[];
+    readonly budgetMs: number;
+    readonly clock?: Clock;
+  },
+): Promise<{ readonly value: T; readonly waitedMs: number }> {
+  const clock = options.clock ?? systemClock;
+  const delays = options.delaysMs ?? SPAWN_RETRY_DELAYS_MS;
+  let waited = 0;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return { value: spawn(), waitedMs: waited };
+    } catch (error) {
+      const wait = Math.min(delays[Math.min(attempt, delays.length - 1)] ?? 0, options.budgetMs - waited);
+      if (!isResourceExhaustion(error) || wait <= 0) {
+        throw Object.assign(error instanceof Error ? error : new Error(String(error)), {
+          attempts: attempt + 1,
+          waitedMs: waited,
+        });
+      }
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, wait));
+      waited += wait;
+    }
+  }
+}
+
 /** A clear message for a failure to start `path`. */
 export function spawnProblem(path: string, error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   if (error instanceof Deno.errors.NotFound) return `could not start ${path}: file not found`;
+  if (isResourceExhaustion(error)) {
+    const { attempts, waitedMs } = error as { attempts?: number; waitedMs?: number };
+    const tried = attempts && attempts > 1
+      ? `; tried ${attempts} times over ${formatSeconds(waitedMs ?? 0)}`
+      : "";
+    return `could not start ${path}: ${text} (the agent is out of file descriptors or processes${tried})`;
+  }
   if (error instanceof Deno.errors.PermissionDenied) {
     return `could not start ${path}: permission denied (is it executable?)`;
   }
@@ -348,8 +408,9 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
   const { program, args } = invocation(options.path);
   const unix = Deno.build.os !== "windows";
   let child: Deno.ChildProcess;
+  let waitedMs: number;
   try {
-    child = new Deno.Command(program, {
+    const command = new Deno.Command(program, {
       args,
       env: { ...(options.env ?? {}) },
       stdin: "null",
@@ -357,7 +418,11 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
       stderr: background ? "null" : "piped",
       // Own session = own process group, so a timeout can kill its children too.
       detached: unix,
-    }).spawn();
+    });
+    ({ value: child, waitedMs } = await spawnRetrying(() => command.spawn(), {
+      budgetMs: background ? BACKGROUND_START_BUDGET_MS : options.timeoutMs,
+      clock,
+    }));
   } catch (error) {
     return failed(spawnProblem(options.path, error));
   }
@@ -372,6 +437,8 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
   }
 
   const timeoutMs = options.timeoutMs;
+  // Time spent waiting to start counts against the limit (at least 1 ms is left to run).
+  const runLimitMs = Math.max(1, timeoutMs - waitedMs);
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const output = new OutputBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
   const readers = [child.stdout.getReader(), child.stderr.getReader()];
@@ -403,7 +470,7 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
   let exited = false;
   let giveUp!: () => void;
   const gaveUp = new Promise<"gave up">((resolve) => giveUp = () => resolve("gave up"));
-  after(timeoutMs, () => {
+  after(runLimitMs, () => {
     if (exited) return;
     timedOut = true;
     signalGroup("SIGTERM");

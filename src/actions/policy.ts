@@ -18,10 +18,11 @@
  * @module
  */
 import type { UpsMode } from "../config/types.ts";
-import { CLEARING_PAIRS, type EventId } from "../events/types.ts";
+import { CLEARING_PAIRS, type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 
-/** Events that always shut down and cannot be disabled (as in PCNS). */
-export const ALWAYS_SHUTDOWN: readonly EventId[] = ["LowBattery", "UpsTurnOffInitiated"];
+/** Events that always shut down and cannot be disabled (as in PCNS): LowBattery, UpsTurnOffInitiated. */
+export const ALWAYS_SHUTDOWN: readonly EventId[] = (Object.keys(SHUTDOWN_ROLES) as EventId[])
+  .filter((id) => SHUTDOWN_ROLES[id] === "always");
 /** Delay of the MultipleCriticalEvents shutdown, fixed by PCNS. */
 export const MULTIPLE_CRITICAL_DELAY_MS = 10_000;
 

@@ -10,20 +10,30 @@
  * @module
  */
 import { join } from "node:path";
-import { ActionEngine, type Countdown } from "../actions/engine.ts";
+import { ActionEngine, type Countdown, type ShutdownReset } from "../actions/engine.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { EventLogWriter } from "../events/eventlog.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GateSettings } from "../nmc/gate.ts";
+import { CounterFile } from "../nmc/counterstore.ts";
+import { FloodGuard, SAMPLE_ONE_IN } from "../nmc/floodguard.ts";
 import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
+import type { CardCounterStatus } from "../nmc/gate.ts";
 import { PinStore } from "../nmc/pins.ts";
 import { UdpListener } from "../nmc/udp.ts";
 import type { NotifierSet } from "../notify/notifier.ts";
 import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor.ts";
+import { currentBootId } from "../shutdown/boot.ts";
 import { ShutdownStateFile } from "../shutdown/persist.ts";
-import { type CommandRun, type SequenceTrigger, ShutdownSequencer } from "../shutdown/sequencer.ts";
+import {
+  type CommandRun,
+  type SequenceOutcome,
+  type SequenceTrigger,
+  ShutdownSequencer,
+  type TurnOffResult,
+} from "../shutdown/sequencer.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
 import { type HistorySample, UpsHistory } from "../ups/history.ts";
@@ -39,7 +49,7 @@ import * as wiring from "./wiring.ts";
 /** Replacements for the agent's side effects (tests, drill). */
 export interface AgentPorts {
   /** Turns a UPS off through its NMC. */
-  turnOffUps?(card: string): Promise<{ ok: boolean; error?: string; detail?: string }>;
+  turnOffUps?(card: string): Promise<TurnOffResult>;
   /** Runs a command file (event actions and the shutdown command file). */
   runCommandFile?(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** Sends a notification. */
@@ -76,6 +86,10 @@ export interface AgentOptions {
   readonly ports?: AgentPorts;
   /** Persist pending countdowns in the data directory (default true). */
   readonly persistCountdowns?: boolean;
+  /** This boot of the host, kept with the persisted state (default: read from the system; tests set it). */
+  readonly bootId?: string;
+  /** Persist the cards' replay counters in the data directory (default true; the drill does not). */
+  readonly persistCounters?: boolean;
 }
 
 /** A snapshot of what the agent knows, for `status` output and the UI. */
@@ -86,6 +100,8 @@ export interface AgentStatus {
   readonly packets: PacketStats;
   /** Per-NMC UPS state. */
   readonly ups: readonly UpsState[];
+  /** Per-NMC replay counters, and why a card's packets are refused while they are stuck. */
+  readonly counters: readonly ({ readonly card: string } & CardCounterStatus)[];
   /** Per-NMC registration state (empty while registration is not started, e.g. in a drill). */
   readonly registration?: readonly NmcRegistrationStatus[];
   /** True if OS shutdown is disabled (dry run). */
@@ -96,6 +112,10 @@ export interface AgentStatus {
     readonly step: string;
     readonly trigger?: SequenceTrigger;
     readonly countdowns: readonly Countdown[];
+    /** How the finished sequence ended (phase done). */
+    readonly outcome?: SequenceOutcome;
+    /** Phase done: "" if only a reset re-arms it, else when it re-arms by itself. */
+    readonly rearms?: string;
   };
 }
 
@@ -104,6 +124,7 @@ function gateSettings(config: AgentConfig): GateSettings {
     username: config.nmc.username,
     authenticationPhrase: config.nmc.authenticationPhrase,
     cards: config.nmc.cards,
+    requireCardSource: config.networking.requireCardSource,
   };
 }
 
@@ -133,6 +154,7 @@ export class Agent {
   readonly #actions: ActionEngine;
   readonly #sequencer: ShutdownSequencer;
   readonly #stateFile: ShutdownStateFile | undefined;
+  readonly #floodGuard: FloodGuard;
   #notifiers: NotifierSet;
   #config: AgentConfig;
   #eventLog: EventLogWriter;
@@ -171,7 +193,18 @@ export class Agent {
       },
       this.#logger,
       this.#clock,
+      {
+        emit: (draft) => this.emit(draft),
+        store: (options.persistCounters ?? true) ? new CounterFile(this.#dataDir) : undefined,
+        onForeign: (source) => this.#floodGuard.note(source),
+      },
     );
+    this.#floodGuard = new FloodGuard({
+      clock: this.#clock,
+      filter: (on) =>
+        this.#udp?.filterSources(on ? this.#config.nmc.cards : undefined, SAMPLE_ONE_IN) ?? "not listening",
+      report: (kind, text) => this.emit({ id: kind === "ended" ? "PacketFloodEnded" : "PacketFloodStarted", note: text }),
+    });
     const ports = options.ports ?? {};
     const executor = options.executor ?? new RecordingExecutor(() => this.#clock.now());
     this.#notifiers = this.#buildNotifiers(options.config);
@@ -182,13 +215,13 @@ export class Agent {
       turnOffUps: ports.turnOffUps?.bind(ports) ??
         ((card) =>
           this.#dryRun
-            ? Promise.resolve({ ok: true, detail: "dry run: the turn-off command was not sent" })
+            ? wiring.dryRunTurnOff(this.#config, card)
             : wiring.turnOffThroughNmc(this.#config, card, {
               get: (c) => this.#engine.counters(c),
               advance: (c, next) => this.#engine.advance(c, next),
             })),
       runCommandFile: ports.runCommandFile?.bind(ports) ??
-        (this.#dryRun ? (path) => wiring.dryRunCommand(path) : wiring.runCommand),
+        (this.#dryRun ? (path, timeoutMs) => wiring.dryRunCommand(path, timeoutMs) : wiring.runCommand),
     });
     this.#stateFile = (options.persistCountdowns ?? true)
       ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"))
@@ -201,6 +234,10 @@ export class Agent {
       eventEnvironment: (event) => wiring.eventEnvironment(event),
       loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
       persist: this.#stateFile,
+      // A rehearsal: the agent's dry run, or an OS-shutdown recorder (never resumed by a real run).
+      dryRun: this.#dryRun || executor.dryRun,
+      bootId: options.bootId ?? currentBootId(),
+      reportError: (message) => this.#logger.error(message),
     }, this.#sequencer);
     this.bus.subscribe((event) => this.#actions.handle(event));
   }
@@ -307,6 +344,7 @@ export class Agent {
       udp: this.#udp?.addresses ?? [],
       packets: this.#engine.stats(),
       ups: this.#monitor.snapshot(),
+      counters: this.#config.nmc.cards.map((card) => ({ card, ...this.#engine.cardCounters(card) })),
       registration: this.#registrar?.status() ?? [],
       dryRun: this.#dryRun,
       shutdown: {
@@ -314,8 +352,27 @@ export class Agent {
         step: this.#sequencer.step,
         trigger: this.#actions.trigger,
         countdowns: this.#actions.countdowns(),
+        ...(this.#sequencer.outcome ? { outcome: this.#sequencer.outcome } : {}),
+        ...(this.#actions.rearmsWhen !== undefined ? { rearms: this.#actions.rearmsWhen } : {}),
       },
     };
+  }
+
+  /**
+   * Re-arms the shutdown after a finished sequence (`by` names who asked); refused while the sequence
+   * runs. The web API raises a ShutdownResetRequested event instead, which the action engine handles.
+   */
+  resetShutdown(by: string): ShutdownReset {
+    return this.#actions.reset(by);
+  }
+
+  /**
+   * Forgets the replay counters of `card` (or of every card), so a card whose counters went back (rebooted
+   * or replaced) is followed again from its next authenticated packet. `by` names who asked. Returns the
+   * cards reset.
+   */
+  resetCounters(card: string | undefined, by: string): string[] {
+    return this.#engine.resetCounters(card, by);
   }
 
   /** Applies a new configuration without a restart. */
@@ -323,6 +380,8 @@ export class Agent {
     const old = this.#config;
     this.#config = config;
     this.#engine.configure(gateSettings(config));
+    // The kernel filter lists the old cards: lift it (it comes back at once if the flood goes on).
+    this.#floodGuard.reset();
     this.#monitor.configure(monitorSettings(config));
     this.#history.retain(config.nmc.cards);
     this.#applyCommandFileChecks(config);
@@ -344,14 +403,27 @@ export class Agent {
   /** Stops listening, stops the timers and closes the event log. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    // Stopped by the very OS shutdown the sequence started: let that step log its OsShutdown first (bounded).
+    await this.#osStepSettled(5000);
+    if (this.#stopped) return;
     this.emit({ id: "MonitoringStopped" });
     this.#stopped = true;
     await this.#registrar?.stop();
     this.#monitor.stop();
+    this.#floodGuard.reset();
     this.#sequencer.abort();
     await this.#actions.stop();
     await this.#udp?.close();
+    this.#engine.flush();
     this.#eventLog.close();
+  }
+
+  /** Waits (at most `timeoutMs`, real time) while the sequence's OS-shutdown command runs. */
+  async #osStepSettled(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#sequencer.step === "OS shutdown" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Checks the configured command files; a broken one is reported and disabled (as PCNS does). */
@@ -377,7 +449,11 @@ export class Agent {
     if (saved === undefined) return;
     if (typeof saved === "string") {
       this.emit({ id: "CountdownDropped", note: `pending-shutdown.json ignored: ${saved}` });
-      this.#stateFile?.clear();
+      try {
+        this.#stateFile?.clear();
+      } catch (error) {
+        this.emit({ id: "StateNotSaved", note: (error as Error).message });
+      }
       return;
     }
     this.#actions.restore(saved);
@@ -387,12 +463,16 @@ export class Agent {
     return new EventLogWriter(
       join(this.#dataDir, config.eventLog.fileName),
       config.eventLog.maxSizeKiB * 1024,
+      // The lines the log adds itself (reopened, rotated, flood counts) go to the journal too.
+      { onNotice: (r) => this.#logger[r.severity === "info" ? "info" : "warn"](`${r.id}: ${r.message}`) },
     );
   }
 
   #record(event: AgentEvent): void {
     const line = `${event.id}: ${event.message}`;
-    if (event.severity === "critical" || event.severity === "warning") this.#logger.warn(line);
+    // journald priorities: critical events <2> (crit), warnings <4>, the rest <6>.
+    if (event.severity === "critical") this.#logger.critical(line);
+    else if (event.severity === "warning") this.#logger.warn(line);
     else this.#logger.info(line);
     const logIt = this.#config.events[event.id]?.enableLogging ?? true;
     if (!logIt) return;

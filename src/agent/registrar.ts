@@ -25,7 +25,7 @@
 import type { EventDraft } from "../events/types.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { ReplayCounters } from "../nmc/gate.ts";
-import { isNewer } from "../nmc/gate.ts";
+import { isNewer, normalizeSource } from "../nmc/gate.ts";
 import type { CardPin, PinStore } from "../nmc/pins.ts";
 import { buildNegotiationAnswer, isClientAddress, parseNegotiationQuery } from "../nmc/protocol.ts";
 import {
@@ -262,10 +262,27 @@ export interface NegotiationReply {
   readonly error?: string;
 }
 
+/** The one answer every refused negotiation gets, whatever the reason (it reveals nothing). */
+export const NEGOTIATION_REFUSED_BODY = "negotiation refused\n";
+
+/** The longest PC= value quoted in an event. */
+const MAX_QUOTED_CARD = 64;
+
+/** A client's PC= value as an event may quote it: address characters only, at most 64 of them. */
+function quotedCard(card: string): string {
+  const safe = card.replace(/[^A-Za-z0-9.:%_\[\]-]/g, "?");
+  return safe.length > MAX_QUOTED_CARD
+    ? `${safe.slice(0, MAX_QUOTED_CARD)}…[+${safe.length - MAX_QUOTED_CARD} chars]`
+    : safe;
+}
+
 /**
- * Answers a card's negotiation request (pure): 400 for a malformed query,
- * 403 for a card that is not configured, else 200 with the signed block
- * carrying this host's address, UDP port, required seconds and the nonce.
+ * Answers a card's negotiation request (pure). Only a configured card asking from its own address
+ * gets an answer: 200 with the signed block carrying this host's address, UDP port, required seconds
+ * and the nonce. A request from any other address, or naming another card than the one asking, gets
+ * the same 403 {@link NEGOTIATION_REFUSED_BODY} (the reason goes to `error`, for the event only), so
+ * the endpoint reveals neither which addresses are cards nor anything signed with the phrase. A
+ * malformed query from a card's own address gets 400 with the reason.
  */
 export function answerNegotiation(
   query: URLSearchParams,
@@ -274,12 +291,24 @@ export function answerNegotiation(
     "cards" | "username" | "authenticationPhrase" | "udpPort" | "requiredSeconds"
   >,
   hostAddress: (card: string) => string | undefined,
+  remoteAddress: string,
 ): NegotiationReply {
+  const from = normalizeSource(remoteAddress);
+  const refused = (error: string, card?: string): NegotiationReply => ({
+    status: 403,
+    body: NEGOTIATION_REFUSED_BODY,
+    card,
+    error,
+  });
+  const asking = settings.cards.find((card) => normalizeSource(card) === from);
+  if (asking === undefined) {
+    const pc = query.get("PC");
+    return refused(`not from a configured NMC${pc ? ` (PC=${quotedCard(pc)})` : ""}`);
+  }
   const parsed = parseNegotiationQuery(query);
   if ("error" in parsed) return { status: 400, body: `${parsed.error}\n`, error: parsed.error };
-  if (!settings.cards.includes(parsed.card)) {
-    const error = `card ${parsed.card} is not a configured NMC`;
-    return { status: 403, body: `${error}\n`, card: parsed.card, error };
+  if (normalizeSource(parsed.card) !== from || !settings.cards.includes(parsed.card)) {
+    return refused(`card ${asking} asked as PC=${quotedCard(parsed.card)}`, asking);
   }
   const body = buildNegotiationAnswer(
     {
@@ -326,6 +355,8 @@ export class Registrar {
   readonly #cards = new Map<string, CardState>();
   readonly #background = new Set<Promise<unknown>>();
   readonly #throttle: LogThrottle;
+  /** Negotiation requests refused since start. */
+  #negotiationRefusals = 0;
   readonly #abort = new AbortController();
   #started = false;
   #startTimer: TimerHandle | undefined;
@@ -419,11 +450,13 @@ export class Registrar {
       const configured = this.#settings.localHostAddress;
       return state?.registeredAddress ?? state?.hostAddress ??
         (isClientAddress(configured) ? configured : undefined);
-    });
+    }, remoteAddress);
     const id = reply.status === 200 ? "NegotiationAnswered" : "NegotiationRefused";
-    // Answers are throttled per card, refusals per asking address (a made-up PC= must not bypass it).
+    if (reply.status !== 200) this.#negotiationRefusals++;
+    // Answers are throttled per card; refusals from a configured card per card, all others under one key
+    // (so neither a made-up PC= nor many source addresses can get past it, and memory stays bounded).
     const suppressed = this.#throttle.admit(
-      reply.status === 200 ? `${id}|${reply.card}` : `${id}|${remoteAddress}`,
+      reply.status === 200 ? `${id}|${reply.card}` : `${id}|${reply.card ?? "stranger"}`,
     );
     if (suppressed !== undefined) {
       const more = suppressed > 0 ? ` (${suppressed} more in the last minute not logged)` : "";
@@ -433,7 +466,12 @@ export class Registrar {
         note: reply.status === 200
           ? `answered ${this.#settings.requiredSeconds} s to card ${reply.card} (from ${remoteAddress})${more}`
           : `from ${remoteAddress}: ${reply.error}${more}`,
-        details: { remoteAddress, seconds: this.#settings.requiredSeconds, status: reply.status },
+        details: {
+          remoteAddress,
+          seconds: this.#settings.requiredSeconds,
+          status: reply.status,
+          ...(reply.status !== 200 ? { refusedSinceStart: this.#negotiationRefusals } : {}),
+        },
       });
     }
     return reply;

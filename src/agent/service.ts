@@ -3,6 +3,13 @@
  * configuration, pushes every valid config change to the agent, and stops
  * both cleanly. Used by `main.ts run` and the demo.
  *
+ * Start order: config store (which already replaced values the start cannot
+ * use, see src/config/requirements.ts), then the agent (UDP listener, event
+ * log, monitoring), then the web UI. Nothing after the agent can stop the
+ * start: a web UI that cannot start is a ListenerFailed event, the agent keeps
+ * monitoring and shutting down, and the web UI is tried again after each
+ * configuration change.
+ *
  * @module
  */
 import { ConfigStore } from "../config/store.ts";
@@ -54,8 +61,8 @@ export interface RunningService {
   readonly agent: Agent;
   /** The config store. */
   readonly store: ConfigStore;
-  /** The web UI, when started. */
-  readonly web?: WebUi;
+  /** The web UI, while it runs (it may start later than the agent, after a configuration change). */
+  readonly web: WebUi | undefined;
   /** Stops the agent and the config watcher. */
   stop(): Promise<void>;
 }
@@ -83,15 +90,28 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   for (const draft of early) agent.emit(draft);
   const running = agent;
   let web: WebUi | undefined;
-  if (options.webUi) {
+  let webFailure: string | undefined;
+  /** Starts the web UI if it is wanted and not running; a failure is an event, never fatal. */
+  const startWeb = async () => {
+    if (!options.webUi || web) return;
     try {
       web = await WebUi.start({ agent: running, store, logger: options.logger, clock: options.clock });
+      if (webFailure !== undefined) options.logger.info("web UI started after the configuration change");
+      webFailure = undefined;
     } catch (error) {
-      await running.stop();
-      await store.close();
-      throw error;
+      const reason = (error as Error).message;
+      if (reason === webFailure) return; // the same failure again after an unrelated change
+      webFailure = reason;
+      options.logger.error(
+        `${reason}; monitoring goes on without the web UI (tried again on the next change)`,
+      );
+      running.emit({
+        id: "ListenerFailed",
+        note: `${reason}; monitoring goes on without the web UI until a configuration change lets it start`,
+      });
     }
-  }
+  };
+  await startWeb();
   if (options.register ?? true) {
     // After the web UI: the card learns the ports that answer its negotiation.
     running.startRegistration({
@@ -111,7 +131,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     applying = applying
       .then(async () => {
         await running.applyConfig(config);
-        web?.applyConfig(config);
+        if (web) web.applyConfig(config);
+        else await startWeb();
       })
       .catch((error) =>
         options.logger.error(`applying the new configuration failed: ${(error as Error).message}`)
@@ -121,7 +142,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   return {
     agent: running,
     store,
-    web,
+    get web() {
+      return web;
+    },
     async stop() {
       unsubscribe();
       await store.close();

@@ -2,8 +2,9 @@
  * How the configuration maps onto the engines' settings (pure), and the real
  * side-effect ports for the action engine and the shutdown sequence (command
  * files, notifications, the NMC turn-off), with the dry-run rules: in a dry
- * run the UPS turn-off and the shutdown command file are only recorded, and
- * the OS-shutdown executor is a recorder.
+ * run the UPS turn-off and the shutdown command file are only recorded (and
+ * reported as not done: UpsTurnOffSkipped, CommandFileSkipped), and the
+ * OS-shutdown executor is a recorder.
  *
  * @module
  */
@@ -12,14 +13,19 @@ import type { RegistrarSettings } from "./registrar.ts";
 import { checkCommandFile, eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
 import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
-import type { EventId } from "../events/types.ts";
+import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 import { type KillPowerTarget, turnOffUps } from "../nmc/killpower.ts";
 import type { ReplayCounters } from "../nmc/gate.ts";
 import { describeNotifyFailure, type Notifier, NotifierSet } from "../notify/notifier.ts";
 import { SyslogNotifier } from "../notify/syslog.ts";
 import { WebhookNotifier } from "../notify/webhook.ts";
 import { shutdownCommands } from "../shutdown/executor.ts";
-import { type CommandRun, sequenceSeconds, type SequenceSettings } from "../shutdown/sequencer.ts";
+import {
+  type CommandRun,
+  sequenceSeconds,
+  type SequenceSettings,
+  type TurnOffResult,
+} from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
 import type { RuntimeSettings } from "../ups/runtime.ts";
 
@@ -86,11 +92,15 @@ export function withoutBrokenCommandFiles(
   return { ...config, events, shutdown };
 }
 
-/** The action-engine settings of a config: LowBattery and UpsTurnOffInitiated always shut down. */
+/**
+ * The action-engine settings of a config: LowBattery and UpsTurnOffInitiated always shut down; other
+ * events only if they can (SHUTDOWN_ROLES) and their shutdown action is enabled.
+ */
 export function actionSettings(config: AgentConfig): ActionSettings {
   const shutdownDelays = new Map<EventId, number>();
   for (const [id, actions] of Object.entries(config.events)) {
-    if (actions.enableShutdown || ALWAYS_SHUTDOWN.includes(id as EventId)) {
+    const role = SHUTDOWN_ROLES[id as EventId];
+    if (role === "always" || (role === "optional" && actions.enableShutdown)) {
       shutdownDelays.set(id as EventId, actions.shutdownDelay * 1000);
     }
   }
@@ -202,14 +212,26 @@ export async function runCommand(
   };
 }
 
-/** What was recorded instead of run in a dry run. */
-export function dryRunCommand(path: string): Promise<CommandRun> {
+/** What was recorded instead of run in a dry run (`skipped`: reported as CommandFileSkipped). */
+export function dryRunCommand(path: string, timeoutMs: number): Promise<CommandRun> {
   return Promise.resolve({
     ok: true,
+    skipped: true,
     timedOut: false,
     exitCode: null,
-    output: `dry run: ${path} was not run`,
+    output: `dry run: would run ${path} (for up to ${Math.round(timeoutMs / 1000)} s)`,
     durationMs: 0,
+  });
+}
+
+/** What a dry run records instead of turning the UPS off (`skipped`: reported as UpsTurnOffSkipped). */
+export function dryRunTurnOff(config: AgentConfig, card: string): Promise<TurnOffResult> {
+  const { protocol, port } = config.nmc;
+  return Promise.resolve({
+    ok: true,
+    skipped: true,
+    detail:
+      `dry run: would send the turn-off command to NMC ${card} (${protocol}, port ${port}); nothing was sent`,
   });
 }
 

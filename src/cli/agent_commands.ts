@@ -3,8 +3,10 @@
  * API (`/api/v1/status`, `/api/v1/events`) with HTTP Basic authentication.
  * The agent is found through the configuration (web UI protocol, port and
  * address, the user name, and `ui-cert.pem` in the data directory as the CA)
- * or `--url` / `--ca` / `--user`. The password (the API needs the admin's)
- * comes from `--password-file` or PCNS_AGENT_PASSWORD, never from a flag.
+ * or `--url` / `--ca` / `--user`. Credentials never come from a flag: an API
+ * token (`pcns-agent token create --read-only`, sent as `Authorization: Bearer`)
+ * from `--token-file` or PCNS_AGENT_TOKEN, else the admin password from
+ * `--password-file` or PCNS_AGENT_PASSWORD (HTTP Basic).
  *
  * @module
  */
@@ -22,25 +24,30 @@ import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./
 
 /** Name of the environment variable holding the admin password for the CLI. */
 export const PASSWORD_ENV = "PCNS_AGENT_PASSWORD";
+/** Name of the environment variable holding an API token for the CLI. */
+export const TOKEN_ENV = "PCNS_AGENT_TOKEN";
 
 /** Where and how to reach the agent. */
 export interface AgentConnection {
   /** `https://host:port` (no trailing slash). */
   readonly baseUrl: string;
-  /** Admin user name. */
+  /** Admin user name (with a password). */
   readonly username: string;
-  /** Admin password. */
+  /** Admin password ("" when a token is used). */
   readonly password: string;
+  /** API token (used instead of the user name and password). */
+  readonly token?: string;
   /** PEM certificates to trust (the agent's own certificate). */
   readonly caCerts: readonly string[];
 }
 
-/** Flags of the two commands. */
-interface ConnectionFlags {
+/** Flags of the commands that talk to the agent. */
+export interface ConnectionFlags {
   config?: string;
   url?: string;
   user?: string;
   passwordFile?: string;
+  tokenFile?: string;
   ca?: string;
   json?: boolean;
 }
@@ -79,6 +86,11 @@ export function parseAgentUrl(value: string): string {
 /** The password from a password file's text (pure): its first line, without the line break. */
 export function passwordFromFile(text: string): string {
   return text.split(/\r?\n/)[0];
+}
+
+/** The `Authorization` header for a connection (pure): Bearer with a token, else Basic. */
+export function authorizationFor(c: Pick<AgentConnection, "username" | "password" | "token">): string {
+  return c.token !== undefined ? `Bearer ${c.token}` : basicAuthorization(c.username, c.password);
 }
 
 /** `Authorization: Basic ...` for a user name and password (pure, UTF-8). */
@@ -189,7 +201,9 @@ export function formatStatus(status: Json, baseUrl: string): string[] {
     lines.push(`NMC ${u.card}: ${parts.join(", ")}`);
   }
   const s = status.shutdown ?? {};
-  if (s.phase && s.phase !== "idle") {
+  if (s.phase === "done") {
+    lines.push(`shutdown: done (${finishedText(s)})`);
+  } else if (s.phase && s.phase !== "idle") {
     lines.push(`shutdown: ${s.phase}${s.step ? ` (${s.step})` : ""}`);
   } else if ((s.countdowns ?? []).length > 0) {
     for (const c of s.countdowns) {
@@ -198,8 +212,32 @@ export function formatStatus(status: Json, baseUrl: string): string[] {
   } else lines.push("shutdown: none pending");
   const p = status.packets ?? {};
   const rejected = Object.values(p.rejected ?? {}).reduce((a: number, b) => a + Number(b), 0);
-  lines.push(`packets: ${p.accepted ?? 0} accepted, ${rejected} rejected`);
+  const unsigned = p.unsignedIgnored ? `, ${p.unsignedIgnored} with unsigned data after MD= (ignored)` : "";
+  lines.push(`packets: ${p.accepted ?? 0} accepted, ${rejected} rejected${unsigned}`);
+  for (const c of status.counters ?? []) {
+    if (c.stuck) {
+      lines.push(
+        `NMC ${c.card}: ${c.stuck.refused} authenticated packets refused as replayed (counters went back: card ` +
+          `rebooted or replaced?); run pcns-agent counters reset --card ${c.card}`,
+      );
+    }
+  }
   return lines;
+}
+
+/** How a finished sequence ended and what re-arms it (pure). */
+function finishedText(s: Json): string {
+  const o = s.outcome;
+  const at = o?.at !== undefined ? ` at ${new Date(o.at).toISOString()}` : "";
+  const what = o?.result === "shut-down"
+    ? `OS shutdown ran${at}: ${o.note}`
+    : o?.result === "rehearsed"
+    ? `dry run rehearsed${at}`
+    : o?.result === "failed"
+    ? `OS shutdown FAILED${at}: ${o.note}`
+    : "finished";
+  const rearm = s.rearms ? `re-arms ${s.rearms}, or ` : "";
+  return `${what}; ${rearm}re-arm with pcns-agent shutdown reset`;
 }
 
 function envGetter(name: string): string | undefined {
@@ -219,20 +257,28 @@ async function readText(path: string, what: string): Promise<string> {
 }
 
 /** Resolves the connection from the flags and the configuration (impure: reads files and env). */
-async function connection(
+export async function connection(
   flags: ConnectionFlags,
   what: string,
   configPath: string,
 ): Promise<AgentConnection> {
+  let token: string | undefined;
+  if (flags.tokenFile !== undefined) {
+    token = passwordFromFile(await readText(flags.tokenFile, `${what} --token-file`)).trim();
+    if (!token) throw new CliError(`${what} --token-file: ${flags.tokenFile} holds no token`, EXIT_USAGE);
+  } else if (flags.passwordFile === undefined) token = envGetter(TOKEN_ENV)?.trim() || undefined;
   let password: string | undefined;
-  if (flags.passwordFile !== undefined) {
-    password = passwordFromFile(await readText(flags.passwordFile, `${what} --password-file`));
-  } else password = envGetter(PASSWORD_ENV);
-  if (!password) {
-    throw new CliError(
-      `${what}: no password: give --password-file <file> or set ${PASSWORD_ENV}`,
-      EXIT_USAGE,
-    );
+  if (token === undefined) {
+    if (flags.passwordFile !== undefined) {
+      password = passwordFromFile(await readText(flags.passwordFile, `${what} --password-file`));
+    } else password = envGetter(PASSWORD_ENV);
+    if (!password) {
+      throw new CliError(
+        `${what}: no credentials: give --token-file <file> (or set ${TOKEN_ENV}), ` +
+          `or --password-file <file> (or set ${PASSWORD_ENV})`,
+        EXIT_USAGE,
+      );
+    }
   }
   let exists = false;
   let config: AgentConfig | undefined;
@@ -252,8 +298,8 @@ async function connection(
     );
   }
   const baseUrl = flags.url !== undefined ? parseAgentUrl(flags.url) : agentBaseUrl(config!.networking);
-  const username = flags.user ?? config?.nmc.username;
-  if (!username) throw new CliError(`${what}: no user name: give --user`, EXIT_USAGE);
+  const username = flags.user ?? config?.nmc.username ?? "";
+  if (!username && token === undefined) throw new CliError(`${what}: no user name: give --user`, EXIT_USAGE);
   let caCerts: string[] = [];
   if (flags.ca !== undefined) caCerts = [await readText(flags.ca, `${what} --ca`)];
   else if (config) {
@@ -264,7 +310,7 @@ async function connection(
       caCerts = []; // no certificate yet (or plain HTTP): the system's trust store decides
     }
   }
-  return { baseUrl, username, password, caCerts };
+  return { baseUrl, username, password: password ?? "", token, caCerts };
 }
 
 /** Innermost error message (fetch wraps the network error). */
@@ -274,17 +320,22 @@ function rootCause(error: unknown): string {
   return (e?.message ?? String(error)).replace(/\s+/g, " ").trim();
 }
 
-/** GETs an API path; a CliError naming the problem when the agent cannot be reached or refuses. */
-async function apiGet(
+/**
+ * GETs (or POSTs, with `method`) an API path; a CliError naming the problem when the agent cannot be
+ * reached or refuses.
+ */
+export async function apiGet(
   c: AgentConnection,
   path: string,
   what: string,
   client?: Deno.HttpClient,
+  method: "GET" | "POST" = "GET",
 ): Promise<Json> {
   let res: Response;
   try {
     res = await fetch(`${c.baseUrl}${path}`, {
-      headers: { authorization: basicAuthorization(c.username, c.password), accept: "application/json" },
+      method,
+      headers: { authorization: authorizationFor(c), accept: "application/json" },
       client,
       redirect: "manual",
       signal: AbortSignal.timeout(10_000),
@@ -303,7 +354,15 @@ async function apiGet(
   const detail = body?.error ? `: ${body.error}` : "";
   if (res.status === 401) {
     throw new CliError(
-      `${what}: the agent refused user "${c.username}" (HTTP 401: wrong user name or password)`,
+      c.token !== undefined
+        ? `${what}: the agent refused the API token (HTTP 401: unknown or revoked; see pcns-agent token list)`
+        : `${what}: the agent refused user "${c.username}" (HTTP 401: wrong user name or password)`,
+    );
+  }
+  if (res.status === 429) {
+    throw new CliError(
+      `${what}: the agent refused the attempt (HTTP 429: too many failed logins; retry after ` +
+        `${res.headers.get("retry-after") ?? "?"} s)${detail}`,
     );
   }
   if (res.status >= 300 && res.status < 400) {
@@ -314,11 +373,13 @@ async function apiGet(
   throw new CliError(`${what}: the agent answered HTTP ${res.status}${detail}`);
 }
 
-function httpClient(c: AgentConnection): Deno.HttpClient | undefined {
+/** An HTTP client trusting the agent's certificate (undefined: the system's trust store). */
+export function httpClient(c: AgentConnection): Deno.HttpClient | undefined {
   return c.caCerts.length > 0 ? Deno.createHttpClient({ caCerts: [...c.caCerts] }) : undefined;
 }
 
-function configPathOf(command: Command, program: Command): string {
+/** The --config of a subcommand, else of the program, else the default. */
+export function configPathOf(command: Command, program: Command): string {
   return (command.opts().config as string | undefined) ?? (program.opts().config as string | undefined) ??
     defaultConfigPath();
 }
@@ -393,8 +454,8 @@ async function eventsAction(flags: EventsFlags, configPath: string, io: CliIo): 
   }
 }
 
-/** Connection options shared by `status` and `events`. */
-function connectionOptions(command: Command, configHelp: string): Command {
+/** Connection options shared by the commands that talk to the agent. */
+export function connectionOptions(command: Command, configHelp: string): Command {
   return command
     .option("-c, --config <path>", configHelp)
     .option(
@@ -402,6 +463,10 @@ function connectionOptions(command: Command, configHelp: string): Command {
       "the agent's web UI, e.g. https://127.0.0.1:6547 (default: from the configuration)",
     )
     .option("--user <name>", "admin user name (default: the configured username)")
+    .option(
+      "--token-file <path>",
+      `file whose first line is an API token (else $${TOKEN_ENV}); see pcns-agent token`,
+    )
     .option("--password-file <path>", `file whose first line is the admin password (else $${PASSWORD_ENV})`)
     .option("--ca <pem>", "certificate to trust (default: the data directory's ui-cert.pem)")
     .option("--json", "print JSON");

@@ -1,7 +1,9 @@
 /**
  * The `config check|get|set|show` and `passwd` commands. They go through the
  * config store (src/config/); `set` and `passwd` write atomically under the
- * store's lock, so they are safe while the agent runs (it hot-reloads).
+ * store's lock, so they are safe while the agent runs (it hot-reloads). They
+ * are local changes: the web UI/API rules (src/config/remote.ts) do not apply.
+ * `check` also reports what the next start would refuse (src/config/requirements.ts).
  *
  * Exit codes, as main.ts maps a thrown {@link CliError}: 0 success (check:
  * only warnings), 1 bad value / invalid configuration / I/O error, 2 usage
@@ -18,7 +20,7 @@ import { unknownKeyMessage } from "../config/evaluate.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { ConfigError } from "../config/problems.ts";
 import { displayValue, keyDef, maskConfig, SCHEMA, SECTIONS } from "../config/schema.ts";
-import { ConfigStore, inspectConfig } from "../config/store.ts";
+import { checkConfigFile, ConfigStore, inspectConfig } from "../config/store.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE } from "./errors.ts";
 import { commandFileProblems } from "../agent/wiring.ts";
 
@@ -151,14 +153,14 @@ export function parseAssignments(args: readonly string[]): Record<string, string
 }
 
 async function checkCommand(path: string, io: CliIo): Promise<void> {
-  const { exists, backupExists, evaluation } = await inspectConfig(path, true);
+  const { exists, backupExists, evaluation, problems } = await checkConfigFile(path);
   if (!exists) {
     const then = backupExists
       ? "the agent would restore it from the backup at start"
       : "the agent would write a default configuration at start";
     throw new CliError(`${path} not found; ${then}`);
   }
-  const sorted = [...evaluation.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  const sorted = [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   for (const p of sorted) io.out(`${p.level}: ${p.message}`);
   const commandFiles = evaluation.config ? commandFileProblems(evaluation.config) : [];
   for (const p of commandFiles) io.out(`error: ${path}: ${p.key} = ${p.path}: ${p.problem}`);
@@ -208,7 +210,7 @@ async function setCommand(path: string, args: readonly string[], io: CliIo): Pro
   const updates = parseAssignments(args);
   const store = await ConfigStore.open(path, { logger: cliLogger(io) });
   try {
-    await store.set(updates);
+    await store.set(updates, { local: true });
     for (const key of Object.keys(updates)) io.out(`${key} = ${displayValue(key, store.get(key))}`);
   } finally {
     await store.close();
@@ -249,7 +251,9 @@ async function passwdCommand(path: string, io: CliIo): Promise<void> {
     if (problems.length > 0) {
       fail(io, problems, `passwd: ${problems.length} rule(s) not met; nothing changed`);
     }
-    await store.set({ "NetworkManagementCard.username": user, "NetworkManagementCard.password": pw });
+    await store.set({ "NetworkManagementCard.username": user, "NetworkManagementCard.password": pw }, {
+      local: true,
+    });
     io.out(`password changed for user ${user} in ${store.path}`);
   } finally {
     await store.close();

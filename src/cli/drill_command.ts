@@ -1,11 +1,14 @@
 /**
  * `drill`: rehearses the shutdown against the real configuration on a
  * virtual clock and prints the exact timeline. Nothing runs: no OS shutdown,
- * no UPS turn-off, no command file, no notification.
+ * no UPS turn-off, no command file, no notification. A file `config check`
+ * would fail is refused (every problem printed) unless `--force`, so a
+ * rehearsal never silently uses other values than the ones written.
  *
  * @module
  */
 import type { Command } from "commander";
+import { commandFileProblems } from "../agent/wiring.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { inspectConfig } from "../config/store.ts";
 import { formatTimeline, runDrill } from "../drill/drill.ts";
@@ -30,6 +33,7 @@ export function registerDrillCommand(program: Command): void {
     .option("--step <seconds>", "seconds between scenario steps", "60")
     .option("--only <card...>", "apply the steps to these NMCs only (default: all)")
     .option("--json", "print the timeline as JSON")
+    .option("--force", "rehearse even if `config check` fails, with the values the agent would use at start")
     .action(async (opts) => {
       let steps;
       try {
@@ -42,6 +46,7 @@ export function registerDrillCommand(program: Command): void {
       if (!inspection.exists && !inspection.backupExists) {
         throw new CliError(`${opts.config}: no such configuration file (and no backup)`);
       }
+      refuseUnlessForced(opts.config, await checkProblems(opts.config), opts.force === true);
       const config = inspection.evaluation.config;
       if (!inspection.evaluation.ok || !config) {
         const first = inspection.evaluation.problems.find((p) => p.level === "error");
@@ -59,4 +64,35 @@ export function registerDrillCommand(program: Command): void {
       if (opts.json) console.log(JSON.stringify(result, null, 2));
       else for (const line of formatTimeline(result)) console.log(line);
     });
+}
+
+/** What `config check` reports for a file, as its lines (`error: ...`, `warning: ...`) in line order. */
+async function checkProblems(path: string): Promise<{ level: "error" | "warning"; line: string }[]> {
+  const { evaluation } = await inspectConfig(path, true);
+  const sorted = [...evaluation.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  const lines = sorted.map((p) => ({ level: p.level, line: `${p.level}: ${p.message}` }));
+  const commandFiles = evaluation.config ? commandFileProblems(evaluation.config) : [];
+  for (const p of commandFiles) {
+    lines.push({ level: "error", line: `error: ${path}: ${p.key} = ${p.path}: ${p.problem}` });
+  }
+  return lines;
+}
+
+/** Prints every problem on stderr; throws if there is an error and `force` is not given. */
+function refuseUnlessForced(
+  path: string,
+  problems: readonly { level: "error" | "warning"; line: string }[],
+  force: boolean,
+): void {
+  for (const p of problems) console.error(p.line);
+  const errors = problems.filter((p) => p.level === "error").length;
+  if (errors === 0) return;
+  const summary = `${path}: ${errors} error(s), ${problems.length - errors} warning(s)`;
+  if (!force) {
+    throw new CliError(
+      `${summary}: the drill would rehearse other values than the file's; fix them (pcns-agent config check) ` +
+        "or give --force to rehearse with the values the agent would use at start",
+    );
+  }
+  console.error(`${summary}; --force: rehearsing with the values the agent would use at start`);
 }

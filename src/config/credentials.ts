@@ -88,7 +88,10 @@ export function checkPasswordPolicy(password: string, username: string): string[
   return problems;
 }
 
-/** True when `value` has the stored-hash form `scrypt$N$r$p$salt$hash` with sane parameters. */
+/** Shortest derived key accepted from a stored hash, in bytes (the agent writes 64). */
+const MIN_KEY_BYTES = 32;
+
+/** True when `value` has the stored-hash form `scrypt$N$r$p$salt$hash` with sane parameters (maybe weak). */
 export function isPasswordHash(value: string): boolean {
   const m = HASH_RE.exec(value);
   if (!m) return false;
@@ -96,6 +99,53 @@ export function isPasswordHash(value: string): boolean {
   const powerOfTwo = n > 1 && (n & (n - 1)) === 0;
   return powerOfTwo && r >= 1 && p >= 1 && p <= 16 && n * r <= MAX_COST &&
     Buffer.from(m[4], "base64").length >= 8 && Buffer.from(m[5], "base64").length >= 16;
+}
+
+/** True for anything that looks like a stored scrypt hash (`scrypt$...`, any case), well-formed or not. */
+export function looksLikePasswordHash(value: string): boolean {
+  return /^scrypt\$/i.test(value.trim());
+}
+
+/**
+ * Why a stored password value cannot be used, or undefined when it can: it must be a well-formed
+ * `scrypt$N$r$p$salt$hash` at least as strong as what {@link hashPassword} writes (N >= 16384, r >= 8,
+ * p >= 1, a salt of 16 bytes or more, a key of 32 bytes or more): a weaker hash is cheap to brute-force.
+ */
+export function passwordHashProblem(value: string): string | undefined {
+  if (!isPasswordHash(value)) return "is not a valid scrypt$N$r$p$salt$hash value";
+  const m = HASH_RE.exec(value)!;
+  const [n, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const salt = Buffer.from(m[4], "base64").length;
+  const key = Buffer.from(m[5], "base64").length;
+  if (n >= SCRYPT_N && r >= SCRYPT_R && p >= SCRYPT_P && salt >= SALT_BYTES && key >= MIN_KEY_BYTES) {
+    return undefined;
+  }
+  const shortSalt = salt < SALT_BYTES ? `, ${salt}-byte salt` : "";
+  const shortKey = key < MIN_KEY_BYTES ? `, ${key}-byte key` : "";
+  return `is a weak scrypt hash (N=${n}, r=${r}, p=${p}${shortSalt}${shortKey}); pcns-agent writes ` +
+    `N=${SCRYPT_N}, r=${SCRYPT_R}, p=${SCRYPT_P} with a ${SALT_BYTES}-byte salt: type the password in clear ` +
+    `text instead, it is hashed when the file is read`;
+}
+
+/**
+ * Problems with a new password sent from outside the host (web UI, API): it must not be empty (that would
+ * silently return the agent to first-run setup), must not be a ready-made hash (its strength and origin
+ * cannot be checked), and must meet the policy. Empty list = acceptable.
+ */
+export function checkRemotePassword(password: string, username: string): string[] {
+  if (password.trim() === "") {
+    return [
+      "must not be empty (the web UI and the API cannot remove the password; on the host, " +
+      "`pcns-agent passwd` sets a new one)",
+    ];
+  }
+  if (looksLikePasswordHash(password)) {
+    return [
+      "looks like a stored scrypt hash; send the new password itself (the agent hashes it), " +
+      "ready-made hashes are not accepted from the web UI or the API",
+    ];
+  }
+  return checkPasswordPolicy(password, username);
 }
 
 /** Hashes a clear-text password (blanks around it stripped) with scrypt and a random 16-byte salt. */

@@ -14,17 +14,15 @@
  *
  * @module
  */
-import { checkPasswordPolicy, hashPassword, isPasswordHash } from "./credentials.ts";
 import {
-  indexIni,
-  type IniDocument,
-  parseIni,
-  replaceValue,
-  setIniValue,
-  setIniValues,
-  stringifyIni,
-} from "./ini.ts";
+  checkPasswordPolicy,
+  hashPassword,
+  looksLikePasswordHash,
+  passwordHashProblem,
+} from "./credentials.ts";
+import { indexIni, type IniDocument, parseIni, setIniValue, setIniValues, stringifyIni } from "./ini.ts";
 import { type ConfigProblem, problem } from "./problems.ts";
+import { scrubMessage, scrubStrayPasswords } from "./scrub.ts";
 import {
   buildConfig,
   CONFIG_EVENT_IDS,
@@ -106,11 +104,7 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   let out: IniDocument = doc;
   let passwordFromClearText = false;
 
-  for (const issue of index.issues) {
-    problems.push(problem("warning", file, issue.line, issue.message, {
-      ...(issue.section && issue.key ? { key: `${issue.section}.${issue.key}` } : {}),
-    }));
-  }
+  problems.push(...issueProblems(index, file));
   problems.push(...unknownNames(index, file));
 
   for (const d of SCHEMA) {
@@ -192,10 +186,11 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   const pwEntry = index.sections.get("NetworkManagementCard")?.get("password");
   const pwPrevious = strict ? options.previous?.get(PASSWORD) ?? "" : backup.get(PASSWORD) ?? "";
   const pwRaw = pwEntry?.value ?? "";
-  if (pwRaw === "" || isPasswordHash(pwRaw)) {
+  const hashProblem = looksLikePasswordHash(pwRaw) ? passwordHashProblem(pwRaw) : undefined;
+  if (pwRaw === "" || (looksLikePasswordHash(pwRaw) && hashProblem === undefined)) {
     values.set(PASSWORD, pwRaw);
-  } else if (pwRaw.startsWith("scrypt$")) {
-    const base = `invalid value for ${PASSWORD} = ***: is not a valid scrypt$N$r$p$salt$hash value`;
+  } else if (hashProblem !== undefined) {
+    const base = `invalid value for ${PASSWORD} = ***: ${hashProblem}`;
     if (strict) {
       problems.push(problem("error", file, pwEntry!.line, base, { key: PASSWORD, value: "***" }));
     } else {
@@ -228,16 +223,10 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
     }
   }
 
-  const scrubbed = scrubIgnoredPasswords(out);
+  const scrubbed = scrubStrayPasswords(out);
   out = scrubbed.doc;
-  for (const line of scrubbed.lines) {
-    problems.push(problem(
-      "warning",
-      file,
-      line,
-      `a second ${PASSWORD} in clear text was ignored (the first one counts) and removed from the file`,
-      { key: PASSWORD, value: "***" },
-    ));
+  for (const s of scrubbed.scrubbed) {
+    problems.push(problem("warning", file, s.line, scrubMessage(s), { key: s.name, value: "***" }));
   }
 
   problems.push(...crossChecks(values, index, file));
@@ -253,26 +242,29 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   };
 }
 
-/**
- * Blanks clear-text values of ignored duplicate `password` lines in
- * `[NetworkManagementCard]`, so no clear text stays on disk. Returns the new
- * document and the 1-based lines changed.
- */
-export function scrubIgnoredPasswords(doc: IniDocument): { doc: IniDocument; lines: number[] } {
-  const lines = [...doc.lines];
-  const changed: number[] = [];
-  let section: string | undefined;
-  let seen = false;
-  lines.forEach((line, i) => {
-    if (line.kind === "section") section = line.section;
-    if (line.kind !== "entry" || section !== "NetworkManagementCard" || line.key !== "password") return;
-    if (seen && line.value !== "" && !isPasswordHash(line.value!)) {
-      lines[i] = replaceValue(line, "");
-      changed.push(i + 1);
-    }
-    seen = true;
-  });
-  return changed.length > 0 ? { doc: { ...doc, lines }, lines: changed } : { doc, lines: [] };
+/** Most invalid lines reported one by one; the rest are counted in one warning (a binary file has thousands). */
+export const MAX_LINE_WARNINGS = 20;
+
+/** Warnings for the structural issues of the file, invalid lines capped at {@link MAX_LINE_WARNINGS}. */
+function issueProblems(index: ReturnType<typeof indexIni>, file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  let invalid = 0;
+  for (const issue of index.issues) {
+    if (issue.kind === "invalid-line" && ++invalid > MAX_LINE_WARNINGS) continue;
+    problems.push(problem("warning", file, issue.line, issue.message, {
+      ...(issue.section && issue.key ? { key: `${issue.section}.${issue.key}` } : {}),
+    }));
+  }
+  if (invalid > MAX_LINE_WARNINGS) {
+    problems.push(problem(
+      "warning",
+      file,
+      undefined,
+      `${invalid - MAX_LINE_WARNINGS} more lines that are not "[section]", "key = value" or comment lines ` +
+        `(ignored; not listed)`,
+    ));
+  }
+  return problems;
 }
 
 /** Warnings for unknown sections and unknown keys in known sections. */
@@ -405,7 +397,7 @@ export function prepareUpdates(
       );
       continue;
     }
-    if (name === PASSWORD && value !== "" && !isPasswordHash(value)) {
+    if (name === PASSWORD && value !== "" && !looksLikePasswordHash(value)) {
       const rules = checkPasswordPolicy(value, username);
       if (rules.length > 0) {
         problems.push(problem(

@@ -10,12 +10,14 @@
  * - whole-line comments start with `;` or `#` (after optional blanks); there is
  *   no inline comment stripping;
  * - duplicate keys and sections: the first value wins (as PCNS does), later
- *   ones are reported.
+ *   ones are reported;
+ * - messages never quote a line that mentions a secret (see secrets.ts).
  *
  * All functions are pure; documents are immutable values.
  *
  * @module
  */
+import { quoteLine } from "./secrets.ts";
 
 /** What one line of the file is. */
 export type IniLineKind = "blank" | "comment" | "section" | "entry" | "invalid";
@@ -172,9 +174,7 @@ export function indexIni(doc: IniDocument): IniIndex {
         line: lineNo,
         kind: "invalid-line",
         ...(current !== undefined ? { section: current } : {}),
-        message: `not a "[section]", "key = value" or comment line (ignored): ${
-          JSON.stringify(line.raw.trim())
-        }`,
+        message: `not a "[section]", "key = value" or comment line (ignored): ${quoteLine(line.raw)}`,
       });
     }
   });

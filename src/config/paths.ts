@@ -62,3 +62,8 @@ export function backupPathFor(path: string): string {
 export function lockPathFor(path: string): string {
   return `${path}.lock`;
 }
+
+/** Where a file found unreadable as a whole at start is kept: `pcnsconfig.ini.corrupt` in the same directory. */
+export function corruptPathFor(path: string): string {
+  return `${path}.corrupt`;
+}

@@ -7,8 +7,13 @@
  *
  * @module
  */
-import { UPS_EVENT_IDS } from "../events/types.ts";
-import { checkAuthenticationPhrase, checkUsername, isPasswordHash } from "./credentials.ts";
+import { type EventId, SHUTDOWN_ROLES, UPS_EVENT_IDS } from "../events/types.ts";
+import {
+  checkAuthenticationPhrase,
+  checkUsername,
+  looksLikePasswordHash,
+  passwordHashProblem,
+} from "./credentials.ts";
 import type { AgentConfig, EventActions, UpsMode } from "./types.ts";
 
 /** The sections pcns-agent reads. */
@@ -49,6 +54,8 @@ export interface KeyDef {
   readonly normalize: (value: string) => string;
   /** How a non-secret value that may embed credentials is shown (default: as is). */
   readonly display?: (value: string) => string;
+  /** The value written into a fresh file, when it differs from `default` (the value of an absent key). */
+  readonly template?: string;
 }
 
 /** UPS event ids the next issue adds to the catalogue; their keys are accepted now. */
@@ -233,10 +240,12 @@ export function maskUrl(value: string): string {
 
 function passwordCheck(value: string): string[] {
   // Clear text is handled by the loader (hashed or rejected); here only a stored value is judged.
-  if (value === "" || isPasswordHash(value)) return [];
-  return value.startsWith("scrypt$")
-    ? ["is not a valid scrypt$N$r$p$salt$hash value"]
-    : ["must be a scrypt hash (a clear-text password is hashed when the file is loaded)"];
+  if (value === "") return [];
+  if (looksLikePasswordHash(value)) {
+    const problem = passwordHashProblem(value);
+    return problem ? [problem] : [];
+  }
+  return ["must be a scrypt hash (a clear-text password is hashed when the file is loaded)"];
 }
 
 // ---- the schema ---------------------------------------------------------------------------------
@@ -340,12 +349,73 @@ export function eventDefault(id: string, prop: typeof EVENT_PROPERTIES[number]["
   }
 }
 
+/** The events that can shut the host down, for messages. */
+const SHUTDOWN_CAPABLE = Object.keys(SHUTDOWN_ROLES).filter((id) => SHUTDOWN_ROLES[id as EventId] !== "fixed")
+  .join(", ");
+
+/**
+ * The shutdown keys of one event, per its role (SHUTDOWN_ROLES): `always` events refuse
+ * `enableShutdown = false`, events that cannot shut down refuse `true` and a delay, `fixed` ones say
+ * that the value is not used. Undefined: an ordinary key.
+ */
+function shutdownKeyDef(id: string, prop: string, key: string, dflt: string): KeyDef | undefined {
+  const role = SHUTDOWN_ROLES[id as EventId];
+  if (role === "optional" || (prop !== "enableShutdown" && prop !== "shutdownDelay")) return undefined;
+  const extra = (check: (v: string) => string[], more: (v: string) => string[]) => (v: string) => {
+    const problems = check(v);
+    return problems.length > 0 ? problems : more(v);
+  };
+  if (prop === "enableShutdown") {
+    const isTrue = (v: string) => normalizeBoolean(v) === "true";
+    if (role === "always") {
+      return def({
+        ...boolDef(EVT, key, true, ""),
+        description:
+          `${id}: always true: ${id} always shuts the host down (as in PCNS), it cannot be disabled`,
+        check: extra(
+          booleanCheck,
+          (v) =>
+            isTrue(v)
+              ? []
+              : [`${id} always shuts the host down (as in PCNS): its shutdown cannot be disabled`],
+        ),
+      });
+    }
+    if (role === "fixed") {
+      return def({
+        ...boolDef(EVT, key, dflt === "true", ""),
+        description: `${id}: not used: ${id} always shuts the host down after a fixed 10 s (as in PCNS)`,
+      });
+    }
+    return def({
+      ...boolDef(EVT, key, false, ""),
+      description: `${id}: not used: ${id} cannot shut the host down (must be false)`,
+      check: extra(
+        booleanCheck,
+        (v) => isTrue(v) ? [`${id} cannot shut the host down (only ${SHUTDOWN_CAPABLE} can)`] : [],
+      ),
+    });
+  }
+  const delay = intDef(EVT, key, Number(dflt), 0, MAX_EVENT_SECONDS, "");
+  if (role === "always") return { ...delay, description: `${id}: seconds to wait before shutting down` };
+  if (role === "fixed") {
+    return { ...delay, description: `${id}: not used: the ${id} delay is fixed at 10 s (as in PCNS)` };
+  }
+  return {
+    ...delay,
+    description: `${id}: not used: ${id} cannot shut the host down (must be 0)`,
+    check: extra(delay.check, (v) => (Number(v) === 0 ? [] : [`${id} cannot shut the host down: must be 0`])),
+  };
+}
+
 function eventDefs(): KeyDef[] {
   return CONFIG_EVENT_IDS.flatMap((id) =>
     EVENT_PROPERTIES.map(({ prop, kind, description }) => {
       const key = `event_${id}_${prop}`;
       const text = `${id}: ${description}`;
       const dflt = eventDefault(id, prop);
+      const shutdownKey = shutdownKeyDef(id, prop, key, dflt);
+      if (shutdownKey) return shutdownKey;
       if (kind === "boolean") return boolDef(EVT, key, dflt === "true", text);
       if (kind === "seconds") return intDef(EVT, key, Number(dflt), 0, MAX_EVENT_SECONDS, text);
       return def({
@@ -449,6 +519,13 @@ export const SCHEMA: readonly KeyDef[] = [
     "advanced mode (N+x): x, the number of redundant UPSs; critical events on x+1 UPSs shut the host down",
   ),
   intDef(NET, "udpPort", 3052, 1, 65535, "UDP port the NMCs send status packets to"),
+  boolDef(
+    NET,
+    "requireCardSource",
+    true,
+    "accept status packets only from the configured NMC addresses (datagrams from any other source address " +
+      "are dropped before they are read); set false when a NAT changes the cards' source address",
+  ),
   def({
     section: NET,
     key: "udpListenAddresses",
@@ -564,7 +641,7 @@ export const SCHEMA: readonly KeyDef[] = [
     5,
     1,
     100,
-    "failed logins (per user name and per address) before lockout",
+    "failed logins of one user name from one address before that pair is locked out",
   ),
   intDef(
     "WebUI",
@@ -575,6 +652,42 @@ export const SCHEMA: readonly KeyDef[] = [
     "minutes of the first lockout (doubling after each new failure)",
   ),
   boolDef("WebUI", "metricsWithoutLogin", false, "serve /metrics without authentication"),
+  {
+    ...boolDef(
+      "WebUI",
+      "allowCommandEdits",
+      true,
+      "let the web UI and the API change the commands the agent runs (event command files, " +
+        "shutdownCommandFile, osShutdownCommand); false = only in this file. Absent = true; a fresh file has false",
+    ),
+    template: "false",
+  },
+  intDef(
+    "WebUI",
+    "maxConnections",
+    256,
+    8,
+    10000,
+    "web UI connections open at once, both ports (never more than a quarter of the open-file limit)",
+  ),
+  intDef(
+    "WebUI",
+    "maxConnectionsPerAddress",
+    32,
+    1,
+    10000,
+    "web UI connections open at once from one address",
+  ),
+  intDef("WebUI", "handshakeTimeout", 10, 1, 300, "seconds a TLS handshake may take"),
+  intDef(
+    "WebUI",
+    "headerTimeout",
+    10,
+    1,
+    300,
+    "seconds from connecting to the end of the first request's headers",
+  ),
+  intDef("WebUI", "keepAliveTimeout", 30, 1, 3600, "seconds an idle keep-alive connection is kept open"),
 ];
 
 /** Schema keys by `Section.key`. */
@@ -639,6 +752,7 @@ export function buildConfig(values: ConfigValues): AgentConfig {
     networking: {
       udpPort: int("Networking.udpPort"),
       udpListenAddresses: splitList(str("Networking.udpListenAddresses")),
+      requireCardSource: bool("Networking.requireCardSource"),
       httpPort: int("Networking.httpPort"),
       httpsPort: int("Networking.httpsPort"),
       uiProtocol: str("Networking.uiProtocol") as "http" | "https",
@@ -672,6 +786,11 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       lockoutThreshold: int("WebUI.lockoutThreshold"),
       lockoutDuration: int("WebUI.lockoutDuration"),
       metricsWithoutLogin: bool("WebUI.metricsWithoutLogin"),
+      maxConnections: int("WebUI.maxConnections"),
+      maxConnectionsPerAddress: int("WebUI.maxConnectionsPerAddress"),
+      handshakeTimeout: int("WebUI.handshakeTimeout"),
+      headerTimeout: int("WebUI.headerTimeout"),
+      keepAliveTimeout: int("WebUI.keepAliveTimeout"),
     },
   };
 }

@@ -11,7 +11,15 @@
  *   stays; `ConfigRejected` event); warnings do not block a reload;
  * - `set()` validates first (nothing is written on error), then re-reads the
  *   file under the lock, applies the change, writes atomically and updates the
- *   backup.
+ *   backup; a change from the web UI or the API also obeys src/config/remote.ts;
+ * - every change, reload and start checks what the next start will need
+ *   (src/config/requirements.ts): a change is refused, a start falls back so
+ *   that monitoring always starts;
+ * - a file unreadable as a whole (src/config/integrity.ts) is replaced by the
+ *   backup as a whole at start (kept as `pcnsconfig.ini.corrupt`, loudly: a
+ *   ConfigBackupUsed event) and rejected on reload;
+ * - symbolic links: the file is read through a link but never written through
+ *   it, never replaced by a file, and no mode is changed through it.
  *
  * @module
  */
@@ -21,17 +29,26 @@ import { evaluateConfig, type Evaluation, prepareUpdates, unknownKeyMessage } fr
 import {
   atomicWriteFile,
   contentHash,
-  readTextOrNull,
+  type FileText,
+  looseDirectory,
+  readFileText,
   removeStaleTemps,
   restrictMode,
+  SymlinkRefusedError,
+  symlinkTarget,
   withFileLock,
 } from "./fs.ts";
 import { parseIni, setIniValues, stringifyIni } from "./ini.ts";
-import { backupPathFor, baseName, dirOf, lockPathFor } from "./paths.ts";
+import { MAX_CONFIG_BYTES, unreadableReason } from "./integrity.ts";
+import { backupPathFor, baseName, corruptPathFor, dirOf, lockPathFor } from "./paths.ts";
 import { ConfigError, type ConfigProblem, problem } from "./problems.ts";
+import { remoteUpdateProblems } from "./remote.ts";
+import { applyStartFallbacks, checkStartNeeds } from "./requirements.ts";
 import { changedKeys, type ConfigValues, displayValue, keyDef } from "./schema.ts";
 import { defaultConfigText } from "./template.ts";
 import type { AgentConfig } from "./types.ts";
+
+export { checkConfigFile, inspectConfig, type Inspection } from "./inspect.ts";
 
 /** Options of {@link ConfigStore.open}. */
 export interface ConfigStoreOptions {
@@ -41,6 +58,8 @@ export interface ConfigStoreOptions {
   readonly onEvent?: (draft: EventDraft) => void;
   /** Quiet time after the last file-system event before a reload (default 250 ms). */
   readonly debounceMs?: number;
+  /** Milliseconds between polls of the file's identity while watching (default 5000; see `watch()`). */
+  readonly pollMs?: number;
 }
 
 /** One changed key, with values as shown to people (secrets `***`). */
@@ -66,6 +85,16 @@ export interface ConfigChange {
 /** Receives the new configuration and what changed. */
 export type ConfigListener = (config: AgentConfig, change: ConfigChange) => void;
 
+/** Options of {@link ConfigStore.set}. */
+export interface SetOptions {
+  /**
+   * The change comes from a user of this host (`config set`, `passwd`), not from the web UI or the API:
+   * the rules of src/config/remote.ts do not apply (a strong hash or an empty password may be set, and
+   * the command keys whatever `[WebUI] allowCommandEdits` says). Default false.
+   */
+  readonly local?: boolean;
+}
+
 /** Outcome of {@link ConfigStore.reload}. */
 export type ReloadResult =
   | { readonly status: "applied"; readonly change: ConfigChange }
@@ -79,6 +108,9 @@ const CREDENTIAL_KEYS = [
   "NetworkManagementCard.authenticationPhrase",
 ];
 
+/** Milliseconds between two polls of the file's identity while watching (the watcher's backstop). */
+const POLL_MS = 5000;
+
 /** The configuration store (see the module documentation). */
 export class ConfigStore {
   /** Path of pcnsconfig.ini. */
@@ -89,10 +121,13 @@ export class ConfigStore {
   readonly backupPath: string;
   /** Path of the lock file serializing writers. */
   readonly lockPath: string;
+  /** Where a file found unreadable as a whole at start is kept: pcnsconfig.ini.corrupt. */
+  readonly corruptPath: string;
 
   readonly #logger: Logger;
   readonly #onEvent?: (draft: EventDraft) => void;
   readonly #debounceMs: number;
+  readonly #pollMs: number;
   readonly #listeners = new Set<ConfigListener>();
   #config!: AgentConfig;
   #values!: ConfigValues;
@@ -103,16 +138,22 @@ export class ConfigStore {
   #watcher?: Deno.FsWatcher;
   #watchLoop?: Promise<void>;
   #timer?: ReturnType<typeof setTimeout>;
+  #poll?: ReturnType<typeof setInterval>;
+  #identity?: string;
   #closed = false;
+  /** Warnings already given once (a symlinked file, a backup that is a link). */
+  readonly #warnedOnce = new Set<string>();
 
   private constructor(path: string, options: ConfigStoreOptions) {
     this.path = path;
     this.dataDir = dirOf(path);
     this.backupPath = backupPathFor(path);
     this.lockPath = lockPathFor(path);
+    this.corruptPath = corruptPathFor(path);
     this.#logger = options.logger;
     this.#onEvent = options.onEvent;
     this.#debounceMs = options.debounceMs ?? 250;
+    this.#pollMs = options.pollMs ?? POLL_MS;
   }
 
   /**
@@ -124,7 +165,7 @@ export class ConfigStore {
   static async open(path: string, options: ConfigStoreOptions): Promise<ConfigStore> {
     const store = new ConfigStore(path, options);
     await Deno.mkdir(store.dataDir, { recursive: true, mode: 0o700 });
-    await store.#enqueue(() => withFileLock(store.lockPath, () => store.#load()));
+    await store.#enqueue(() => store.#locked(() => store.#load()));
     return store;
   }
 
@@ -163,12 +204,18 @@ export class ConfigStore {
   /**
    * Starts hot reload: watches the file's directory (so renames and re-creations
    * are seen), filters on the file name, debounces, and reloads when the content
-   * hash differs from the last content loaded or written.
+   * hash differs from the last content loaded or written. A slow poll of the
+   * file's identity (every 5 s by default) backs the watcher up: it sees edits
+   * of a symlink's target, edits on file systems without change events, and
+   * edits while Deno's watcher is stuck (it blocks on a named pipe created in
+   * the watched directory until something writes to the pipe).
    */
   watch(): void {
     if (this.#watcher || this.#closed) return;
     const watcher = Deno.watchFs(this.dataDir, { recursive: false });
     this.#watcher = watcher;
+    this.#poll = setInterval(() => void this.#pollIdentity(), this.#pollMs);
+    Deno.unrefTimer(this.#poll);
     const name = baseName(this.path);
     this.#watchLoop = (async () => {
       try {
@@ -185,7 +232,7 @@ export class ConfigStore {
 
   /** Re-reads the file now (the watcher calls this); strict: any invalid value rejects the edit. */
   reload(): Promise<ReloadResult> {
-    return this.#enqueue(() => withFileLock(this.lockPath, () => this.#reload()));
+    return this.#enqueue(() => this.#locked(() => this.#reload()));
   }
 
   /**
@@ -194,33 +241,52 @@ export class ConfigStore {
    * under the in-process queue and the cross-process lock, the file is re-read,
    * changed (comments and order kept), written atomically, and the backup is
    * updated. A clear-text password is checked against the policy and hashed.
+   * The change must leave what the next start needs usable (requirements.ts);
+   * unless `options.local`, it also obeys the web UI/API rules (remote.ts).
    */
-  set(updates: Readonly<Record<string, string>>): Promise<ConfigChange> {
+  set(updates: Readonly<Record<string, string>>, options: SetOptions = {}): Promise<ConfigChange> {
     if (this.#closed) return Promise.reject(new Error("config store is closed"));
+    const remote = options.local ? [] : remoteUpdateProblems(updates, this.#values, this.path);
+    const refused = new Set(remote.map((p) => p.key));
     const prepared = prepareUpdates(updates, this.#values, this.path);
-    if (prepared.problems.length > 0) {
+    const problems = [...remote, ...prepared.problems.filter((p) => !refused.has(p.key))];
+    if (problems.length > 0) {
       return Promise.reject(
-        new ConfigError(
-          `configuration not changed: ${prepared.problems.length} invalid update(s)`,
-          prepared.problems,
-        ),
+        new ConfigError(`configuration not changed: ${problems.length} invalid update(s)`, problems),
       );
     }
     return this.#enqueue(() =>
-      withFileLock(this.lockPath, async () => {
-        const backupText = await readTextOrNull(this.backupPath);
-        const text = (await readTextOrNull(this.path)) ?? backupText ?? defaultConfigText();
+      this.#locked(async () => {
+        const link = await symlinkTarget(this.path);
+        if (link !== undefined) {
+          const refusal = new SymlinkRefusedError(this.path, link).message;
+          throw new ConfigError(`configuration not changed: ${refusal}`, [
+            problem("error", this.path, undefined, refusal),
+          ]);
+        }
+        const backupText = await this.#readBackup();
+        const read = await this.#readMain();
+        if (read !== null && unreadableReason(read.bytes, read.text, backupText) !== undefined) {
+          const why = unreadableReason(read.bytes, read.text, backupText)!;
+          throw new ConfigError(`configuration not changed: ${this.path} is unreadable as a whole (${why})`, [
+            problem("error", this.path, undefined, `unreadable as a whole: ${why}; fix or remove it first`),
+          ]);
+        }
+        const text = read?.text ?? backupText ?? defaultConfigText();
         const changed = stringifyIni(setIniValues(parseIni(text), prepared.changes));
-        const ev = this.#evaluate(changed, backupText, true);
+        const ev = await this.#withStartNeeds(this.#evaluate(changed, backupText, true), true);
         if (!ev.ok) {
           const errors = ev.problems.filter((p) => p.level === "error");
+          const own = errors.every((p) => p.key !== undefined && p.key in updates);
           throw new ConfigError(
-            `configuration not changed: ${this.path} has other errors; fix them first (pcns-agent config check)`,
+            own
+              ? `configuration not changed: ${errors.length} invalid update(s)`
+              : `configuration not changed: ${this.path} has other errors; fix them first (pcns-agent config check)`,
             errors,
           );
         }
         await this.#writeMain(ev.text);
-        await atomicWriteFile(this.backupPath, ev.backupText);
+        await this.#writeBackup(ev.backupText);
         return this.#apply(ev, "set");
       })
     );
@@ -231,16 +297,88 @@ export class ConfigStore {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#poll);
     try {
       this.#watcher?.close();
     } catch {
       // already closed
     }
-    await this.#watchLoop;
+    // Deno's watcher may be stuck on a named pipe in the directory and never end: do not wait forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = await Promise.race([
+      this.#watchLoop?.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 1000))),
+    ]);
+    clearTimeout(timer);
+    if (stuck) this.#logger.warn(`config: the file watcher of ${this.dataDir} did not stop (a named pipe there?)`);
     await this.#queue;
   }
 
+  /** Schedules a reload when the file's size, time or inode changed since the last poll (see {@link watch}). */
+  async #pollIdentity(): Promise<void> {
+    if (this.#closed) return;
+    const info = await Deno.stat(this.path).catch(() => null);
+    const identity = info ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : "missing";
+    if (this.#identity !== undefined && identity !== this.#identity) this.#schedule();
+    this.#identity = identity;
+  }
+
   // ---- internals --------------------------------------------------------------------------------
+
+  /** Runs `fn` under the cross-process lock (a symlinked lock file is replaced by a plain one, loudly). */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withFileLock(this.lockPath, fn, (target) =>
+      this.#warn(
+        `the lock file ${this.lockPath} was a symbolic link to ${target}; replaced it by a plain file ` +
+          `(${target} was not touched)`,
+      ));
+  }
+
+  /** The file's bytes and text (bounded, regular files only); null when missing; throws a FileProblem otherwise. */
+  #readMain(): Promise<FileText | null> {
+    return readFileText(this.path, MAX_CONFIG_BYTES);
+  }
+
+  /** The backup's text; null when missing or unusable as a file (with a warning). */
+  async #readBackup(): Promise<string | null> {
+    try {
+      return (await readFileText(this.backupPath, MAX_CONFIG_BYTES))?.text ?? null;
+    } catch (error) {
+      this.#warnOnce("backup-unreadable", `the backup ${errorText(error)}; it is not used`);
+      return null;
+    }
+  }
+
+  /** Writes the backup; a backup that is a symbolic link is left alone (warned once). */
+  async #writeBackup(text: string): Promise<void> {
+    try {
+      await atomicWriteFile(this.backupPath, text);
+    } catch (error) {
+      if (!(error instanceof SymlinkRefusedError)) throw error;
+      this.#warnOnce("backup-link", `${error.message}; the backup is not updated`);
+    }
+  }
+
+  #warnOnce(what: string, message: string): void {
+    if (this.#warnedOnce.has(what)) return;
+    this.#warnedOnce.add(what);
+    this.#warn(message);
+  }
+
+  /**
+   * Adds what the next start needs (requirements.ts) for the keys whose values differ from the running
+   * ones (every key at the first load). `strict`: problems are errors. Lenient (start): the value is
+   * replaced by its start fallback (requirements.ts), with a warning.
+   */
+  async #withStartNeeds(ev: Evaluation, strict: boolean): Promise<Evaluation> {
+    if (!ev.ok) return ev;
+    const keys = this.#values ? changedKeys(this.#values, ev.values) : undefined;
+    if (keys !== undefined && keys.length === 0) return ev;
+    const found = await checkStartNeeds(ev.values, { dataDir: this.dataDir, file: this.path, keys });
+    if (found.length === 0) return ev;
+    if (strict) return { ...ev, ok: false, config: undefined, problems: [...ev.problems, ...found] };
+    return applyStartFallbacks(ev, found, this.path);
+  }
 
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn);
@@ -288,43 +426,146 @@ export class ConfigStore {
     await atomicWriteFile(this.path, text);
   }
 
+  /**
+   * Writes a rewrite the agent makes on its own (scrubbed clear text, a restored file); returns false
+   * when the file is a symbolic link, which is left as it is (warned once).
+   */
+  async #rewriteMain(text: string, what: string): Promise<boolean> {
+    try {
+      await this.#writeMain(text);
+      return true;
+    } catch (error) {
+      if (!(error instanceof SymlinkRefusedError)) throw error;
+      this.#warnOnce(`rewrite:${what}`, `${error.message}; ${what} is not written to it`);
+      return false;
+    }
+  }
+
   async #checkMode(path: string): Promise<void> {
-    const previous = await restrictMode(path);
-    if (previous !== null) {
+    const found = await restrictMode(path);
+    if (found.kind === "tightened") {
       this.#warn(
         `${path} had mode 0${
-          previous.toString(8)
+          found.previous.toString(8)
         } (readable by others); set it to 0600 because it holds the ` +
           `authentication phrase`,
+      );
+    } else if (found.kind === "link") {
+      const loose = found.mode === null
+        ? ""
+        : `; ${found.target} has mode 0${found.mode.toString(8)} (readable by others) although it holds ` +
+          `the authentication phrase: chmod 600 ${found.target}`;
+      this.#warnOnce(
+        `link:${found.target}`,
+        `${path} is a symbolic link to ${found.target}: pcns-agent reads it but never changes it (no mode ` +
+          `change, no write through the link), so changes from the web UI, the API and config set are ` +
+          `refused; edit ${found.target} itself${loose}`,
       );
     }
   }
 
+  /** Warns when others than the owner can write the data directory (they could replace the configuration). */
+  async #checkDataDir(): Promise<void> {
+    const loose = await looseDirectory(this.dataDir).catch(() => undefined);
+    if (!loose) return;
+    this.#warn(
+      `the data directory ${this.dataDir} is writable by ${loose.who} (mode 0${loose.mode.toString(8)}): ` +
+        `whoever can write there can replace pcnsconfig.ini and make the agent run commands as its user; ` +
+        `chmod 700 ${this.dataDir}`,
+    );
+  }
+
+  /**
+   * The text a start uses when the file is unreadable as a whole: the backup, used as a whole and loudly
+   * (error line, ConfigBackupUsed event); the damaged bytes are kept as pcnsconfig.ini.corrupt (0600) and
+   * the file is restored from the backup. Without a backup the file is evaluated as it is, loudly too.
+   */
+  async #useBackupAsWhole(
+    damaged: Uint8Array,
+    why: string,
+    backupText: string | null,
+  ): Promise<string | null> {
+    if (backupText === null) {
+      const note =
+        `${this.path} is unreadable as a whole (${why}) and there is no backup ${this.backupPath} to use`;
+      this.#logger.error(`config: ${note}`);
+      this.#emit({ id: "ConfigWarning", note, details: { file: this.path, reason: why } });
+      return null;
+    }
+    await atomicWriteFile(this.corruptPath, damaged).catch((error) =>
+      this.#logger.error(
+        `config: could not keep the damaged file as ${this.corruptPath}: ${errorText(error)}`,
+      )
+    );
+    const restored = await this.#rewriteMain(backupText, "the backup");
+    const note = `${this.path} is unreadable as a whole (${why}): using the backup ${this.backupPath} as a ` +
+      `whole; the damaged file was kept as ${this.corruptPath}` +
+      (restored ? ` and ${this.path} restored from the backup` : "");
+    this.#logger.error(`config: ${note}`);
+    this.#emit({
+      id: "ConfigBackupUsed",
+      note,
+      details: { file: this.path, backup: this.backupPath, reason: why, keptAs: this.corruptPath },
+    });
+    return backupText;
+  }
+
+  /** The file's text at start (restored, defaulted or replaced by the backup as needed). */
+  async #startText(backupText: string | null): Promise<string> {
+    const link = await symlinkTarget(this.path);
+    let read: FileText | null;
+    let unreadable: string | undefined;
+    try {
+      read = await this.#readMain();
+    } catch (error) {
+      read = { bytes: new Uint8Array(), text: "" };
+      unreadable = `it cannot be read as a file: ${errorText(error)}`;
+    }
+    if (read === null && link !== undefined) {
+      const text = backupText ?? defaultConfigText();
+      this.#lastHash = contentHash(text);
+      this.#warn(
+        `${this.path} is a symbolic link to ${link}, which does not exist: using ` +
+          (backupText !== null ? `the backup ${this.backupPath}` : "the default configuration") +
+          ` (nothing is written through the link; create ${link} or replace the link by the file)`,
+      );
+      return text;
+    }
+    if (read === null) {
+      if (backupText !== null) {
+        await this.#writeMain(backupText);
+        this.#warn(`${this.path} was not found; restored it from the backup ${this.backupPath}`);
+        return backupText;
+      }
+      const text = defaultConfigText();
+      await this.#writeMain(text);
+      this.#warn(
+        `${this.path} was not found and there is no backup: wrote a default configuration (user "apc", ` +
+          `the NMC factory authentication phrase, no NMC address); edit it to add your NMC`,
+      );
+      return text;
+    }
+    await this.#checkMode(this.path);
+    const why = unreadable ?? unreadableReason(read.bytes, read.text, backupText);
+    if (why !== undefined) {
+      const text = await this.#useBackupAsWhole(read.bytes, why, backupText);
+      if (text !== null) return text;
+    }
+    this.#lastHash = contentHash(read.text);
+    return read.text;
+  }
+
   async #load(): Promise<void> {
-    for (const name of await removeStaleTemps(this.path)) {
+    for (const name of await removeStaleTemps(this.path, this.backupPath, this.corruptPath)) {
       this.#logger.info(`config: removed ${name}, left by an interrupted write`);
     }
-    const backupText = await readTextOrNull(this.backupPath);
-    let text = await readTextOrNull(this.path);
-    if (text === null) {
-      if (backupText !== null) {
-        text = backupText;
-        await this.#writeMain(text);
-        this.#warn(`${this.path} was not found; restored it from the backup ${this.backupPath}`);
-      } else {
-        text = defaultConfigText();
-        await this.#writeMain(text);
-        this.#warn(
-          `${this.path} was not found and there is no backup: wrote a default configuration (user "apc", ` +
-            `the NMC factory authentication phrase, no NMC address); edit it to add your NMC`,
-        );
-      }
-    } else {
-      await this.#checkMode(this.path);
-    }
-    const ev = this.#evaluate(text, backupText, false);
+    await this.#checkDataDir();
+    const backupText = await this.#readBackup();
+    const text = await this.#startText(backupText);
+    const ev = await this.#withStartNeeds(this.#evaluate(text, backupText, false), false);
     this.#problems = ev.problems;
-    if (ev.text !== text) await this.#writeMain(ev.text); // the clear-text password never stays on disk
+    // The clear-text password never stays on disk.
+    if (ev.text !== text) await this.#rewriteMain(ev.text, "the hashed or removed clear text");
     else this.#lastHash = contentHash(text);
     for (const p of ev.problems) {
       if (p.level === "warning") this.#warn(p.message);
@@ -335,7 +576,7 @@ export class ConfigStore {
       throw new ConfigError(`cannot load ${this.path}: ${errors} error(s)`, ev.problems);
     }
     if (ev.passwordFromClearText) this.#credentialsFromClearText();
-    await atomicWriteFile(this.backupPath, ev.backupText);
+    await this.#writeBackup(ev.backupText);
     this.#values = ev.values;
     this.#config = ev.config!;
     this.#logger.info(`config: loaded ${this.path}`);
@@ -348,39 +589,54 @@ export class ConfigStore {
   }
 
   async #reload(): Promise<ReloadResult> {
-    const text = await readTextOrNull(this.path);
-    if (text === null) {
+    let read: FileText | null;
+    try {
+      read = await this.#readMain();
+    } catch (error) {
+      return this.#reject([
+        problem("error", this.path, undefined, `unreadable as a whole: ${errorText(error)}`),
+      ]);
+    }
+    if (read === null) {
       if (!this.#missingReported) this.#warn(`${this.path} was deleted; keeping the running configuration`);
       this.#missingReported = true;
       this.#lastHash = null;
       return { status: "missing" };
     }
+    const text = read.text;
     this.#missingReported = false;
     await this.#checkMode(this.path);
     if (contentHash(text) === this.#lastHash) return { status: "unchanged" };
-    const backupText = await readTextOrNull(this.backupPath);
-    const ev = this.#evaluate(text, backupText, true);
-    this.#problems = ev.problems;
-    if (ev.text !== text) await this.#writeMain(ev.text);
-    else this.#lastHash = contentHash(text);
-    if (!ev.ok) {
-      const errors = ev.problems.filter((p) => p.level === "error");
-      for (const p of errors) this.#logger.error(`config: ${p.message}`);
-      const note = `${errors.length} error(s) in ${this.path}; the running configuration is kept: ` +
-        errors.map((p) => p.message).join(" | ");
-      this.#emit({
-        id: "ConfigRejected",
-        note,
-        details: {
-          problems: errors.map((p) => p.message),
-          keys: errors.flatMap((p) => (p.key ? [p.key] : [])),
-        },
-      });
-      return { status: "rejected", problems: errors };
+    const backupText = await this.#readBackup();
+    const why = unreadableReason(read.bytes, text, backupText);
+    if (why !== undefined) {
+      this.#lastHash = contentHash(text);
+      return this.#reject([problem("error", this.path, undefined, `unreadable as a whole: ${why}`)]);
     }
+    const ev = await this.#withStartNeeds(this.#evaluate(text, backupText, true), true);
+    this.#problems = ev.problems;
+    if (ev.text !== text) await this.#rewriteMain(ev.text, "the hashed or removed clear text");
+    else this.#lastHash = contentHash(text);
+    if (!ev.ok) return this.#reject(ev.problems.filter((p) => p.level === "error"));
     for (const p of ev.problems) this.#warn(p.message);
-    await atomicWriteFile(this.backupPath, ev.backupText);
+    await this.#writeBackup(ev.backupText);
     return { status: "applied", change: this.#apply(ev, "reload") };
+  }
+
+  /** Rejects a reload: logs each error and emits ConfigRejected; the running configuration stays. */
+  #reject(errors: readonly ConfigProblem[]): ReloadResult {
+    for (const p of errors) this.#logger.error(`config: ${p.message}`);
+    const note = `${errors.length} error(s) in ${this.path}; the running configuration is kept: ` +
+      errors.map((p) => p.message).join(" | ");
+    this.#emit({
+      id: "ConfigRejected",
+      note,
+      details: {
+        problems: errors.map((p) => p.message),
+        keys: errors.flatMap((p) => (p.key ? [p.key] : [])),
+      },
+    });
+    return { status: "rejected", problems: errors };
   }
 
   /** Swaps in a new evaluation, emits events and notifies subscribers. */
@@ -428,33 +684,4 @@ export class ConfigStore {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** What {@link inspectConfig} found, without changing anything on disk. */
-export interface Inspection {
-  /** The file exists. */
-  readonly exists: boolean;
-  /** The backup exists. */
-  readonly backupExists: boolean;
-  /** Evaluation of the file (or of the backup/defaults that a start would use when the file is missing). */
-  readonly evaluation: Evaluation;
-}
-
-/**
- * Reads and evaluates the configuration without writing anything (for `config
- * check/get/show`). `strict` is what a hot reload would do; lenient is what a
- * start would do.
- */
-export async function inspectConfig(path: string, strict: boolean): Promise<Inspection> {
-  const backupPath = backupPathFor(path);
-  const text = await readTextOrNull(path);
-  const backupText = await readTextOrNull(backupPath);
-  const source = text ?? backupText ?? defaultConfigText();
-  const evaluation = evaluateConfig(source, {
-    file: text !== null ? path : backupText !== null ? backupPath : path,
-    backupFile: backupPath,
-    backupText,
-    strict,
-  });
-  return { exists: text !== null, backupExists: backupText !== null, evaluation };
 }

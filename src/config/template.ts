@@ -32,6 +32,12 @@ export function eventText(id: string): string {
   return info?.text ?? UPCOMING_EVENT_TEXT[id] ?? id;
 }
 
+/** `key = value` as a fresh file has it (the template value where the schema sets one). */
+function keyLine(d: KeyDef): string {
+  const value = d.template ?? d.default;
+  return value === "" ? `${d.key} =` : `${d.key} = ${value}`;
+}
+
 function keyComment(d: KeyDef): string {
   const dflt = d.required ? "required" : d.default === "" ? "default: empty" : `default: ${d.default}`;
   return `; ${d.description} (${d.type}; ${dflt})`;
@@ -63,7 +69,7 @@ export function defaultConfigText(eol = "\n"): string {
         if (d.key === "ip_1") {
           lines.push("; addresses of NMC 1 to 9, used in order (IPv4, IPv6 or host name; empty = none)");
         } else if (!/^ip_[2-9]$/.test(d.key)) lines.push(keyComment(d));
-        lines.push(d.default === "" ? `${d.key} =` : `${d.key} = ${d.default}`);
+        lines.push(keyLine(d));
       }
       continue;
     }
@@ -127,7 +133,11 @@ export function readmeConfigSection(): string {
       if (d.name === firstEventKey) eventRows();
       continue;
     }
-    const dflt = d.required ? `required (fresh file: ${code(d.default)})` : code(d.default);
+    const dflt = d.required
+      ? `required (fresh file: ${code(d.default)})`
+      : d.template !== undefined
+      ? `${code(d.default)} (fresh file: ${code(d.template)})`
+      : code(d.default);
     const key = /^ip_[2-9]$/.test(d.key) ? undefined : d.key === "ip_1" ? "ip_1 ... ip_9" : d.key;
     if (key === undefined) continue;
     const description = d.key === "ip_1"
@@ -164,11 +174,55 @@ export function readmeConfigSection(): string {
     "supply them, the agent refuses to start and lists every problem. With no file but a backup, the file is",
     "restored from the backup; with neither, a commented default file is written (user `apc`, phrase",
     "`admin user phrase`, the NMC factory values, and no NMC address). Changes are written atomically (temporary",
-    "file, fsync, rename) under a lock (`pcnsconfig.ini.lock`), so concurrent writers never lose an update.",
+    "file, fsync, rename) under a lock (`pcnsconfig.ini.lock`), so concurrent writers never lose an update;",
+    "temporary files of a killed writer (they may hold the phrase) are removed at the next start.",
+    "",
+    '**A file unreadable as a whole** is not read value by value (that would run on defaults, e.g. "no NMC',
+    'configured"): at start the backup is used as a whole, the damaged file is kept as `pcnsconfig.ini.corrupt`',
+    "(mode 0600), `pcnsconfig.ini` is restored from the backup, and an error line plus a `ConfigBackupUsed` event",
+    "name the file and the reason; a hot reload of such a file is rejected. The file is unreadable as a whole when",
+    "it is not a regular file or is larger than 4 MiB; holds NUL bytes (binary, or UTF-16); is not text (more",
+    "than 1 character in 16 is a control character or not UTF-8; a stray Latin-1 letter in a comment is fine); is",
+    "empty or has only blank lines and comments; has more lines that are neither `[section]`, `key = value`,",
+    "comment nor blank than lines that are; has no `[NetworkManagementCard]` section; or was cut off (it ends in",
+    "the middle of a line and lacks sections the backup has). Without a backup the file is read as it is, with an",
+    "error line.",
+    "",
+    "**What the next start needs is checked before a change is accepted**, by the web UI, the API, `config set`,",
+    "a hot reload and `config check` alike: `[WebUI] certificateFile`/`keyFile` must both be set (or neither),",
+    "be readable regular files of at most 1 MiB (never a device such as `/dev/zero`), hold a certificate and its",
+    "matching key, unexpired, of a kind both the TLS stack and browsers accept (RSA of at least 2048 bits, or EC",
+    "P-256/P-384; not RSA-1024, RSA-PSS, P-521 or Ed25519), and a TLS listener must open with them; the",
+    "`[EventLog] fileName` directory must exist and be writable, and an existing log be a plain file (not a",
+    "directory, a device or a symbolic link); `udpListenAddresses` and `uiListenAddress` must be addresses of",
+    "this host. A value written into the file by hand that fails these checks does not stop the start: the",
+    "certificate falls back to the generated one, the event log to `EventLog.jsonl`, the UDP listener to every",
+    "address, each with a warning; a web UI that still cannot listen is a `ListenerFailed` event, monitoring and",
+    "shutdown go on, and the web UI is tried again after the next configuration change.",
     "",
     "**File mode 0600.** The authentication phrase must stay in clear text because the NMC signs its packets with",
     "it (MD5), so the agent keeps `pcnsconfig.ini` and its backup readable by their owner only: every write sets",
-    "mode 0600, and a looser mode found at load or reload is tightened with a warning.",
+    "mode 0600, and a looser mode found at load or reload is tightened with a warning. A data directory that its",
+    "group or others can write draws a warning at start (`chmod 700`): whoever can write there can replace the",
+    "file and make the agent run commands as its user.",
+    "",
+    "**Symbolic links.** A `pcnsconfig.ini` that is a symbolic link is read through the link, but pcns-agent never",
+    "writes through it, never replaces it by a file and never changes a mode through it: with a link the file is",
+    "read-only for the agent. Changes from the web UI, the API, `config set` and `passwd` are refused with an",
+    "error naming the link and its target, and what the agent would rewrite by itself (a clear-text password's",
+    "hash, a file restored from the backup) is not written (warned once); the target's mode is only reported.",
+    "Edit the target itself, or replace the link by the file. A dangling link is not replaced either: the backup",
+    "is used. A lock file that is a link is replaced by a plain file (its target is never created or truncated);",
+    "a backup that is a link is not updated. Hot reload watches the link's directory: edits of the target are",
+    "seen when the link itself changes or at the next start.",
+    "",
+    "**Clear text elsewhere.** Lines the agent does not read are checked for passwords too: a password-like key",
+    "(`password`, `passwd`, `passphrase`, `passcode`, `secret` anywhere in the name, in any case, or `pass`,",
+    "`pwd`, `pw` as its last word, such as `Password`, `smtpPass`; not `bypass`) in another section, before the",
+    "first section, repeated, or written `password: X`, keeps its key but loses its clear-text value, in the file",
+    "and the backup, with a warning naming the line (never the value). Values of secret-like keys (those and",
+    "`phrase`, `token`, `api_key`, `private_key`, `credential`) are never quoted in a message, an event or",
+    "`config check`; the authentication phrase is kept as it is (it is usable only so) but never shown.",
     "",
     "**Password reset.** As with PCNS, type the new web UI password in clear text into `[NetworkManagementCard]`",
     "`password = ...` (or run `pcns-agent passwd`). It must be 12-128 characters with an upper-case letter, a",
@@ -176,7 +230,12 @@ export function readmeConfigSection(): string {
     "read (at start or on hot reload) the clear text is replaced in the file by a salted scrypt hash",
     "(`scrypt$16384$8$1$<salt>$<hash>`) and a `CredentialsChanged` event is logged; the clear text never stays on",
     "disk, not even in the backup. A clear-text password that fails the policy is removed as well, the previous",
-    "password stays, and each unmet rule is reported.",
+    "password stays, and each unmet rule is reported. A hash weaker than the ones the agent writes (N below",
+    "16384, r below 8, a salt under 16 bytes or a key under 32 bytes) is refused like an invalid value: at start",
+    "the backup's password is used, a hot reload is rejected, `config check` reports it. Through the web UI and",
+    'the API a new password must be sent in clear text with the current one (`"currentPassword"` in the',
+    "`PUT /api/v1/config` body): a ready-made hash (anything starting `scrypt$`) and an empty password are",
+    "refused there; `config set` and `passwd` on the host may still set a (strong) hash or an empty password.",
   ].join("\n");
 }
 

@@ -43,6 +43,8 @@ export interface NetworkingSettings {
   readonly udpPort: number;
   /** Addresses the UDP listener binds, comma separated in the file ("" = every address, IPv4 and IPv6). */
   readonly udpListenAddresses: readonly string[];
+  /** Accept status packets only from the configured card addresses (false behind NAT). */
+  readonly requireCardSource: boolean;
   /** Plain HTTP port (redirects to the HTTPS port). */
   readonly httpPort: number;
   /** Web UI port (TLS unless uiProtocol = http). */
@@ -119,12 +121,23 @@ export interface WebUiSettings {
   readonly sessionIdleTimeout: number;
   /** Minutes after which a session ends in any case. */
   readonly sessionLifetime: number;
-  /** Failed logins (per user name and per address) before a lockout. */
+  /** Failed logins of one user name from one address before that pair is locked out. */
   readonly lockoutThreshold: number;
   /** Minutes of the first lockout; each further failure doubles it. */
   readonly lockoutDuration: number;
   /** Serve /metrics without authentication. */
   readonly metricsWithoutLogin: boolean;
+  // Connection limits (always set by the loader; optional so hand-built configs may leave the defaults).
+  /** Web UI connections open at once over both ports (default 256). */
+  readonly maxConnections?: number;
+  /** Web UI connections open at once from one address (default 32). */
+  readonly maxConnectionsPerAddress?: number;
+  /** Seconds a TLS handshake may take (default 10). */
+  readonly handshakeTimeout?: number;
+  /** Seconds to the end of the first request's headers (default 10). */
+  readonly headerTimeout?: number;
+  /** Seconds an idle keep-alive connection is kept (default 30). */
+  readonly keepAliveTimeout?: number;
 }
 
 /** The whole configuration. */

@@ -77,9 +77,18 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
   const executor = new RecordingExecutor(() => fake.now);
   const recordRun = (path: string, timeoutMs: number): Promise<CommandRun> => {
     action(`would run command file ${path} (the drill assumes it takes its full ${timeoutMs / 1000} s)`);
+    const output = `drill: would run ${path} (assumed to take its full ${timeoutMs / 1000} s)`;
     return new Promise((resolve) =>
       clock.setTimeout(
-        () => resolve({ ok: true, timedOut: false, exitCode: 0, output: "", durationMs: timeoutMs }),
+        () =>
+          resolve({
+            ok: true,
+            skipped: true,
+            timedOut: false,
+            exitCode: null,
+            output,
+            durationMs: timeoutMs,
+          }),
         timeoutMs,
       )
     );
@@ -97,7 +106,11 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
         action(
           `would turn the UPS off through NMC ${card} (${config.nmc.protocol}, port ${config.nmc.port})`,
         );
-        return Promise.resolve({ ok: true, detail: "drill: not sent" });
+        return Promise.resolve({
+          ok: true,
+          skipped: true,
+          detail: `drill: would send the turn-off command to NMC ${card}; nothing was sent`,
+        });
       },
       runCommandFile: recordRun,
       notify: (event) => action(`would notify: ${event.id}`),

@@ -1,7 +1,9 @@
 /**
  * The in-process event stream: UPS state changes and service events are
  * published here, and the event log, the web UI and the action engine
- * subscribe. One subscriber's failure never stops the others.
+ * subscribe. One subscriber's failure never stops the others, and nothing a
+ * listener (or the error handler) throws ever leaves `publish`: a timer or a
+ * socket callback that publishes cannot be crashed by a listener.
  *
  * @module
  */
@@ -44,12 +46,24 @@ export class EventBus {
           try {
             listener(next);
           } catch (error) {
-            this.#onListenerError(error, next);
+            this.#reportListenerError(error, next);
           }
         }
       }
     } finally {
       this.#delivering = false;
+    }
+  }
+
+  #reportListenerError(error: unknown, event: AgentEvent): void {
+    try {
+      this.#onListenerError(error, event);
+    } catch (reportError) {
+      try {
+        console.error(`event listener failed on ${event.id}: ${error}; reporting it failed: ${reportError}`);
+      } catch {
+        // stderr is gone too: nothing left to tell
+      }
     }
   }
 }

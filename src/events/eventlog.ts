@@ -1,12 +1,35 @@
 /**
  * The append-only event log: one JSON object per line, millisecond ISO
  * timestamps, in the data directory next to the config file. Writes are
- * synchronous and in order, so a crash loses nothing that was logged; the
- * file is rotated (one old generation, `<name>.1`) past its size limit.
+ * synchronous and in order, so a crash loses nothing that was logged.
+ *
+ * The log stays usable whatever happens to the file:
+ * - deleted, or renamed away by an outside tool (logrotate): noticed at the
+ *   next append (one `stat` of the path, compared with the open file's
+ *   inode), a new file is opened and starts with an `EventLogReopened` line;
+ *   truncated from outside (copytruncate): the size is followed;
+ * - one line is at most {@link EVENT_LINE_MAX_BYTES}: longer texts are cut
+ *   with a `[... N characters truncated]` marker and `truncated` holds the
+ *   original size;
+ * - past its size limit the file is rotated to `<name>.1`, and older files
+ *   shift up to `<name>.<EVENT_LOG_GENERATIONS>` (fixed: 5); the new file
+ *   starts with an `EventLogRotated` line, which names the generation that
+ *   was deleted, if any;
+ * - a flood of one kind of event (more than {@link FLOOD_BURST} at once,
+ *   then more than one per {@link FLOOD_REFILL_MS}) is counted instead of
+ *   written, with an `EventsSuppressed` line when it starts and one with the
+ *   count when it is over (none for {@link FLOOD_REFILL_MS}; every
+ *   {@link FLOOD_REPORT_MS} while it goes on), so a burst cannot rotate the
+ *   history away. Critical events are always written;
+ * - a failed write (full disk) is thrown to the caller and the next line
+ *   starts on a line of its own (a torn line never swallows the next event);
+ *   a file that cannot be opened is retried at every append.
  *
  * @module
  */
-import type { AgentEvent, EventId, Severity } from "./types.ts";
+import { basename } from "node:path";
+import { BurstLimiter } from "../log/throttle.ts";
+import { type AgentEvent, EVENT_CATALOG, type EventId, type Severity } from "./types.ts";
 
 /** One event log line, as stored. */
 export interface EventLogRecord {
@@ -22,35 +45,193 @@ export interface EventLogRecord {
   readonly nmc?: string;
   /** Extra values. */
   readonly details?: Readonly<Record<string, unknown>>;
+  /** Set when the line was cut to fit: the size of the full line in bytes. */
+  readonly truncated?: number;
 }
 
-/** Turns an event into its log line (without the newline). */
-export function formatEventLine(event: AgentEvent): string {
-  const record: EventLogRecord = {
-    time: new Date(event.time).toISOString(),
+/** Longest event line, in bytes (UTF-8, without the line break). */
+export const EVENT_LINE_MAX_BYTES = 16 * 1024;
+/** Rotated files kept: `<name>.1` (newest) to `<name>.5` (oldest). */
+export const EVENT_LOG_GENERATIONS = 5;
+/** Events of one id written at once before the flood limit applies. */
+export const FLOOD_BURST = 100;
+/** During a flood, one more event of that id is written every this many ms. */
+export const FLOOD_REFILL_MS = 6_000;
+/** A flood that goes on gets a count line this often (ms). */
+export const FLOOD_REPORT_MS = 10 * 60_000;
+
+const encoder = new TextEncoder();
+const byteLength = (text: string) => encoder.encode(text).length;
+
+/** `text` cut to `max` characters with a marker (pure); never splits a surrogate pair. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = Math.max(0, max);
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return `${text.slice(0, end)} [... ${text.length - end} characters truncated]`;
+}
+
+const MAX_ITEMS = 32;
+const MAX_KEYS = 64;
+const MAX_DEPTH = 4;
+
+/** A detail value with every string cut to `max` characters and arrays/objects bounded (pure). */
+function shrinkValue(value: unknown, max: number, depth: number): unknown {
+  if (typeof value === "string") return cutText(value, max);
+  if (value === null || typeof value !== "object") return value;
+  if (depth >= MAX_DEPTH) return "[nested value dropped]";
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, MAX_ITEMS).map((v) => shrinkValue(v, max, depth + 1));
+    return value.length > MAX_ITEMS ? [...kept, `[... ${value.length - MAX_ITEMS} more items]`] : kept;
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of entries.slice(0, MAX_KEYS)) out[cutText(key, 64)] = shrinkValue(v, max, depth + 1);
+  if (entries.length > MAX_KEYS) out["[truncated]"] = `${entries.length - MAX_KEYS} more keys`;
+  return out;
+}
+
+/**
+ * The record as one JSON line of at most `maxBytes` bytes (pure): as it is
+ * when it fits, else with the message and every detail string cut (shorter
+ * and shorter), else with the details replaced by a note. `maxBytes` below
+ * 1024 is taken as 1024.
+ */
+export function boundedLine(record: EventLogRecord, maxBytes = EVENT_LINE_MAX_BYTES): string {
+  const limit = Math.max(1024, maxBytes);
+  const full = JSON.stringify(record);
+  if (full.length <= limit / 3 || byteLength(full) <= limit) return full;
+  const fullBytes = byteLength(full);
+  for (let max = Math.floor(limit / 4); max >= 32; max = Math.floor(max / 2)) {
+    const line = JSON.stringify({
+      ...record,
+      message: cutText(record.message, max),
+      ...(record.nmc ? { nmc: cutText(record.nmc, 256) } : {}),
+      ...(record.details ? { details: shrinkValue(record.details, max, 0) } : {}),
+      truncated: fullBytes,
+    });
+    if (byteLength(line) <= limit) return line;
+  }
+  return JSON.stringify({
+    time: record.time,
+    id: record.id,
+    severity: record.severity,
+    message: cutText(record.message, 100),
+    ...(record.nmc ? { nmc: cutText(record.nmc, 64) } : {}),
+    ...(record.details ? { details: { "[truncated]": "the details did not fit in one event line" } } : {}),
+    truncated: fullBytes,
+  });
+}
+
+/** `6000` -> `6 s`, `500` -> `0.5 s`. */
+function formatMs(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** ISO time of `ms`, or of now when `ms` is not a valid time (a line is never lost to a bad clock). */
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isFinite(date.getTime()) ? date.toISOString() : new Date().toISOString();
+}
+
+/** The stored record of an event (pure). */
+export function eventRecord(event: AgentEvent): EventLogRecord {
+  return {
+    time: isoTime(event.time),
     id: event.id,
     severity: event.severity,
     message: event.message,
     ...(event.nmc ? { nmc: event.nmc } : {}),
     ...(event.details ? { details: event.details } : {}),
   };
-  return JSON.stringify(record);
 }
 
-const encoder = new TextEncoder();
+/** Turns an event into its log line, bounded to `maxBytes` (without the newline). */
+export function formatEventLine(event: AgentEvent, maxBytes = EVENT_LINE_MAX_BYTES): string {
+  return boundedLine(eventRecord(event), maxBytes);
+}
+
+/** A line the writer adds itself (reopened, rotated, suppressed), formatted like an event. */
+function noticeRecord(
+  id: "EventLogReopened" | "EventLogRotated" | "EventsSuppressed",
+  time: number,
+  note: string,
+  details?: Record<string, unknown>,
+): EventLogRecord {
+  const info = EVENT_CATALOG[id];
+  return {
+    time: isoTime(time),
+    id,
+    severity: info.severity,
+    message: `${info.text}: ${note}`,
+    ...(details ? { details } : {}),
+  };
+}
+
+/** The log files of `path`, oldest first: `<path>.<generations>` ... `<path>.1`, `<path>` (pure). */
+export function eventLogGenerations(path: string, generations = EVENT_LOG_GENERATIONS): string[] {
+  return [...Array.from({ length: generations }, (_, i) => `${path}.${generations - i}`), path];
+}
+
+/** How the writer behaves (defaults: the exported constants). */
+export interface EventLogOptions {
+  /** Rotated files kept. */
+  readonly generations?: number;
+  /** Longest line in bytes. */
+  readonly maxLineBytes?: number;
+  /** Flood limit per event id: `burst` at once, then one per `refillMs`; false: no limit. */
+  readonly flood?: { readonly burst: number; readonly refillMs: number } | false;
+  /** Hears about every line the writer adds itself (reopened, rotated, suppressed), e.g. for the journal. */
+  readonly onNotice?: (record: EventLogRecord) => void;
+}
+
+/** The suppressed events of one id during a flood. */
+interface Suppressed {
+  count: number;
+  readonly from: number;
+  to: number;
+}
 
 /** Appends events to a JSON-lines file. */
 export class EventLogWriter {
   readonly #path: string;
   #maxBytes: number;
+  readonly #generations: number;
+  readonly #maxLineBytes: number;
+  readonly #limiter: BurstLimiter | undefined;
+  readonly #burst: number;
+  readonly #refillMs: number;
+  readonly #onNotice: ((record: EventLogRecord) => void) | undefined;
+  readonly #suppressed = new Map<EventId, Suppressed>();
   #file: Deno.FsFile | undefined;
+  /** Identity of the open file (Linux/macOS; null where the OS gives none). */
+  #ino: number | null = null;
+  #dev: number | null = null;
   #size = 0;
+  /** The last write failed part way: start the next one on a new line. */
+  #torn = false;
 
-  /** Opens (creating if needed) the log at `path`; rotation happens past `maxBytes`. */
-  constructor(path: string, maxBytes: number) {
+  /**
+   * A writer for the log at `path` (created when needed), rotated past
+   * `maxBytes`. Never throws: a file that cannot be opened now is opened at
+   * the next append, and that append throws if it still cannot.
+   */
+  constructor(path: string, maxBytes: number, options: EventLogOptions = {}) {
     this.#path = path;
     this.#maxBytes = maxBytes;
-    this.#open();
+    this.#generations = Math.max(1, Math.floor(options.generations ?? EVENT_LOG_GENERATIONS));
+    this.#maxLineBytes = options.maxLineBytes ?? EVENT_LINE_MAX_BYTES;
+    const flood = options.flood ?? { burst: FLOOD_BURST, refillMs: FLOOD_REFILL_MS };
+    this.#limiter = flood ? new BurstLimiter(flood.burst, flood.refillMs) : undefined;
+    this.#burst = flood ? flood.burst : 0;
+    this.#refillMs = flood ? flood.refillMs : 0;
+    this.#onNotice = options.onNotice;
+    try {
+      this.#open();
+    } catch {
+      // retried (and reported) at the first append
+    }
   }
 
   /** Path of the current log file. */
@@ -63,32 +244,251 @@ export class EventLogWriter {
     this.#maxBytes = maxBytes;
   }
 
-  /** Appends one event. */
+  /** Appends one event (or counts it, during a flood of its id); throws if the file cannot be written. */
   append(event: AgentEvent): void {
-    const bytes = encoder.encode(formatEventLine(event) + "\n");
-    if (this.#size > 0 && this.#size + bytes.length > this.#maxBytes) this.#rotate();
-    const file = this.#file ?? this.#open();
-    let written = 0;
-    while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-    this.#size += bytes.length;
+    const now = event.time;
+    this.#flushEndedFloods(now, event.id);
+    if (this.#limiter && event.severity !== "critical" && !this.#limiter.take(event.id, now)) {
+      this.#suppress(event.id, now);
+      return;
+    }
+    const flood = this.#suppressed.get(event.id);
+    if (flood && now - flood.to >= this.#refillMs) this.#writeSummary(event.id, flood, "over");
+    else if (flood && now - flood.from >= FLOOD_REPORT_MS) this.#writeSummary(event.id, flood, "ongoing");
+    this.#writeRecord(eventRecord(event), now);
   }
 
-  /** Closes the file. */
+  /** Writes the counts of floods still going on, and closes the file. */
   close(): void {
-    this.#file?.close();
+    try {
+      for (const [id, s] of [...this.#suppressed]) this.#writeSummary(id, s, "over");
+    } catch {
+      // closing must not fail: the counts were also reported through onNotice
+    }
+    this.#closeFile();
+  }
+
+  #closeFile(): void {
+    try {
+      this.#file?.close();
+    } catch {
+      // already closed
+    }
     this.#file = undefined;
   }
 
   #open(): Deno.FsFile {
-    this.#file = Deno.openSync(this.#path, { create: true, append: true, mode: 0o640 });
-    this.#size = this.#file.statSync().size;
-    return this.#file;
+    const file = Deno.openSync(this.#path, { create: true, append: true, mode: 0o640 });
+    try {
+      const info = file.statSync();
+      this.#size = info.size;
+      this.#ino = info.ino;
+      this.#dev = info.dev;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    this.#file = file;
+    return file;
   }
 
-  #rotate(): void {
-    this.close();
-    Deno.renameSync(this.#path, `${this.#path}.1`);
+  /**
+   * The open file, reopened when the path no longer names it: one stat of the
+   * path per append (measured: a few microseconds; events are rare).
+   */
+  #current(time: number): Deno.FsFile {
+    if (!this.#file) return this.#open();
+    let reason: string | undefined;
+    try {
+      const info = Deno.statSync(this.#path);
+      if (this.#ino !== null && (info.ino !== this.#ino || info.dev !== this.#dev)) {
+        reason = "was replaced by another file (rotated by an outside tool?)";
+      } else {
+        // Truncated or appended to from outside: follow the real size.
+        this.#size = info.size;
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      reason = "was deleted";
+    }
+    if (reason === undefined) return this.#file;
+    this.#closeFile();
+    this.#torn = false;
+    const file = this.#open();
+    this.#notice(noticeRecord(
+      "EventLogReopened",
+      time,
+      `${basename(this.#path)} ${reason}; events from now on are written to a new ${basename(this.#path)}`,
+      { reason: reason.startsWith("was deleted") ? "deleted" : "replaced" },
+    ));
+    return file;
+  }
+
+  /** Writes a record (rotating first when it would not fit). */
+  #writeRecord(record: EventLogRecord, time: number): void {
+    const file = this.#current(time);
+    const line = boundedLine(record, this.#maxLineBytes) + "\n";
+    const bytes = encoder.encode(this.#torn ? "\n" + line : line);
+    if (this.#size > 0 && this.#size + bytes.length > this.#maxBytes) {
+      this.#rotate(time);
+      this.#writeBytes(this.#current(time), encoder.encode(line));
+      return;
+    }
+    this.#writeBytes(file, bytes);
+  }
+
+  #writeBytes(file: Deno.FsFile, bytes: Uint8Array): void {
+    let written = 0;
+    try {
+      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    } catch (error) {
+      this.#size += written;
+      if (written > 0) this.#torn = true;
+      throw error;
+    }
+    this.#size += bytes.length;
+    this.#torn = false;
+  }
+
+  /** A line the writer adds about floods: told to onNotice, written like an event. */
+  #announce(record: EventLogRecord, time: number): void {
+    try {
+      this.#onNotice?.(record);
+    } catch {
+      // a listener's problem is not the log's
+    }
+    this.#writeRecord(record, time);
+  }
+
+  /** A line the writer adds at the top of a new file (reopened, rotated): told to onNotice, written. */
+  #notice(record: EventLogRecord): void {
+    try {
+      this.#onNotice?.(record);
+    } catch {
+      // a listener's problem is not the log's
+    }
+    const file = this.#file ?? this.#open();
+    this.#writeBytes(
+      file,
+      encoder.encode((this.#torn ? "\n" : "") + boundedLine(record, this.#maxLineBytes) + "\n"),
+    );
+  }
+
+  /** Shifts `<path>.N-1` ... `<path>` up by one, deleting the oldest, and starts a new file. */
+  #rotate(time: number): void {
+    this.#closeFile();
+    this.#torn = false;
+    const files = eventLogGenerations(this.#path, this.#generations);
+    const oldest = files[0];
+    const dropped = firstRecordTime(oldest);
+    removeIfThere(oldest);
+    for (let i = 1; i < files.length; i++) renameIfThere(files[i], files[i - 1]);
     this.#open();
+    const name = basename(this.#path);
+    const kept = `earlier events are in ${name}.1 to ${name}.${this.#generations}`;
+    this.#notice(noticeRecord(
+      "EventLogRotated",
+      time,
+      dropped === undefined
+        ? kept
+        : `${kept}; the oldest file, ${basename(oldest)} (events from ${dropped} on), was deleted`,
+      { generations: this.#generations, ...(dropped === undefined ? {} : { droppedFrom: dropped }) },
+    ));
+  }
+
+  /** Counts one suppressed event; the first of a flood is said at once. */
+  #suppress(id: EventId, time: number): void {
+    const s = this.#suppressed.get(id);
+    if (s) {
+      s.count++;
+      s.to = time;
+      return;
+    }
+    this.#suppressed.set(id, { count: 1, from: time, to: time });
+    const rate = `${this.#burst} at once, then one per ${formatMs(this.#refillMs)}`;
+    this.#announce(
+      noticeRecord(
+        "EventsSuppressed",
+        time,
+        `${id} events come faster than the event log takes them (${rate}): further ones are counted, not written, until they slow down`,
+        { eventId: id, started: true },
+      ),
+      time,
+    );
+  }
+
+  /** The count line of a flood that is over (or, every FLOOD_REPORT_MS, of one that goes on). */
+  #writeSummary(id: EventId, s: Suppressed, state: "over" | "ongoing"): void {
+    const between = `between ${isoTime(s.from)} and ${isoTime(s.to)}`;
+    this.#announce(
+      noticeRecord(
+        "EventsSuppressed",
+        s.to,
+        state === "over"
+          ? `${s.count} ${id} events were not written (${between})`
+          : `${s.count} ${id} events were not written so far (${between}); the flood goes on`,
+        {
+          eventId: id,
+          suppressed: s.count,
+          from: isoTime(s.from),
+          to: isoTime(s.to),
+          over: state === "over",
+        },
+      ),
+      s.to,
+    );
+    if (state === "over") this.#suppressed.delete(id);
+    else this.#suppressed.set(id, { count: 0, from: s.to, to: s.to });
+  }
+
+  /** Writes the count of every other id whose flood is over (none suppressed for a refill interval). */
+  #flushEndedFloods(now: number, except: EventId): void {
+    for (const [id, s] of [...this.#suppressed]) {
+      if (id !== except && now - s.to >= this.#refillMs) this.#writeSummary(id, s, "over");
+    }
+  }
+}
+
+/** The time of the first record in `path` (reads at most 64 KiB), or undefined. */
+function firstRecordTime(path: string): string | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const buffer = new Uint8Array(64 * 1024);
+    const n = file.readSync(buffer) ?? 0;
+    for (const line of new TextDecoder().decode(buffer.subarray(0, n)).split("\n")) {
+      try {
+        const time = JSON.parse(line)?.time;
+        if (typeof time === "string") return time;
+      } catch {
+        // a torn line: try the next
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+}
+
+function removeIfThere(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+function renameIfThere(from: string, to: string): void {
+  try {
+    Deno.renameSync(from, to);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 
@@ -108,8 +508,18 @@ export async function readEventLog(path: string): Promise<EventLogRecord[]> {
       const record = JSON.parse(line);
       if (record && typeof record.id === "string" && typeof record.time === "string") records.push(record);
     } catch {
-      // a torn last line after a crash: skip it
+      // a torn line after a crash: skip it
     }
   }
+  return records;
+}
+
+/** Reads every generation of the log at `path`, oldest first. */
+export async function readEventLogHistory(
+  path: string,
+  generations = EVENT_LOG_GENERATIONS,
+): Promise<EventLogRecord[]> {
+  const records: EventLogRecord[] = [];
+  for (const file of eventLogGenerations(path, generations)) records.push(...await readEventLog(file));
   return records;
 }

@@ -53,6 +53,25 @@ export const EVENT_CATALOG = {
     kind: "ups",
   },
   RuntimeSufficient: { severity: "info", text: "Available runtime is sufficient", kind: "ups" },
+  SelfTestStarted: {
+    severity: "info",
+    text: "UPS self-test started (on battery for the test, not a power failure)",
+    kind: "ups",
+  },
+  SelfTestEnded: { severity: "info", text: "UPS self-test ended", kind: "ups" },
+  BatteryLowOnLine: {
+    severity: "warning",
+    text: "Battery low while utility power is present (recharging): critical only on battery or with " +
+      "communication lost",
+    kind: "ups",
+  },
+  BatteryLowOnLineCleared: { severity: "info", text: "Battery no longer low", kind: "ups" },
+  BatteryDisconnected: {
+    severity: "warning",
+    text: "UPS battery disconnected: an outage now would drop the load at once",
+    kind: "ups",
+  },
+  BatteryConnected: { severity: "info", text: "UPS battery connected", kind: "ups" },
   MultipleCriticalEvents: { severity: "critical", text: "Multiple critical events occurred", kind: "ups" },
   ShutdownStarting: { severity: "critical", text: "Shutdown sequence starting", kind: "ups" },
   ShutdownCancelled: { severity: "info", text: "Pending shutdown cancelled", kind: "ups" },
@@ -61,6 +80,11 @@ export const EVENT_CATALOG = {
   ConfigReloaded: { severity: "info", text: "Configuration reloaded", kind: "service" },
   ConfigRejected: { severity: "warning", text: "Configuration change rejected", kind: "service" },
   ConfigWarning: { severity: "warning", text: "Configuration problem", kind: "service" },
+  ConfigBackupUsed: {
+    severity: "warning",
+    text: "Configuration file unreadable: the backup is used as a whole",
+    kind: "service",
+  },
   CredentialsChanged: { severity: "warning", text: "Credentials changed", kind: "service" },
   ListenerFailed: { severity: "warning", text: "A network listener could not be opened", kind: "service" },
   ShutdownPending: { severity: "warning", text: "Shutdown countdown started", kind: "service" },
@@ -71,9 +95,22 @@ export const EVENT_CATALOG = {
     text: "Command file did not finish in its duration",
     kind: "service",
   },
+  CommandFileSkipped: { severity: "info", text: "Command file not run (dry run)", kind: "service" },
   NotificationFailed: { severity: "warning", text: "Notification could not be delivered", kind: "service" },
+  EventLogReopened: {
+    severity: "warning",
+    text: "The event log file was deleted or replaced outside the agent: a new one was opened",
+    kind: "service",
+  },
+  EventLogRotated: { severity: "info", text: "Event log rotated", kind: "service" },
+  EventsSuppressed: {
+    severity: "warning",
+    text: "Events not written to the event log (too many of one kind at once)",
+    kind: "service",
+  },
   UpsTurnOffSent: { severity: "critical", text: "UPS turn-off command sent to the NMC", kind: "service" },
   UpsTurnOffFailed: { severity: "critical", text: "UPS turn-off command failed", kind: "service" },
+  UpsTurnOffSkipped: { severity: "warning", text: "UPS turn-off not sent (dry run)", kind: "service" },
   OsShutdown: { severity: "critical", text: "Shutting down the operating system", kind: "service" },
   OsShutdownFailed: { severity: "critical", text: "The OS shutdown command failed", kind: "service" },
   CountdownResumed: {
@@ -81,6 +118,47 @@ export const EVENT_CATALOG = {
     text: "Shutdown countdown resumed after a restart",
     kind: "service",
   },
+  ShutdownRearmed: {
+    severity: "info",
+    text: "Shutdown re-armed: a new critical condition starts a new countdown",
+    kind: "service",
+  },
+  ShutdownResetRequested: {
+    severity: "info",
+    text: "Shutdown reset requested by an operator",
+    kind: "service",
+  },
+  StateNotSaved: {
+    severity: "warning",
+    text: "The pending-shutdown state could not be saved (the shutdown itself goes on)",
+    kind: "service",
+  },
+  ClockJumped: {
+    severity: "warning",
+    text: "A shutdown timer ran late or early: the agent was stalled or the clock jumped",
+    kind: "service",
+  },
+  CardCountersStuck: {
+    severity: "warning",
+    text: "Authenticated packets of the Network Management Card are refused as replayed",
+    kind: "service",
+  },
+  CardCountersReset: {
+    severity: "warning",
+    text: "Replay counters of the Network Management Card reset",
+    kind: "service",
+  },
+  CardCountersUnavailable: {
+    severity: "warning",
+    text: "Saved replay counters could not be read or written",
+    kind: "service",
+  },
+  PacketFloodStarted: {
+    severity: "warning",
+    text: "UDP flood from addresses that are not NMCs",
+    kind: "service",
+  },
+  PacketFloodEnded: { severity: "info", text: "UDP flood from addresses that are not NMCs ended", kind: "service" },
   LoginSucceeded: { severity: "info", text: "Web UI login", kind: "service" },
   LoginFailed: { severity: "warning", text: "Web UI login failed", kind: "service" },
   LoginLockedOut: {
@@ -89,6 +167,7 @@ export const EVENT_CATALOG = {
     kind: "service",
   },
   SetupCompleted: { severity: "info", text: "First-run setup completed", kind: "service" },
+  SetupFailed: { severity: "warning", text: "First-run setup attempt refused", kind: "service" },
   CertificateReplaced: { severity: "info", text: "Web UI certificate replaced", kind: "service" },
   WebRequestFailed: { severity: "warning", text: "A web UI request failed", kind: "service" },
   CountdownDropped: {
@@ -151,7 +230,27 @@ export const CLEARING_PAIRS: ReadonlyArray<readonly [raised: EventId, cleared: E
   ["BatteryDischarged", "BatteryChargeInRange"],
   ["RuntimeBelowThreshold", "RuntimeAboveThreshold"],
   ["RuntimeExceeded", "RuntimeSufficient"],
+  ["SelfTestStarted", "SelfTestEnded"],
+  ["BatteryLowOnLine", "BatteryLowOnLineCleared"],
+  ["BatteryDisconnected", "BatteryConnected"],
 ];
+
+/**
+ * How a UPS event can take part in the shutdown: `always` shuts down and cannot be disabled (as in PCNS),
+ * `optional` shuts down when `[Events] event_<Id>_enableShutdown` is true, `fixed` always shuts down after
+ * a fixed delay (its keys are not used). Events not listed cannot shut the host down.
+ */
+export const SHUTDOWN_ROLES: Readonly<Partial<Record<EventId, "always" | "optional" | "fixed">>> = {
+  LowBattery: "always",
+  UpsTurnOffInitiated: "always",
+  MultipleCriticalEvents: "fixed",
+  PowerFailed: "optional",
+  CommunicationLost: "optional",
+  Overload: "optional",
+  BatteryDischarged: "optional",
+  RuntimeBelowThreshold: "optional",
+  RuntimeExceeded: "optional",
+};
 
 /** One event as it travels on the event stream and lands in the event log. */
 export interface AgentEvent {

@@ -1,17 +1,31 @@
 /**
  * The agent's operational log: one line per message on stderr, in a
- * journald-friendly text form (`<level>` prefix) or as JSON. Tests inject a
- * sink to read what was logged.
+ * journald-friendly text form (`<priority>` prefix: critical `<2>`, error
+ * `<3>`, warn `<4>`, info `<6>`, debug `<7>`) or as JSON. A message longer
+ * than {@link LOG_MESSAGE_MAX_CHARS} is cut with a marker, so one record is
+ * always one journal entry. Tests inject a sink to read what was logged.
  *
  * @module
  */
 
-/** Log levels, least to most severe. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+/** Log levels, least to most severe ("critical": events that shut the host down or warn it will be). */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "critical";
 
-const LEVEL_ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-/** syslog priorities, for the `<N>` prefix journald understands. */
-const SYSLOG_PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+const LEVEL_ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, critical: 4 };
+/** syslog priorities, for the `<N>` prefix journald understands (crit 2, err 3, warning 4, info 6, debug 7). */
+const SYSLOG_PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3, critical: 2 };
+
+/** Longest message written, in characters (journald splits lines longer than its LineMax, 48 KiB). */
+export const LOG_MESSAGE_MAX_CHARS = 16 * 1024;
+
+/** `message` cut to {@link LOG_MESSAGE_MAX_CHARS} with a marker (pure). */
+function bounded(message: string): string {
+  if (message.length <= LOG_MESSAGE_MAX_CHARS) return message;
+  let end = LOG_MESSAGE_MAX_CHARS;
+  const code = message.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return `${message.slice(0, end)} [... ${message.length - end} characters truncated]`;
+}
 
 /** One logged record. */
 export interface LogRecord {
@@ -32,17 +46,19 @@ export type LogFormat = "text" | "json";
 /**
  * One record as one line, without the line break (pure): JSON, or text with
  * the `<priority>` prefix journald reads. Line breaks inside a text message
- * are written as `\n`, so a record never spans two journal entries.
+ * are written as `\n`, so a record never spans two journal entries; a long
+ * message is cut (see {@link LOG_MESSAGE_MAX_CHARS}).
  */
 export function formatLogLine(record: LogRecord, format: LogFormat): string {
+  const message = bounded(record.message);
   return format === "json"
     ? JSON.stringify({
       time: new Date(record.time).toISOString(),
       level: record.level,
-      message: record.message,
+      message,
     })
     : `<${SYSLOG_PRIORITY[record.level]}>${record.level.toUpperCase()} ${
-      record.message.replace(/\r\n|\r|\n/g, "\\n")
+      message.replace(/\r\n|\r|\n/g, "\\n")
     }`;
 }
 
@@ -91,6 +107,11 @@ export class Logger {
   /** Logs an error. */
   error(message: string): void {
     this.log("error", message);
+  }
+
+  /** Logs a critical message (journald priority 2): events that shut the host down or warn it will be. */
+  critical(message: string): void {
+    this.log("critical", message);
   }
 }
 

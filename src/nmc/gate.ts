@@ -8,25 +8,40 @@
  * @module
  */
 import {
+  extendRun,
+  formatCounters,
+  isNewer,
+  looksLikeReboot,
+  parseCounter,
+  type RefusedRun,
+  type ReplayCounters,
+  STUCK_AFTER_MS,
+  STUCK_AFTER_PACKETS,
+} from "./counters.ts";
+import {
   computeSignatureWith,
   countLines,
   credentialSuffix,
-  findSignatureOffset,
   firstValue,
+  isClosingTrailer,
+  locateSignature,
   type PacketKind,
   type PacketLine,
   parsePacket,
-  signatureLineValue,
+  printable,
   signaturesEqual,
 } from "./packet.ts";
 
-/** Largest datagram accepted, in bytes. */
+export { isNewer, parseCounter, type ReplayCounters };
+
+/** Largest datagram accepted, in bytes (and largest signed range of a card page). */
 export const MAX_PACKET_BYTES = 4096;
-/** Most lines a packet may have. */
+/** Most lines the signed range may have. */
 export const MAX_PACKET_LINES = 256;
 
 /** Why a datagram was rejected. */
 export type RejectReason =
+  | "unknown-source"
   | "oversize"
   | "too-many-lines"
   | "malformed"
@@ -37,6 +52,7 @@ export type RejectReason =
 
 /** Every rejection reason, in check order. */
 export const REJECT_REASONS: readonly RejectReason[] = [
+  "unknown-source",
   "oversize",
   "too-many-lines",
   "malformed",
@@ -46,14 +62,6 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "replay",
 ];
 
-/** The card's reboot counter (SR) and uptime counter (SU). */
-export interface ReplayCounters {
-  /** Reboot counter. */
-  readonly sr: number;
-  /** Uptime counter, hundredths of a second since the card booted. */
-  readonly su: number;
-}
-
 /** What the gate needs to know: shared credentials and the cards we listen to. */
 export interface GateSettings {
   /** PowerChute user name configured on the cards. */
@@ -62,6 +70,14 @@ export interface GateSettings {
   readonly authenticationPhrase: string;
   /** Card addresses, compared with `PC=` as exact strings. */
   readonly cards: readonly string[];
+  /** Refuse datagrams whose source address is not one of `cards`, before reading them (default false). */
+  readonly requireCardSource?: boolean;
+}
+
+/** A datagram's source address as the card list writes it (IPv4-mapped IPv6 unwrapped, lower case). */
+export function normalizeSource(hostname: string): string {
+  const bare = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare.startsWith("::ffff:") && bare.includes(".") ? bare.slice(7) : bare;
 }
 
 /** An accepted packet: authenticated, from a configured card, fresh. */
@@ -72,30 +88,37 @@ export interface AcceptedPacket {
   readonly card: string;
   /** Its replay counters (now the card's latest). */
   readonly counters: ReplayCounters;
-  /** All `KEY=VALUE` lines in order. */
+  /** The `KEY=VALUE` lines of the signed range, in order (nothing after `MD=`). */
   readonly lines: readonly PacketLine[];
+  /** True if unsigned data followed the signature line (ignored, never read). */
+  readonly unsignedTrailer: boolean;
+}
+
+/** The set of source addresses a gate accepts, per settings object (empty when not required). */
+const sourceSets = new WeakMap<GateSettings, ReadonlySet<string> | null>();
+
+function allowedSources(settings: GateSettings): ReadonlySet<string> | null {
+  let set = sourceSets.get(settings);
+  if (set === undefined) {
+    set = settings.requireCardSource ? new Set(settings.cards.map(normalizeSource)) : null;
+    sourceSets.set(settings, set);
+  }
+  return set;
 }
 
 /** Result of judging one datagram. */
 export type Verdict =
   | { readonly accepted: true; readonly packet: AcceptedPacket }
-  | { readonly accepted: false; readonly reason: RejectReason; readonly detail: string };
+  | {
+    readonly accepted: false;
+    readonly reason: RejectReason;
+    readonly detail: string;
+    /** For an authenticated packet of a configured card refused as replayed: its card and counters. */
+    readonly replayOf?: { readonly card: string; readonly counters: ReplayCounters };
+  };
 
 function reject(reason: RejectReason, detail: string): Verdict {
   return { accepted: false, reason, detail };
-}
-
-/** Parses SR/SU: hexadecimal digits with an optional 0x; undefined otherwise. */
-export function parseCounter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(?:0[xX])?([0-9A-Fa-f]{1,13})$/.exec(value);
-  return match ? parseInt(match[1], 16) : undefined;
-}
-
-/** True if `next` is strictly newer than `last`: a higher SR, or the same SR and a higher SU. */
-export function isNewer(next: ReplayCounters, last: ReplayCounters | undefined): boolean {
-  if (last === undefined) return next.sr > 0 || next.su > 0;
-  return next.sr > last.sr || (next.sr === last.sr && next.su > last.su);
 }
 
 const suffixes = new WeakMap<GateSettings, Uint8Array>();
@@ -110,19 +133,25 @@ function suffixOf(settings: GateSettings): Uint8Array {
   return suffix;
 }
 
-function firstBadByte(raw: Uint8Array): number {
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i];
-    if (b === 0x09 || b === 0x0a || b === 0x0d) continue;
-    if (b < 0x20 || b > 0x7e) return i;
-  }
+function indexOfNul(raw: Uint8Array, end: number): number {
+  for (let i = 0; i < end; i++) if (raw[i] === 0) return i;
   return -1;
+}
+
+function counterProblem(name: string, value: string | undefined): string {
+  if (value === undefined) return `${name}= missing`;
+  return /^(?:0[xX])?[0-9A-Fa-f]+$/.test(value)
+    ? `${name}= has ${value.replace(/^0[xX]/, "").length} hex digits, at most 8`
+    : `${name}= is not hexadecimal`;
 }
 
 /**
  * Judges one datagram against the settings and the last accepted counters of
  * each card. Pure: it changes nothing; the caller records the counters of an
- * accepted packet.
+ * accepted packet. Only the signed range (every byte before the signature
+ * line) is read; what follows it is never parsed and only flagged
+ * (`unsignedTrailer`) when it is more than blank lines and closing markup.
+ * Any byte but NUL may appear in the signed text (it is read as latin-1).
  */
 export function judgePacket(
   raw: Uint8Array,
@@ -134,58 +163,128 @@ export function judgePacket(
   }
   if (raw.length === 0) return reject("malformed", "empty datagram");
   // Cheap byte scans first: a forged packet is refused before it is parsed.
-  const lineCount = countLines(raw);
+  const signature = locateSignature(raw);
+  if (signature === undefined) return reject("malformed", "no MD= signature line");
+  if (signature.offset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
+  const signed = raw.subarray(0, signature.offset);
+  const lineCount = countLines(signed);
   if (lineCount > MAX_PACKET_LINES) {
     return reject("too-many-lines", `${lineCount} lines, limit ${MAX_PACKET_LINES}`);
   }
-  const bad = firstBadByte(raw);
-  if (bad >= 0) {
-    const what = raw[bad] === 0 ? "NUL byte" : raw[bad] > 0x7e ? "non-ASCII byte" : "control byte";
-    return reject("malformed", `${what} 0x${raw[bad].toString(16).padStart(2, "0")} at offset ${bad}`);
-  }
-  const signatureOffset = findSignatureOffset(raw);
-  if (signatureOffset < 0) return reject("malformed", "no MD= signature");
-  if (signatureOffset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
+  const nul = indexOfNul(raw, signature.offset);
+  if (nul >= 0) return reject("malformed", `NUL byte at offset ${nul}`);
 
-  const md = signatureLineValue(raw) ?? "";
-  const expected = computeSignatureWith(raw.subarray(0, signatureOffset), suffixOf(settings));
-  if (!signaturesEqual(expected, md)) {
+  const expected = computeSignatureWith(signed, suffixOf(settings));
+  if (!signaturesEqual(expected, signature.value)) {
     return reject("bad-md5", "MD5 does not match the user name and authentication phrase");
   }
-  const packet = parsePacket(raw);
+  const packet = parsePacket(signed);
 
   const card = firstValue(packet, "PC");
   if (card === undefined || !settings.cards.includes(card)) {
     return reject(
       "unknown-card",
-      card === undefined ? "no PC= address" : `PC=${card} is not a configured NMC`,
+      card === undefined ? "no PC= address" : `PC=${printable(card)} is not a configured NMC`,
     );
   }
 
-  const sr = parseCounter(firstValue(packet, "SR"));
-  const su = parseCounter(firstValue(packet, "SU"));
+  const srText = firstValue(packet, "SR");
+  const suText = firstValue(packet, "SU");
+  const sr = parseCounter(srText);
+  const su = parseCounter(suText);
   if (sr === undefined || su === undefined) {
-    return reject("no-counters", `card ${card}: SR= or SU= missing or not hexadecimal`);
+    const problem = sr === undefined ? counterProblem("SR", srText) : counterProblem("SU", suText);
+    return reject("no-counters", `card ${card}: ${printable(problem)}`);
   }
   const counters = { sr, su };
   const last = lastCounters(card);
   if (!isNewer(counters, last)) {
-    const seen = last ? `SR=${last.sr.toString(16)} SU=${last.su.toString(16)}` : "nothing";
-    return reject(
-      "replay",
-      `card ${card}: SR=${sr.toString(16)} SU=${su.toString(16)} is not newer than ${seen}`,
-    );
+    const seen = last ? formatCounters(last) : "nothing";
+    return {
+      accepted: false,
+      reason: "replay",
+      detail: `card ${card}: ${formatCounters(counters)} is not newer than ${seen}`,
+      replayOf: { card, counters },
+    };
   }
-  return { accepted: true, packet: { kind: packet.kind, card, counters, lines: packet.lines } };
+  const unsignedTrailer = !isClosingTrailer(raw.subarray(signature.end));
+  return {
+    accepted: true,
+    packet: { kind: packet.kind, card, counters, lines: packet.lines, unsignedTrailer },
+  };
+}
+
+/**
+ * Judges a card's web page (kill-power, registration) from `<html>` on: like
+ * a datagram, but only the signed range and its signature line count, so the
+ * rest of the page (markup, non-ASCII text, any length) is neither read nor
+ * limited.
+ */
+export function judgeSignedPage(
+  page: Uint8Array,
+  settings: GateSettings,
+  lastCounters: (card: string) => ReplayCounters | undefined,
+): Verdict {
+  const signature = locateSignature(page);
+  const verdict = judgePacket(signature ? page.subarray(0, signature.end) : page, settings, lastCounters);
+  return verdict.accepted
+    ? { accepted: true, packet: { ...verdict.packet, unsignedTrailer: false } }
+    : verdict;
+}
+
+/** Why a card's packets are refused although they are authenticated (reported once per episode). */
+export interface StuckCounters {
+  /** Authenticated packets refused as replayed since the last accepted one. */
+  readonly refused: number;
+  /** When the first of them arrived. */
+  readonly since: number;
+  /** The counters of the latest of them. */
+  readonly latest: ReplayCounters;
+  /** The last accepted counters they are not newer than. */
+  readonly last: ReplayCounters;
+}
+
+/** What the gate knows about one card's counters. */
+export interface CardCounterStatus {
+  /** The last accepted counters (undefined before the first packet, or after a reset). */
+  readonly counters?: ReplayCounters;
+  /** Present while authenticated packets of the card are being refused as replayed. */
+  readonly stuck?: StuckCounters;
+}
+
+/** Something about a card's counters the operator must hear of. */
+export type CounterNotice =
+  | { readonly kind: "stuck"; readonly card: string; readonly stuck: StuckCounters }
+  | {
+    readonly kind: "recovered";
+    readonly card: string;
+    readonly from: ReplayCounters;
+    readonly to: ReplayCounters;
+    readonly run: RefusedRun;
+  };
+
+/** A verdict plus a notice about the card's counters, if the packet caused one. */
+export type GateResult = Verdict & { readonly notice?: CounterNotice };
+
+interface CardRecord {
+  counters?: ReplayCounters;
+  lastAcceptedAt?: number;
+  refused: number;
+  firstRefusedAt?: number;
+  latestRefused?: ReplayCounters;
+  run?: RefusedRun;
+  stuckReported: boolean;
 }
 
 /**
  * Stateful wrapper around `judgePacket`: remembers each card's last accepted
- * counters and counts rejections by reason.
+ * counters (also of cards later removed from the config, so re-adding one
+ * opens no replay window), counts rejections by reason, and recognises
+ * cards whose counters went back (see `counters.ts`).
  */
 export class PacketGate {
   #settings: GateSettings;
-  readonly #counters = new Map<string, ReplayCounters>();
+  readonly #cards = new Map<string, CardRecord>();
   readonly #rejected = new Map<RejectReason, number>();
   #accepted = 0;
 
@@ -194,23 +293,45 @@ export class PacketGate {
     this.#settings = settings;
   }
 
-  /** Applies new settings; counters of cards still configured are kept, the others forgotten. */
+  /** Applies new settings; every card's counters are kept. */
   configure(settings: GateSettings): void {
     this.#settings = settings;
-    for (const card of [...this.#counters.keys()]) {
-      if (!settings.cards.includes(card)) this.#counters.delete(card);
-    }
   }
 
-  /** Judges a datagram; on acceptance the card's counters move forward. */
-  check(raw: Uint8Array): Verdict {
-    const verdict = judgePacket(raw, this.#settings, (card) => this.#counters.get(card));
-    if (verdict.accepted) {
-      this.#counters.set(verdict.packet.card, verdict.packet.counters);
-      this.#accepted++;
-    } else {
-      this.#rejected.set(verdict.reason, (this.#rejected.get(verdict.reason) ?? 0) + 1);
+  /**
+   * Judges a datagram that arrived at `now` from `source` (its address, if known); on acceptance the card's
+   * counters move forward. With `requireCardSource` a datagram from another address is refused first,
+   * before a byte of it is read.
+   */
+  check(raw: Uint8Array, now: number, source?: string): GateResult {
+    const sources = source === undefined ? null : allowedSources(this.#settings);
+    if (sources && !sources.has(normalizeSource(source!))) {
+      this.#count("unknown-source");
+      return {
+        accepted: false,
+        reason: "unknown-source",
+        detail:
+          `${source} is not a configured NMC address (behind NAT? set [Networking] requireCardSource = false)`,
+      };
     }
+    const verdict = judgePacket(raw, this.#settings, (card) => this.#cards.get(card)?.counters);
+    if (verdict.accepted) {
+      this.#accept(verdict.packet.card, verdict.packet.counters, now);
+      return verdict;
+    }
+    if (verdict.replayOf) {
+      const outcome = this.#refused(verdict.replayOf.card, verdict.replayOf.counters, now);
+      if (outcome?.kind === "recovered") {
+        const packet = judgePacket(raw, this.#settings, () => undefined);
+        if (packet.accepted) {
+          this.#accept(packet.packet.card, packet.packet.counters, now);
+          return { ...packet, notice: outcome };
+        }
+      }
+      this.#count(verdict.reason);
+      return outcome ? { ...verdict, notice: outcome } : verdict;
+    }
+    this.#count(verdict.reason);
     return verdict;
   }
 
@@ -228,11 +349,87 @@ export class PacketGate {
 
   /** The last accepted counters of a card, if any. */
   lastCounters(card: string): ReplayCounters | undefined {
-    return this.#counters.get(card);
+    return this.#cards.get(card)?.counters;
+  }
+
+  /** A card's counters and whether its packets are stuck as replayed (at time `now`). */
+  status(card: string, now: number): CardCounterStatus {
+    const record = this.#cards.get(card);
+    if (!record) return {};
+    const stuck = this.#stuck(record, now);
+    return { ...(record.counters ? { counters: record.counters } : {}), ...(stuck ? { stuck } : {}) };
+  }
+
+  /** Every card's last accepted counters (for saving them). */
+  snapshot(): Map<string, ReplayCounters> {
+    const out = new Map<string, ReplayCounters>();
+    for (const [card, record] of this.#cards) if (record.counters) out.set(card, record.counters);
+    return out;
+  }
+
+  /** Restores saved counters (at start); a card's counters never move back. */
+  restore(saved: ReadonlyMap<string, ReplayCounters>): void {
+    for (const [card, counters] of saved) this.advance(card, counters);
   }
 
   /** Moves a card's counters forward (for the kill-power page, authenticated like a packet); never back. */
   advance(card: string, counters: ReplayCounters): void {
-    if (isNewer(counters, this.#counters.get(card))) this.#counters.set(card, counters);
+    const record = this.#record(card);
+    if (isNewer(counters, record.counters)) record.counters = counters;
+  }
+
+  /** Forgets the counters of one card (or of every card): the next authenticated packet is accepted. */
+  reset(card?: string): string[] {
+    const cards = card === undefined ? [...this.#cards.keys()] : this.#cards.has(card) ? [card] : [];
+    for (const c of cards) this.#cards.set(c, { refused: 0, stuckReported: false });
+    return cards;
+  }
+
+  #record(card: string): CardRecord {
+    let record = this.#cards.get(card);
+    if (!record) {
+      record = { refused: 0, stuckReported: false };
+      this.#cards.set(card, record);
+    }
+    return record;
+  }
+
+  #count(reason: RejectReason): void {
+    this.#rejected.set(reason, (this.#rejected.get(reason) ?? 0) + 1);
+  }
+
+  #accept(card: string, counters: ReplayCounters, now: number): void {
+    this.#cards.set(card, { counters, lastAcceptedAt: now, refused: 0, stuckReported: false });
+    this.#accepted++;
+  }
+
+  #stuck(record: CardRecord, now: number): StuckCounters | undefined {
+    if (record.refused < STUCK_AFTER_PACKETS || !record.counters || !record.latestRefused) return undefined;
+    const quietSince = record.lastAcceptedAt ?? record.firstRefusedAt ?? now;
+    if (now - quietSince < STUCK_AFTER_MS) return undefined;
+    return {
+      refused: record.refused,
+      since: record.firstRefusedAt ?? now,
+      latest: record.latestRefused,
+      last: record.counters,
+    };
+  }
+
+  /** Records an authenticated packet refused as replayed; says if the card is now stuck or recovered. */
+  #refused(card: string, counters: ReplayCounters, now: number): CounterNotice | undefined {
+    const record = this.#record(card);
+    record.refused++;
+    record.firstRefusedAt ??= now;
+    record.latestRefused = counters;
+    record.run = extendRun(record.run, { counters, at: now });
+    if (looksLikeReboot(record.run) && record.counters) {
+      return { kind: "recovered", card, from: record.counters, to: counters, run: record.run };
+    }
+    const stuck = this.#stuck(record, now);
+    if (stuck && !record.stuckReported) {
+      record.stuckReported = true;
+      return { kind: "stuck", card, stuck };
+    }
+    return undefined;
   }
 }

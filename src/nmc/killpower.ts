@@ -25,7 +25,7 @@ import {
   extractSignedPage,
   hostHeader,
 } from "./cardhttp.ts";
-import { judgePacket, type ReplayCounters, type Verdict } from "./gate.ts";
+import { judgeSignedPage, type ReplayCounters, type Verdict } from "./gate.ts";
 import { firstValue } from "./packet.ts";
 
 export {
@@ -206,7 +206,7 @@ export async function turnOffUps(
       authenticationPhrase: target.authenticationPhrase,
       cards: [target.card],
     };
-    const verdict = judgePacket(page, settings, (card) => options.lastCounters?.(card));
+    const verdict = judgeSignedPage(page, settings, (card) => options.lastCounters?.(card));
     if (!verdict.accepted) throw new Failure("verify", describePageRejection(verdict, target.card));
     options.onAccepted?.(target.card, verdict.packet.counters);
 

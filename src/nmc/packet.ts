@@ -30,28 +30,79 @@ export interface ParsedPacket {
   readonly lines: readonly PacketLine[];
   /** Number of non-empty lines (CRLF counts as one line ending). */
   readonly lineCount: number;
-  /** Byte offset of the first `MD=` (the end of the signed range), or -1 if absent. */
+  /** Byte offset of the signature line's `MD=` (the end of the signed range), or -1 if absent. */
   readonly signatureOffset: number;
+}
+
+/** Where a datagram's signature is: the first line that starts (after blanks) with `MD=`. */
+export interface SignatureLocation {
+  /** Offset of the `M` of `MD=`: the signed range is every byte before it. */
+  readonly offset: number;
+  /** The signature line's value, trailing blanks trimmed. */
+  readonly value: string;
+  /** Offset just past the signature line and its line ending: the unsigned trailer starts here. */
+  readonly end: number;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("latin1");
 
-/** Byte offset of the first `MD=` in the datagram (a plain substring search, as the card's peers do), or -1. */
-export function findSignatureOffset(raw: Uint8Array): number {
-  for (let i = 0; i + 2 < raw.length; i++) {
-    if (raw[i] === 0x4d && raw[i + 1] === 0x44 && raw[i + 2] === 0x3d) return i;
+const isBlank = (b: number) => b === 0x20 || b === 0x09;
+const isEol = (b: number) => b === 0x0a || b === 0x0d;
+
+/**
+ * Finds the signature line: the first line whose text (after leading blanks) starts with `MD=`. A card
+ * writes `MD=` at the start of its own line, so an `MD=` inside a value (a UPS named `LAB-MD=2`) does not
+ * move the boundary, unlike apcupsd's plain substring search. Undefined if there is none.
+ */
+export function locateSignature(raw: Uint8Array): SignatureLocation | undefined {
+  let i = 0;
+  while (i < raw.length) {
+    let start = i;
+    while (start < raw.length && isBlank(raw[start])) start++;
+    let end = start;
+    while (end < raw.length && !isEol(raw[end])) end++;
+    if (end - start >= 3 && raw[start] === 0x4d && raw[start + 1] === 0x44 && raw[start + 2] === 0x3d) {
+      let last = end;
+      while (last > start + 3 && isBlank(raw[last - 1])) last--;
+      let next = end;
+      if (raw[next] === 0x0d) next++;
+      if (raw[next] === 0x0a) next++;
+      return { offset: start, value: String.fromCharCode(...raw.subarray(start + 3, last)), end: next };
+    }
+    i = end;
+    if (raw[i] === 0x0d) i++;
+    if (raw[i] === 0x0a) i++;
   }
-  return -1;
+  return undefined;
+}
+
+/** Byte offset of the signature line's `MD=` (see `locateSignature`), or -1. */
+export function findSignatureOffset(raw: Uint8Array): number {
+  return locateSignature(raw)?.offset ?? -1;
 }
 
 /**
- * Splits a datagram into lines. Lines end at CR, LF or CRLF; leading and
- * trailing blanks are trimmed; lines without `=` (the type line, `<BODY>`)
- * are kept out of `lines`. Never throws.
+ * True if the bytes after the signature line carry nothing but what a card sends there: blank lines and
+ * the closing `</BODY>` / `</HTML>` markup (any case). Anything else is unsigned data a sender appended.
+ */
+export function isClosingTrailer(trailer: Uint8Array): boolean {
+  const text = decoder.decode(trailer);
+  for (const rawLine of text.split(/\r\n|\r|\n/)) {
+    const line = rawLine.trim();
+    if (line !== "" && !/^<\/(body|html)>$/i.test(line)) return false;
+  }
+  return true;
+}
+
+/**
+ * Splits the signed range of a datagram into lines. Lines end at CR, LF or CRLF; leading and trailing
+ * blanks are trimmed; lines without `=` (the type line, `<BODY>`) are kept out of `lines`. Only the bytes
+ * before the signature line are read: nothing after `MD=` is ever parsed. Never throws.
  */
 export function parsePacket(raw: Uint8Array): ParsedPacket {
-  const text = decoder.decode(raw);
+  const signatureOffset = findSignatureOffset(raw);
+  const text = decoder.decode(signatureOffset < 0 ? raw : raw.subarray(0, signatureOffset));
   const lines: PacketLine[] = [];
   let lineCount = 0;
   let kind: PacketKind | undefined;
@@ -64,7 +115,16 @@ export function parsePacket(raw: Uint8Array): ParsedPacket {
     if (eq < 0) continue;
     lines.push({ key: line.slice(0, eq), value: line.slice(eq + 1).trimEnd() });
   }
-  return { kind: kind ?? "OTHER", lines, lineCount, signatureOffset: findSignatureOffset(raw) };
+  return { kind: kind ?? "OTHER", lines, lineCount, signatureOffset };
+}
+
+/**
+ * A card's text made safe to show: control characters (C0, DEL, C1) become U+FFFD, so a UPS name cannot
+ * move a terminal's cursor, ring its bell or fake a log line. Latin-1 letters (`Büro`) stay as they are.
+ */
+export function printable(value: string): string {
+  // deno-lint-ignore no-control-regex
+  return value.replace(/[\x00-\x1f\x7f-\x9f]/g, "\ufffd");
 }
 
 /** Value of the first line with `key` (first wins, as for MD, PC, SR, SU, CS), or undefined. */
@@ -98,9 +158,6 @@ export function signaturesEqual(expected: string, actual: string): boolean {
   return diff === 0;
 }
 
-const isBlank = (b: number) => b === 0x20 || b === 0x09;
-const isEol = (b: number) => b === 0x0a || b === 0x0d;
-
 /** Number of non-blank lines (what `parsePacket` reports as lineCount), by a byte scan. */
 export function countLines(raw: Uint8Array): number {
   let count = 0;
@@ -115,23 +172,6 @@ export function countLines(raw: Uint8Array): number {
     }
   }
   return content ? count + 1 : count;
-}
-
-/** Value of the first line whose key is `MD` (trailing blanks trimmed), by a byte scan; undefined if none. */
-export function signatureLineValue(raw: Uint8Array): string | undefined {
-  let i = 0;
-  while (i < raw.length) {
-    while (i < raw.length && (isBlank(raw[i]) || isEol(raw[i]))) i++;
-    let end = i;
-    while (end < raw.length && !isEol(raw[end])) end++;
-    if (end - i >= 3 && raw[i] === 0x4d && raw[i + 1] === 0x44 && raw[i + 2] === 0x3d) {
-      let last = end;
-      while (last > i + 3 && isBlank(raw[last - 1])) last--;
-      return String.fromCharCode(...raw.subarray(i + 3, last));
-    }
-    i = end;
-  }
-  return undefined;
 }
 
 /** What `buildPacket` writes: the type line, then the items in order, then the signature. */

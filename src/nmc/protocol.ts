@@ -43,7 +43,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { hostHeader } from "./cardhttp.ts";
-import { computeSignature, findSignatureOffset, firstValue, parsePacket, signaturesEqual } from "./packet.ts";
+import { computeSignature, firstValue, locateSignature, parsePacket, signaturesEqual } from "./packet.ts";
 
 // ---------------------------------------------------------------------------
 // Names (the part to match against a real card)
@@ -569,13 +569,13 @@ export function verifyNegotiationAnswer(
   const start = latin1.decode(body).indexOf("<html>");
   if (start < 0) return { error: "the answer has no <html> block" };
   const block = body.subarray(start);
-  const packet = parsePacket(block);
-  const offset = findSignatureOffset(block);
-  if (offset <= 0) return { error: "the answer is not signed (no MD=)" };
+  const signature = locateSignature(block);
+  if (signature === undefined || signature.offset <= 0) return { error: "the answer is not signed (no MD=)" };
+  const offset = signature.offset;
+  const packet = parsePacket(block.subarray(0, offset));
   const marker = latin1.decode(block.subarray(0, offset)).split("\n")[1]?.trim();
   if (marker !== NEGOTIATION_MARKER) return { error: `the answer does not start with ${NEGOTIATION_MARKER}` };
-  const md = firstValue(packet, "MD") ?? "";
-  if (!signaturesEqual(computeSignature(block.subarray(0, offset), username, phrase), md)) {
+  if (!signaturesEqual(computeSignature(block.subarray(0, offset), username, phrase), signature.value)) {
     return { error: "bad MD5: the client's user name or authentication phrase differs from the card's" };
   }
   const K = NEGOTIATION_KEYS;

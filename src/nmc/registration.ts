@@ -28,7 +28,7 @@ import {
   extractSignedPage,
   type PeerCertificate,
 } from "./cardhttp.ts";
-import { judgePacket, type ReplayCounters, type Verdict } from "./gate.ts";
+import { judgeSignedPage, type ReplayCounters, type Verdict } from "./gate.ts";
 import {
   buildRegistrationPageRequest,
   buildRegistrationPost,
@@ -322,7 +322,7 @@ async function exchange(
       authenticationPhrase: target.authenticationPhrase,
       cards: [card],
     };
-    const verdict = judgePacket(signedPage, settings, (c) => options.lastCounters?.(c));
+    const verdict = judgeSignedPage(signedPage, settings, (c) => options.lastCounters?.(c));
     if (!verdict.accepted) {
       throw new Failure(
         "verify",
@@ -425,7 +425,7 @@ async function exchange(
     if (signedReply === undefined) {
       throw new Failure("reply", "card-md5", `card ${card} answered the ${action} without a signed page`);
     }
-    const replyVerdict = judgePacket(signedReply, settings, () => seen.counters);
+    const replyVerdict = judgeSignedPage(signedReply, settings, () => seen.counters);
     if (!replyVerdict.accepted) {
       const why = replyVerdict.reason === "bad-md5"
         ? "bad MD5 from the card"

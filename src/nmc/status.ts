@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PacketLine } from "./packet.ts";
+import { type PacketLine, printable } from "./packet.ts";
 
 /** The eight bits of the UPS status byte. */
 export interface UpsStatusFlags {
@@ -114,10 +114,50 @@ export interface UpsReading {
   batteryDate?: string;
   /** Reason for the last transfer to battery, as text (47). */
   lastTransferCause?: string;
+  /** Reason for the last transfer to battery, the card's letter (47; `S` = self-test). */
+  lastTransferCode?: string;
   /** Last self-test result, as text (58). */
   selfTestResult?: string;
   /** The card's Low Battery Duration (low-battery warning), minutes (71). */
   lowBatteryDurationMinutes?: number;
+  /** Line quality (39). */
+  lineQuality?: string;
+  /** Hours since the last self-test (64). */
+  hoursSinceSelfTest?: number;
+  /** Self-test interval setting (45). */
+  selfTestInterval?: string;
+  /** Nominal battery voltage, V (67). */
+  nominalBatteryVoltage?: number;
+  /** Nominal output voltage, V (6F). */
+  nominalOutputVoltage?: number;
+  /** Low transfer voltage, V (6C). */
+  lowTransferVoltage?: number;
+  /** High transfer voltage, V (75). */
+  highTransferVoltage?: number;
+  /** Return charge threshold, % (65). */
+  returnChargePercent?: number;
+  /** Shutdown delay of the UPS, s (70). */
+  shutdownDelaySeconds?: number;
+  /** Wake-up delay of the UPS, s (72). */
+  wakeupDelaySeconds?: number;
+  /** Alarm setting code (6B). */
+  alarmSetting?: string;
+  /** Sensitivity H/M/L/A (73). */
+  sensitivity?: string;
+  /** External battery packs (3E). */
+  externalBatteryPacks?: number;
+  /** Bad battery packs (3C). */
+  badBatteryPacks?: number;
+  /** DIP switch register (37, hex). */
+  dipSwitches?: number;
+  /** Register 1 (7E, hex). */
+  register1?: number;
+  /** Register 2 (27, hex); bit 0x20 = battery disconnected. */
+  register2?: number;
+  /** Register 3 (38, hex). */
+  register3?: number;
+  /** Register 2 bit 0x20: the battery is disconnected. */
+  batteryDisconnected?: boolean;
 }
 
 const NUMBER_KEYS: Readonly<Record<string, keyof UpsReading>> = {
@@ -134,6 +174,23 @@ const NUMBER_KEYS: Readonly<Record<string, keyof UpsReading>> = {
   "74": "ambientTemperature",
   "68": "humidity",
   "71": "lowBatteryDurationMinutes",
+  "64": "hoursSinceSelfTest",
+  "67": "nominalBatteryVoltage",
+  "6F": "nominalOutputVoltage",
+  "6C": "lowTransferVoltage",
+  "75": "highTransferVoltage",
+  "65": "returnChargePercent",
+  "70": "shutdownDelaySeconds",
+  "72": "wakeupDelaySeconds",
+  "3E": "externalBatteryPacks",
+  "3C": "badBatteryPacks",
+};
+
+const HEX_KEYS: Readonly<Record<string, keyof UpsReading>> = {
+  "37": "dipSwitches",
+  "7E": "register1",
+  "27": "register2",
+  "38": "register3",
 };
 
 const TEXT_KEYS: Readonly<Record<string, keyof UpsReading>> = {
@@ -143,7 +200,14 @@ const TEXT_KEYS: Readonly<Record<string, keyof UpsReading>> = {
   "62": "firmware",
   "6D": "manufactureDate",
   "78": "batteryDate",
+  "39": "lineQuality",
+  "45": "selfTestInterval",
+  "6B": "alarmSetting",
+  "73": "sensitivity",
 };
+
+/** Register 2's battery-disconnected bit (apcupsd's NOBATT). */
+export const REGISTER2_BATTERY_DISCONNECTED = 0x20;
 
 const TRANSFER_CAUSES: Readonly<Record<string, string>> = {
   O: "No transfers since turn-on",
@@ -174,14 +238,36 @@ export function isDataKey(key: string): boolean {
   return /^[0-9A-Fa-f]{2}$/.test(key);
 }
 
-/** Decodes the data lines of a status packet; for a repeated data key the last one wins. */
-export function decodeReading(lines: readonly PacketLine[]): UpsReading {
+/** A decoded status packet: its reading and how many of its lines were applied. */
+export interface DecodedStatus {
+  /** The values the packet carried. */
+  readonly reading: UpsReading;
+  /** Lines that set a value (a known key with a valid value); 0 means the packet proves nothing. */
+  readonly applied: number;
+}
+
+/** SD as a number: any decimal 1 (`1`, `01`) means shutting down, any decimal 0 means not; else undefined. */
+export function parseShutdownFlag(value: string): boolean | undefined {
+  if (/^0*1$/.test(value)) return true;
+  if (/^0+$/.test(value)) return false;
+  return undefined;
+}
+
+/**
+ * Decodes the data lines of a status packet; for a repeated data key the last one wins. Text values are
+ * made printable (control characters replaced), latin-1 letters kept.
+ */
+export function decodeStatus(lines: readonly PacketLine[]): DecodedStatus {
   const reading: UpsReading = {};
   const writable = reading as Record<string, unknown>;
+  let applied = 0;
   for (const { key, value } of lines) {
     if (key === "SD") {
-      if (value === "1") reading.shuttingDown = true;
-      else if (value === "0") reading.shuttingDown = false;
+      const flag = parseShutdownFlag(value);
+      if (flag !== undefined) {
+        reading.shuttingDown = flag;
+        applied++;
+      }
       continue;
     }
     if (!isDataKey(key)) continue;
@@ -190,24 +276,39 @@ export function decodeReading(lines: readonly PacketLine[]): UpsReading {
       if (/^[0-9A-Fa-f]{1,2}$/.test(value)) {
         reading.statusByte = parseInt(value, 16);
         reading.flags = decodeStatusByte(reading.statusByte);
+        applied++;
       }
     } else if (code in NUMBER_KEYS) {
       const n = leadingNumber(value);
-      if (n !== undefined) writable[NUMBER_KEYS[code]] = n;
+      if (n !== undefined) {
+        writable[NUMBER_KEYS[code]] = n;
+        applied++;
+      }
+    } else if (code in HEX_KEYS) {
+      if (/^[0-9A-Fa-f]{1,8}$/.test(value)) {
+        const n = parseInt(value, 16);
+        writable[HEX_KEYS[code]] = n;
+        if (code === "27") reading.batteryDisconnected = (n & REGISTER2_BATTERY_DISCONNECTED) !== 0;
+        applied++;
+      }
     } else if (code in TEXT_KEYS) {
-      writable[TEXT_KEYS[code]] = value.trim();
+      writable[TEXT_KEYS[code]] = printable(value.trim());
+      applied++;
     } else if (code === "47") {
-      reading.lastTransferCause = TRANSFER_CAUSES[value] ?? value;
+      reading.lastTransferCode = printable(value);
+      reading.lastTransferCause = TRANSFER_CAUSES[value] ?? printable(value);
+      applied++;
     } else if (code === "58") {
-      reading.selfTestResult = SELF_TEST_RESULTS[value] ?? value;
+      reading.selfTestResult = SELF_TEST_RESULTS[value] ?? printable(value);
+      applied++;
     }
   }
-  return reading;
+  return { reading, applied };
 }
 
-/** True if the packet carries UPS data (a data key or SD): only such packets prove the UPS link is alive. */
-export function carriesUpsData(lines: readonly PacketLine[]): boolean {
-  return lines.some(({ key }) => key === "SD" || isDataKey(key));
+/** Decodes the data lines of a status packet (see `decodeStatus`). */
+export function decodeReading(lines: readonly PacketLine[]): UpsReading {
+  return decodeStatus(lines).reading;
 }
 
 /** What a MACONFIG (client notification) says. */
@@ -247,5 +348,6 @@ export function decodeClientNotification(lines: readonly PacketLine[]): ClientNo
     const address = decodeClientAddress(value);
     if (address !== undefined) clients.push(address);
   }
-  return { udpPort: port, target: lines.find((l) => l.key === "TA")?.value, clients };
+  const target = lines.find((l) => l.key === "TA")?.value;
+  return { udpPort: port, target: target === undefined ? undefined : printable(target), clients };
 }

@@ -8,21 +8,51 @@
  * @module
  */
 
+import { type KernelSockets, kernelSockets } from "./kernelfilter.ts";
+
 /** Called for every datagram received. */
 export type DatagramHandler = (data: Uint8Array, from: Deno.NetAddr) => void;
 
 /** Receive buffer: larger than any datagram we accept, so oversize packets are seen whole and rejected. */
 const RECEIVE_BUFFER_BYTES = 65536;
+/** The kernel's receive queue per socket (where the kernel lets us set it): absorbs bursts and stalls. */
+export const RECEIVE_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /** A set of bound UDP sockets sharing one port. */
 export class UdpListener {
   readonly #sockets: Deno.DatagramConn[];
   readonly #loops: Promise<void>[];
+  readonly #kernel: KernelSockets | string;
+  readonly #receiveQueueBytes: number | undefined;
   #closed = false;
 
   private constructor(sockets: Deno.DatagramConn[], onDatagram: DatagramHandler) {
     this.#sockets = sockets;
+    this.#kernel = kernelSockets((sockets[0].addr as Deno.NetAddr).port);
+    this.#receiveQueueBytes = typeof this.#kernel === "string"
+      ? undefined
+      : this.#kernel.setReceiveBuffer(RECEIVE_QUEUE_BYTES);
     this.#loops = sockets.map((socket) => this.#receiveLoop(socket, onDatagram));
+  }
+
+  /** The kernel receive queue size set on the sockets, or undefined where it cannot be set. */
+  get receiveQueueBytes(): number | undefined {
+    return this.#receiveQueueBytes;
+  }
+
+  /**
+   * Drops datagrams whose source is not one of `cards` in the kernel (one in `sampleOneIn` still gets
+   * through), or with `cards` undefined lifts that filter. Returns why it cannot, if it cannot.
+   */
+  filterSources(cards: readonly string[] | undefined, sampleOneIn: number): string | undefined {
+    if (typeof this.#kernel === "string") return this.#kernel;
+    try {
+      if (cards === undefined) this.#kernel.detachSourceFilter();
+      else this.#kernel.attachSourceFilter(cards, sampleOneIn);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   /**

@@ -7,9 +7,13 @@
  * - read/write: the configuration directory (any path), command files, the certificate;
  * - env: PCNS_AGENT_CONFIG, NOTIFY_SOCKET, WATCHDOG_USEC, ProgramData, ...;
  * - run: command files and the OS shutdown command;
- * - sys: only the host name and the network interfaces (certificate names, webhook payloads).
+ * - sys: only the host name and the network interfaces (certificate names, webhook payloads);
+ * - ffi: libc's setsockopt on Linux, for the UDP socket's receive queue and the kernel filter that drops a
+ *   forged flood from non-NMC addresses (src/nmc/kernelfilter.ts). It cannot be narrowed to one library
+ *   portably (libc's path differs by distribution), and it adds no power the agent lacks: it already runs
+ *   commands (command files, the OS shutdown) with --allow-run.
  *
- * No FFI, no other system information.
+ * No other system information.
  *
  * @module
  */
@@ -22,6 +26,7 @@ export const AGENT_PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-run",
   "--allow-sys=hostname,networkInterfaces",
+  "--allow-ffi",
 ];
 
 /** Unstable features the agent needs (unix datagram sockets for sd_notify; text imports of the UI assets). */

@@ -1,32 +1,50 @@
 /**
- * Pending shutdown countdowns survive a restart of the agent: they are
- * written (atomically) to `pending-shutdown.json` in the data directory on
- * every change and read back at start.
+ * Pending shutdown countdowns and an interrupted sequence survive a restart
+ * of the agent: they are written (atomically) to `pending-shutdown.json` in
+ * the data directory on every change and read back at start, where the
+ * resumption rules (`resume.ts`) decide what, if anything, goes on.
+ *
+ * Writing is best effort: the caller reports a failed save (full or
+ * read-only disk) and carries on; nothing here may stop a shutdown.
  *
  * @module
  */
 import type { ActiveEvent, ShutdownCandidate } from "../actions/policy.ts";
 import type { SequenceTrigger } from "./sequencer.ts";
 
+/** The sequence as persisted while it runs (a finished sequence is never persisted). */
+export interface PersistedSequence {
+  /** When ShutdownStarting was raised. */
+  readonly startedAt: number;
+  /** Why it started. */
+  readonly trigger: SequenceTrigger;
+  /** When an NMC accepted the UPS turn-off, if it did: the UPS cuts the power whatever happens next. */
+  readonly turnOffSentAt?: number;
+}
+
 /** What is persisted. */
 export interface PersistedShutdownState {
-  /** Format version. */
-  readonly version: 1;
+  /** Format version: 2 carries the dry-run marker; version 1 files (without it) are never resumed. */
+  readonly version: 1 | 2;
   /** When it was written. */
   readonly savedAt: number;
+  /** Written by a rehearsal (`--dry-run`, or an OS-shutdown recorder); absent in version 1. */
+  readonly dryRun?: boolean;
+  /** The host's boot it was written in (Linux boot_id), to tell an agent restart from a host reboot. */
+  readonly bootId?: string;
   /** Events in effect when it was written. */
   readonly active: readonly ActiveEvent[];
   /** Countdowns pending when it was written. */
   readonly countdowns: readonly ShutdownCandidate[];
-  /** The sequence, if it had started. */
-  readonly sequence?: { readonly startedAt: number; readonly trigger: SequenceTrigger };
+  /** The sequence, if it had started and not finished. */
+  readonly sequence?: PersistedSequence;
 }
 
 /** Reads and writes the persisted state. */
 export interface ShutdownStateStore {
-  /** Saves the state (replacing the previous one). */
+  /** Saves the state (replacing the previous one); throws with the OS error if it cannot. */
   save(state: PersistedShutdownState): void;
-  /** Removes it (nothing pending). */
+  /** Removes it (nothing pending); throws with the OS error if it cannot. */
   clear(): void;
 }
 
@@ -39,9 +57,12 @@ export function parsePersistedState(text: string): PersistedShutdownState | stri
     return `not JSON: ${(error as Error).message}`;
   }
   const v = value as Partial<PersistedShutdownState>;
-  if (!v || v.version !== 1 || !Array.isArray(v.active) || !Array.isArray(v.countdowns)) {
-    return "not a pending-shutdown file of this version";
+  if (
+    !v || (v.version !== 1 && v.version !== 2) || !Array.isArray(v.active) || !Array.isArray(v.countdowns)
+  ) {
+    return "not a pending-shutdown file of a known version";
   }
+  if (v.version === 2 && typeof v.dryRun !== "boolean") return "no dry-run marker";
   return v as PersistedShutdownState;
 }
 
@@ -53,6 +74,11 @@ export class ShutdownStateFile implements ShutdownStateStore {
   /** Uses the file at `path`. */
   constructor(path: string) {
     this.#path = path;
+  }
+
+  /** Where the state lives. */
+  get path(): string {
+    return this.#path;
   }
 
   /** Reads the file: undefined if absent, an error message if unreadable. */
@@ -67,17 +93,26 @@ export class ShutdownStateFile implements ShutdownStateStore {
     return parsePersistedState(text);
   }
 
-  /** Writes atomically: temp file, fsync, rename. */
+  /** Writes atomically: temp file, fsync, rename. A failed write leaves no temp file behind. */
   save(state: PersistedShutdownState): void {
     const tmp = `${this.#path}.tmp`;
-    const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
-      file.writeSync(new TextEncoder().encode(JSON.stringify(state) + "\n"));
-      file.syncSync();
-    } finally {
-      file.close();
+      const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+      try {
+        file.writeSync(new TextEncoder().encode(JSON.stringify(state) + "\n"));
+        file.syncSync();
+      } finally {
+        file.close();
+      }
+      Deno.renameSync(tmp, this.#path);
+    } catch (error) {
+      try {
+        Deno.removeSync(tmp);
+      } catch {
+        // never created, or the file system refuses even that
+      }
+      throw new Error(`cannot write ${this.#path}: ${(error as Error).message}`);
     }
-    Deno.renameSync(tmp, this.#path);
     this.#present = true;
   }
 
@@ -87,7 +122,9 @@ export class ShutdownStateFile implements ShutdownStateStore {
     try {
       Deno.removeSync(this.#path);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new Error(`cannot remove ${this.#path}: ${(error as Error).message}`);
+      }
     }
     this.#present = false;
   }

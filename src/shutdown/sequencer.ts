@@ -3,7 +3,12 @@
  * ShutdownStarting -> optional UPS turn-off through the NMC -> shutdown
  * command file (until it exits, at most its duration) -> settle delay
  * (default 70 s) -> OS shutdown. Once started it runs to the end, and it
- * runs at most once: a second trigger gets the same run.
+ * runs at most once: a second trigger gets the same run, until the action
+ * engine re-arms it (`reset`) after a run that left the host up (a dry run,
+ * a failed OS shutdown) or the operator resets it.
+ *
+ * A dry run names what it did not do: `UpsTurnOffSkipped` and
+ * `CommandFileSkipped` instead of "sent" and "finished".
  *
  * Every side effect goes through injected ports, so the drill, the demo and
  * the tests run the same code with recorders and a fake clock.
@@ -28,6 +33,30 @@ export interface CommandRun {
   readonly error?: string;
   /** How long it ran. */
   readonly durationMs: number;
+  /** Not run at all (dry run): `output` says what would have run. */
+  readonly skipped?: boolean;
+}
+
+/** What the UPS turn-off step reports. */
+export interface TurnOffResult {
+  /** The card accepted it (or, with `skipped`, a dry run recorded it). */
+  readonly ok: boolean;
+  /** What went wrong. */
+  readonly error?: string;
+  /** What the card answered, or what a dry run would have sent. */
+  readonly detail?: string;
+  /** Not sent at all (dry run). */
+  readonly skipped?: boolean;
+}
+
+/** How a finished sequence ended. */
+export interface SequenceOutcome {
+  /** `shut-down`: the OS shutdown command ran; `rehearsed`: a dry run recorded it; `failed`: it did not run. */
+  readonly result: "shut-down" | "rehearsed" | "failed";
+  /** When the OS-shutdown step ended. */
+  readonly at: number;
+  /** The command, or what went wrong. */
+  readonly note: string;
 }
 
 /** The outside world the sequence acts on. */
@@ -36,10 +65,8 @@ export interface SequencePorts {
   readonly clock: Clock;
   /** Publishes an event. */
   emit(draft: EventDraft): void;
-  /** Turns a UPS off through its NMC. */
-  turnOffUps(
-    card: string,
-  ): Promise<{ readonly ok: boolean; readonly error?: string; readonly detail?: string }>;
+  /** Turns a UPS off through its NMC (in a dry run: records what it would send, `skipped`). */
+  turnOffUps(card: string): Promise<TurnOffResult>;
   /** Runs a command file with a deadline. */
   runCommandFile(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** The OS-shutdown executor (a recorder unless really running). */
@@ -114,6 +141,7 @@ export class ShutdownSequencer {
   #run: Promise<void> | undefined;
   #phase: "idle" | "running" | "done" = "idle";
   #step = "";
+  #outcome: SequenceOutcome | undefined;
   #aborted = false;
   #wake: (() => void) | undefined;
   #waitTimer: unknown;
@@ -128,9 +156,29 @@ export class ShutdownSequencer {
     return this.#phase;
   }
 
-  /** The step running now ("" when idle). */
+  /** The step running now ("" when idle or done). */
   get step(): string {
     return this.#step;
+  }
+
+  /** How the last run ended (while done). */
+  get outcome(): SequenceOutcome | undefined {
+    return this.#outcome;
+  }
+
+  /** True if the OS shutdown is only recorded. */
+  get dryRun(): boolean {
+    return this.#ports.os.dryRun;
+  }
+
+  /** Re-arms a finished sequence so the next trigger runs it again; refused (false) while it runs. */
+  reset(): boolean {
+    if (this.#phase === "running") return false;
+    this.#phase = "idle";
+    this.#run = undefined;
+    this.#outcome = undefined;
+    this.#step = "";
+    return true;
   }
 
   /**
@@ -144,15 +192,42 @@ export class ShutdownSequencer {
     this.#wake?.();
   }
 
-  /** Starts the sequence; a second call returns the first run's promise and starts nothing. */
+  /**
+   * Starts the sequence; a second call returns the first run's promise and starts nothing. The promise
+   * never rejects: an unexpected error ends the run as `failed` with an OsShutdownFailed event.
+   */
   start(trigger: SequenceTrigger, settings: SequenceSettings): Promise<void> {
-    this.#run ??= this.#execute(trigger, settings);
+    this.#run ??= this.#execute(trigger, settings).catch((error) => {
+      const where = this.#step;
+      this.#finish({ ok: false, command: [], error: `internal error at step "${where}": ${error}` });
+    });
     return this.#run;
+  }
+
+  #finish(result: { ok: boolean; command: readonly string[]; error?: string }): void {
+    const command = result.command.join(" ");
+    const dryRun = this.#ports.os.dryRun;
+    this.#ports.emit(
+      result.ok
+        ? {
+          id: "OsShutdown",
+          note: dryRun ? `dry run: not shut down, would run: ${command}` : `ran: ${command}`,
+        }
+        : { id: "OsShutdownFailed", note: result.error ?? command },
+    );
+    this.#outcome = {
+      result: !result.ok ? "failed" : dryRun ? "rehearsed" : "shut-down",
+      at: this.#ports.clock.now(),
+      note: result.ok ? command : result.error ?? command,
+    };
+    this.#phase = "done";
+    this.#step = "";
   }
 
   async #execute(trigger: SequenceTrigger, settings: SequenceSettings): Promise<void> {
     const { emit, clock } = this.#ports;
     this.#phase = "running";
+    this.#aborted = false;
     const plan = planSequence(settings);
     emit({
       id: "ShutdownStarting",
@@ -163,10 +238,12 @@ export class ShutdownSequencer {
     if (settings.turnOffUps && settings.cards.length > 0) {
       this.#step = "UPS turn-off";
       await Promise.all(settings.cards.map(async (card) => {
-        const result: { ok: boolean; error?: string; detail?: string } = await this.#ports.turnOffUps(card)
+        const result: TurnOffResult = await this.#ports.turnOffUps(card)
           .catch((e) => ({ ok: false, error: String(e) }));
         emit(
-          result.ok
+          result.skipped
+            ? { id: "UpsTurnOffSkipped", nmc: card, note: result.detail }
+            : result.ok
             ? { id: "UpsTurnOffSent", nmc: card, note: result.detail }
             : { id: "UpsTurnOffFailed", nmc: card, note: result.error ?? "unknown error" },
         );
@@ -177,7 +254,15 @@ export class ShutdownSequencer {
       this.#step = "shutdown command file";
       const timeoutMs = settings.shutdownCommandFileDuration * 1000;
       const env = { PCNS_EVENT_ID: "ShutdownStarting", PCNS_SHUTDOWN_TRIGGER: trigger.eventId };
-      const run = await this.#ports.runCommandFile(settings.shutdownCommandFile, timeoutMs, env);
+      const run = await this.#ports.runCommandFile(settings.shutdownCommandFile, timeoutMs, env)
+        .catch((e): CommandRun => ({
+          ok: false,
+          timedOut: false,
+          exitCode: null,
+          output: "",
+          error: String(e),
+          durationMs: 0,
+        }));
       emit(commandFileEvent(settings.shutdownCommandFile, run));
     }
 
@@ -194,24 +279,14 @@ export class ShutdownSequencer {
     if (this.#aborted) return;
 
     this.#step = "OS shutdown";
-    const result = await this.#ports.os.shutdown(settings.osCommands);
-    const command = result.command.join(" ");
-    emit(
-      result.ok
-        ? {
-          id: "OsShutdown",
-          note: this.#ports.os.dryRun ? `dry run, would run: ${command}` : `ran: ${command}`,
-        }
-        : { id: "OsShutdownFailed", note: result.error ?? command },
-    );
-    this.#phase = "done";
-    this.#step = "";
+    this.#finish(await this.#ports.os.shutdown(settings.osCommands));
   }
 }
 
 /** The event reporting a command file's outcome. */
 export function commandFileEvent(path: string, run: CommandRun, nmc?: string): EventDraft {
   const details = { path, exitCode: run.exitCode, durationMs: run.durationMs, output: run.output };
+  if (run.skipped) return { id: "CommandFileSkipped", nmc, note: run.output || path, details };
   if (run.timedOut) {
     return { id: "CommandFileTimedOut", nmc, note: `${path}: ${run.error ?? "timed out"}`, details };
   }

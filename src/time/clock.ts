@@ -19,6 +19,11 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** A timer later than this (ms) means the process did not run: the agent was stalled or the clock jumped. */
+export const STALL_THRESHOLD_MS = 2_000;
+/** How long a timer that ran that late waits before acting, so the packets queued meanwhile are read first (ms). */
+export const STALL_GRACE_MS = 2_000;
+
 /** The real clock: Date.now and the global timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -8,8 +8,8 @@
  */
 import type { EventDraft } from "../events/types.ts";
 import type { AcceptedPacket } from "../nmc/gate.ts";
-import { carriesUpsData, decodeClientNotification, decodeReading } from "../nmc/status.ts";
-import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+import { decodeClientNotification, decodeStatus } from "../nmc/status.ts";
+import { type Clock, STALL_GRACE_MS, STALL_THRESHOLD_MS, systemClock, type TimerHandle } from "../time/clock.ts";
 import type { RuntimeSettings } from "./runtime.ts";
 import {
   applyClientNotification,
@@ -94,8 +94,11 @@ export class UpsMonitor {
     const now = this.#clock.now();
     if (packet.kind === "MACONFIG") {
       this.#commit(applyClientNotification(state, decodeClientNotification(packet.lines), now));
-    } else if (carriesUpsData(packet.lines)) {
-      this.#commit(applyStatus(state, decodeReading(packet.lines), now, this.#settings.runtime));
+    } else {
+      // Only a packet that set a value proves the UPS link is alive (wire.md §6).
+      const { reading, applied } = decodeStatus(packet.lines);
+      if (applied === 0) return;
+      this.#commit(applyStatus(state, reading, now, this.#settings.runtime));
       if (this.#running) this.#arm(packet.card, true);
     }
   }
@@ -133,16 +136,29 @@ export class UpsMonitor {
     if (!state || state.comm === "lost") return;
     const since = state.lastStatusAt ?? this.#watchedSince.get(card) ?? this.#clock.now();
     const wait = Math.max(0, since + this.#settings.commLostTimeoutMs - this.#clock.now());
+    const expectedAt = this.#clock.now() + wait;
     this.#timers.set(
       card,
       this.#clock.setTimeout(() => {
         this.#timers.delete(card);
-        const current = this.#states.get(card);
-        if (!current) return;
-        const last = current.lastStatusAt ?? this.#watchedSince.get(card) ?? since;
-        if (this.#clock.now() - last < this.#settings.commLostTimeoutMs) this.#arm(card);
-        else this.#commit(applyCommLost(current, this.#clock.now() - last));
+        // A timer that ran much too late means the agent was stalled (SIGSTOP, a VM pause): the card's
+        // packets from that time are still queued. Read them before declaring the card lost.
+        if (this.#clock.now() - expectedAt > STALL_THRESHOLD_MS) {
+          this.#timers.set(card, this.#clock.setTimeout(() => this.#expire(card, since), STALL_GRACE_MS));
+          return;
+        }
+        this.#expire(card, since);
       }, wait),
     );
+  }
+
+  /** The comm-lost timer of `card` ran: declare it lost, or re-arm if a status packet came meanwhile. */
+  #expire(card: string, since: number): void {
+    this.#timers.delete(card);
+    const current = this.#states.get(card);
+    if (!current) return;
+    const last = current.lastStatusAt ?? this.#watchedSince.get(card) ?? since;
+    if (this.#clock.now() - last < this.#settings.commLostTimeoutMs) this.#arm(card);
+    else this.#commit(applyCommLost(current, this.#clock.now() - last));
   }
 }

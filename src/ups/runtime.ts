@@ -48,15 +48,21 @@ export const NO_RUNTIME_CONDITIONS: RuntimeConditions = {
   batteryDischarged: false,
 };
 
-/** Evaluates the runtime conditions for a UPS's latest reading. */
+/**
+ * Evaluates the runtime conditions for a UPS's latest reading. `onBatteryPower` says whether the UPS runs
+ * on battery because utility power failed (default: on battery and not calibrating; the state passes false
+ * during a self-test too): a calibration or self-test drains the battery on purpose and never raises
+ * RuntimeExceeded.
+ */
 export function evaluateRuntime(
   reading: UpsReading,
   flags: UpsStatusFlags,
   settings: RuntimeSettings,
+  onBatteryPower: boolean = flags.onBattery && !flags.calibration,
 ): RuntimeConditions {
   const runtimeSeconds = reading.runtimeMinutes === undefined ? undefined : reading.runtimeMinutes * 60;
   const lbdSeconds = (reading.lowBatteryDurationMinutes ?? DEFAULT_LOW_BATTERY_DURATION_MINUTES) * 60;
-  const onBattery = flags.onBattery;
+  const onBattery = onBatteryPower;
   const exceededByLbd = settings.totalShutdownSeconds > lbdSeconds - NMC_MARGIN_SECONDS;
   const exceededByRuntime = runtimeSeconds !== undefined &&
     settings.onBatteryDelaySeconds + settings.totalShutdownSeconds > runtimeSeconds - NMC_MARGIN_SECONDS;
@@ -64,7 +70,7 @@ export function evaluateRuntime(
     runtimeExceeded: onBattery && (exceededByLbd || exceededByRuntime),
     runtimeBelowThreshold: settings.thresholdMinutes > 0 && reading.runtimeMinutes !== undefined &&
       reading.runtimeMinutes < settings.thresholdMinutes,
-    batteryDischarged: !onBattery && flags.online && runtimeSeconds !== undefined &&
+    batteryDischarged: !flags.onBattery && flags.online && runtimeSeconds !== undefined &&
       runtimeSeconds <= lbdSeconds,
   };
 }

@@ -44,7 +44,18 @@ export interface UpsState {
   readonly clients?: readonly string[];
   /** The UDP port the card says it sends to (from MACONFIG PT=). */
   readonly cardUdpPort?: number;
+  /** While a self-test runs: when it started (on battery with last transfer cause `S`). */
+  readonly selfTestSince?: number;
+  /** Low battery is critical: on battery because utility power failed, or with communication lost. */
+  readonly lowBatteryCritical: boolean;
+  /** Low battery was reported while on line (a warning; stays until the low battery clears). */
+  readonly lowBatteryOnLine: boolean;
+  /** Register 2 says the battery is disconnected. */
+  readonly batteryDisconnected: boolean;
 }
+
+/** How long on battery with last transfer cause `S` counts as a self-test, not a power failure. */
+export const SELF_TEST_WINDOW_MS = 45_000;
 
 const NO_FLAGS: UpsStatusFlags = {
   calibration: false,
@@ -68,6 +79,9 @@ export function initialUpsState(card: string): UpsState {
     runtime: NO_RUNTIME_CONDITIONS,
     statusPackets: 0,
     configPackets: 0,
+    lowBatteryCritical: false,
+    lowBatteryOnLine: false,
+    batteryDisconnected: false,
   };
 }
 
@@ -80,8 +94,13 @@ export interface Transition {
 }
 
 /** Calibration discharges the battery on purpose: on battery while calibrating is not a power failure. */
-function isPowerFailure(flags: UpsStatusFlags): boolean {
+function onBatteryPower(flags: UpsStatusFlags): boolean {
   return flags.onBattery && !flags.calibration;
+}
+
+/** The state's power-failure view: on battery power, and not inside a self-test's window. */
+function isPowerFailure(state: Pick<UpsState, "flags" | "selfTestSince">): boolean {
+  return onBatteryPower(state.flags) && state.selfTestSince === undefined;
 }
 
 function readingDetails(reading: UpsReading): Record<string, unknown> {
@@ -89,6 +108,36 @@ function readingDetails(reading: UpsReading): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) if (reading[key] !== undefined) out[key] = reading[key];
   return out;
+}
+
+/**
+ * The self-test rule: going on battery while the card's last transfer cause is `S` starts a self-test
+ * (no power failure); it ends when the UPS is off battery again. Still on battery `SELF_TEST_WINDOW_MS`
+ * after it started, it is a power failure after all (a real outage during or right after a test).
+ */
+function nextSelfTest(
+  state: UpsState,
+  flags: UpsStatusFlags,
+  reading: UpsReading,
+  now: number,
+): { since?: number; event?: EventDraft } {
+  const card = state.card;
+  const was = onBatteryPower(state.flags);
+  const is = onBatteryPower(flags);
+  if (state.selfTestSince !== undefined) {
+    if (!is) {
+      const result = reading.selfTestResult ?? state.reading.selfTestResult;
+      return {
+        event: { id: "SelfTestEnded", nmc: card, note: result ? `result: ${result}` : "no result yet" },
+      };
+    }
+    if (now - state.selfTestSince < SELF_TEST_WINDOW_MS) return { since: state.selfTestSince };
+    return {}; // the window is over: a power failure from now on
+  }
+  if (!was && is && reading.lastTransferCode === "S") {
+    return { since: now, event: { id: "SelfTestStarted", nmc: card } };
+  }
+  return {};
 }
 
 /** Applies an accepted status packet's reading at time `now` (runtime checks only with `runtimeSettings`). */
@@ -103,30 +152,54 @@ export function applyStatus(
   const merged: UpsReading = { ...state.reading, ...reading };
   const flags = reading.flags ?? state.flags;
   const shuttingDown = reading.shuttingDown ?? state.shuttingDown;
+  const batteryDisconnected = merged.batteryDisconnected ?? false;
   const details = readingDetails(merged);
 
   if (state.comm !== "ok") events.push({ id: "CommunicationEstablished", nmc: card, details });
 
-  const edge = (was: boolean, is: boolean, on: EventDraft["id"], off?: EventDraft["id"]) => {
-    if (!was && is) events.push({ id: on, nmc: card, details });
+  const edge = (was: boolean, is: boolean, on: EventDraft["id"], off?: EventDraft["id"], note?: string) => {
+    if (!was && is) events.push({ id: on, nmc: card, details, ...(note ? { note } : {}) });
     else if (was && !is && off) events.push({ id: off, nmc: card, details });
   };
-  edge(isPowerFailure(state.flags), isPowerFailure(flags), "PowerFailed", "PowerRestored");
-  edge(state.flags.lowBattery, flags.lowBattery, "LowBattery", "LowBatteryCleared");
+  const selfTest = nextSelfTest(state, flags, merged, now);
+  if (selfTest.event) events.push(selfTest.event);
+  const powerFailure = isPowerFailure({ flags, selfTestSince: selfTest.since });
+  const afterSelfTest = state.selfTestSince !== undefined && selfTest.since === undefined && powerFailure;
+  edge(
+    isPowerFailure(state),
+    powerFailure,
+    "PowerFailed",
+    "PowerRestored",
+    afterSelfTest
+      ? `still on battery ${Math.round((now - state.selfTestSince!) / 1000)} s after a self-test started`
+      : undefined,
+  );
+  const lowBatteryCritical = flags.lowBattery && powerFailure;
+  edge(state.lowBatteryCritical, lowBatteryCritical, "LowBattery", "LowBatteryCleared");
+  const lowBatteryOnLine = flags.lowBattery && (state.lowBatteryOnLine || !lowBatteryCritical);
+  edge(state.lowBatteryOnLine, lowBatteryOnLine, "BatteryLowOnLine", "BatteryLowOnLineCleared");
   edge(state.flags.overload, flags.overload, "Overload", "OverloadCleared");
   edge(state.flags.replaceBattery, flags.replaceBattery, "ReplaceBattery");
+  edge(state.batteryDisconnected, batteryDisconnected, "BatteryDisconnected", "BatteryConnected");
   edge(state.shuttingDown, shuttingDown, "UpsTurnOffInitiated");
-  const runtime = runtimeSettings ? evaluateRuntime(merged, flags, runtimeSettings) : state.runtime;
+  const runtime = runtimeSettings
+    ? evaluateRuntime(merged, flags, runtimeSettings, powerFailure)
+    : state.runtime;
   events.push(...runtimeEvents(card, state.runtime, runtime, details));
 
+  const { selfTestSince: _previous, ...rest } = state;
   return {
     state: {
-      ...state,
+      ...rest,
+      ...(selfTest.since !== undefined ? { selfTestSince: selfTest.since } : {}),
       comm: "ok",
       reading: merged,
       flags,
       shuttingDown,
       runtime,
+      lowBatteryCritical,
+      lowBatteryOnLine,
+      batteryDisconnected,
       lastStatusAt: now,
       lastPacketAt: now,
       statusPackets: state.statusPackets + 1,
@@ -149,14 +222,26 @@ export function applyClientNotification(state: UpsState, note: ClientNotificatio
   };
 }
 
-/** Declares communication lost (no accepted status packet for the timeout). */
+/**
+ * Declares communication lost (no accepted status packet for the timeout). A low battery last reported
+ * while on line turns critical now: the agent can no longer see whether utility power is still there.
+ */
 export function applyCommLost(state: UpsState, silentForMs: number): Transition {
   if (state.comm === "lost") return { state, events: [] };
   const seconds = Math.round(silentForMs / 1000);
   const note = state.lastStatusAt === undefined
     ? `no status packet in ${seconds} s since monitoring started`
     : `no status packet for ${seconds} s`;
-  return { state: { ...state, comm: "lost" }, events: [{ id: "CommunicationLost", nmc: state.card, note }] };
+  const events: EventDraft[] = [{ id: "CommunicationLost", nmc: state.card, note }];
+  const lowBatteryCritical = state.flags.lowBattery;
+  if (lowBatteryCritical && !state.lowBatteryCritical) {
+    events.push({
+      id: "LowBattery",
+      nmc: state.card,
+      note: "the battery was last reported low and the card can no longer be heard",
+    });
+  }
+  return { state: { ...state, comm: "lost", lowBatteryCritical }, events };
 }
 
 /** Re-runs the runtime checks with new settings (after a config change). */

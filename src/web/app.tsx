@@ -10,12 +10,13 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import appCss from "../../ui/app.css" with { type: "text" };
 import appJs from "../../ui/app.js" with { type: "text" };
+import { verifyPassword } from "../config/credentials.ts";
 import { maskConfig } from "../config/schema.ts";
 import { sequenceSettings } from "../agent/wiring.ts";
 import { planSequence } from "../shutdown/sequencer.ts";
 import { csrfProtection } from "./auth/csrf.ts";
 import { securityHeaders } from "./auth/headers.ts";
-import type { LoginThrottle } from "./auth/lockout.ts";
+import type { LoginThrottle, ThrottleCheck } from "./auth/lockout.ts";
 import { parseBasicAuth, verifyLogin } from "./auth/login.ts";
 import {
   clearSessionCookie,
@@ -25,6 +26,9 @@ import {
   type SessionStore,
 } from "./auth/sessions.ts";
 import { type SetupToken, validatePasswordChange, validateSetup } from "./auth/setup.ts";
+import { type ApiToken, bearerToken } from "./auth/tokens.ts";
+import { clientText } from "./clienttext.ts";
+import { EventRateLimit } from "./eventrate.ts";
 import type { WebAppContext } from "./context.ts";
 import { eventsToCsv, parseEventQuery, queryEvents } from "./eventquery.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -57,16 +61,36 @@ export interface WebAppOptions {
   readonly ctx: WebAppContext;
   /** Login sessions. */
   readonly sessions: SessionStore;
-  /** Failed-login throttle (per user name and per address). */
+  /** Failed-login throttle (per user name and address pair, global slow-down). */
   readonly throttle: LoginThrottle;
   /** The first-run setup token (its value is printed on the console while no password is set). */
   readonly setup: SetupToken;
+  /** API tokens (`Authorization: Bearer`); without it every Bearer token is refused. */
+  readonly tokens?: { verify(token: string): Promise<ApiToken | undefined> };
 }
 
-type Env = { Bindings: RequestInfo; Variables: { session?: Session; basicUser?: string } };
+type Env = {
+  Bindings: RequestInfo;
+  Variables: { session?: Session; basicUser?: string; apiToken?: ApiToken };
+};
+
+/** Paths that API tokens and HTTP Basic may open (scripts); pages need a login session. */
+const isApiPath = (path: string) => path.startsWith("/api/") || path === "/metrics";
 
 const PUBLIC_PREFIXES = ["/assets/", "/login", "/setup"];
+/** Throttle "user names" of setup attempts and API tokens (not valid user names: no clash). */
+const SETUP_USER = "(setup)";
+const TOKEN_USER = "(api token)";
+/** The password key, and the body field of PUT /api/v1/config that must carry the current password with it. */
+const PASSWORD_KEY = "NetworkManagementCard.password";
+const CURRENT_PASSWORD_FIELD = "currentPassword";
 const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+/** Retry-After value (whole seconds, at least 1) for a wait of `ms`. */
+const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+/** How long a refused attempt must wait, as words. */
+const waitText = (
+  ms: number,
+) => (ms < 60_000 ? `${Math.max(1, Math.ceil(ms / 1000))} s` : `${minutes(ms)} min`);
 
 function firstString(value: unknown): string {
   if (Array.isArray(value)) return firstString(value.at(-1));
@@ -77,6 +101,7 @@ function firstString(value: unknown): string {
 export function createWebApp(options: WebAppOptions): Hono<Env> {
   const { ctx, sessions, throttle, setup } = options;
   const app = new Hono<Env>();
+  const failureEvents = new EventRateLimit({ now: () => ctx.now() });
   const withHsts = securityHeaders({ hsts: true });
   const withoutHsts = securityHeaders({ hsts: false });
   const account = () => ({ username: ctx.config().nmc.username, passwordHash: ctx.config().nmc.password });
@@ -132,12 +157,25 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     if (PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return await next();
     if (path === "/metrics" && ctx.config().webUi.metricsWithoutLogin) return await next();
     if (session) return await next();
+    const bearer = isApiPath(path) ? bearerToken(c.req.header("authorization")) : undefined;
+    if (bearer !== undefined) {
+      const gate = await passGate(throttle.check(TOKEN_USER, c.env.remoteAddr));
+      if (!gate.allowed) return refusedApi(c, gate.retryAfterMs);
+      const token = await options.tokens?.verify(bearer);
+      if (!token) {
+        failedLogin(TOKEN_USER, c.env.remoteAddr, "API token");
+        return c.json({ error: "unknown or revoked API token" }, 401);
+      }
+      if (token.readOnly && !["GET", "HEAD"].includes(c.req.method)) {
+        return c.json({ error: `the API token "${token.name}" is read-only: only GET is allowed` }, 403);
+      }
+      c.set("apiToken", token);
+      return await next();
+    }
     const basic = parseBasicAuth(c.req.header("authorization"));
     if (basic) {
-      const gate = throttle.check(basic.username, c.env.remoteAddr);
-      if (!gate.allowed) {
-        return c.json({ error: `locked out; retry in ${minutes(gate.retryAfterMs)} min` }, 429);
-      }
+      const gate = await passGate(throttle.check(basic.username, c.env.remoteAddr));
+      if (!gate.allowed) return refusedApi(c, gate.retryAfterMs);
       if (verifyLogin(basic, account())) {
         throttle.recordSuccess(basic.username, c.env.remoteAddr);
         c.set("basicUser", basic.username);
@@ -145,7 +183,7 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
       }
       failedLogin(basic.username, c.env.remoteAddr, "HTTP Basic");
     }
-    if (path.startsWith("/api/") || path === "/metrics") {
+    if (isApiPath(path)) {
       c.header("WWW-Authenticate", 'Basic realm="pcns-agent", charset="UTF-8"');
       return c.json({ error: "authentication required" }, 401);
     }
@@ -155,24 +193,51 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
   app.use(
     "*",
     csrfProtection((c) => (c.get("session") as Session | undefined)?.csrfToken, {
-      isBasicAuth: (c) => c.get("basicUser") !== undefined,
+      isBasicAuth: (c) => c.get("basicUser") !== undefined || c.get("apiToken") !== undefined,
       exempt: (c) => ["/login", "/setup"].includes(new URL(c.req.url).pathname),
     }),
   );
 
+  /** Waits the delay the throttle asked for (global slow-down); passes refusals through. */
+  async function passGate(gate: ThrottleCheck): Promise<ThrottleCheck> {
+    if (gate.allowed) await throttle.delay(gate.delayMs);
+    return gate;
+  }
+
+  /** 429 for an API client, with Retry-After. */
+  function refusedApi(c: Context<Env>, retryAfterMs: number) {
+    c.header("Retry-After", retryAfter(retryAfterMs));
+    return c.json({ error: `too many failed attempts; retry in ${waitText(retryAfterMs)}` }, 429);
+  }
+
+  /**
+   * Counts a failed login (or setup attempt) and raises LoginFailed (SetupFailed for setup), and
+   * LoginLockedOut when the pair is now locked. Events are rate limited per address (see eventrate.ts);
+   * the user name is bounded (clienttext.ts).
+   */
   function failedLogin(username: string, address: string, via: string) {
     const r = throttle.recordFailure(username, address);
+    const decision = failureEvents.admit(address);
+    if (!decision.admitted) return r;
+    const more = decision.suppressed > 0 ? ` (${decision.suppressed} more from this address not logged)` : "";
+    const setupAttempt = username === SETUP_USER;
+    const who = setupAttempt || username === TOKEN_USER ? "" : ` as ${JSON.stringify(clientText(username))}`;
     ctx.emit({
-      id: "LoginFailed",
-      note: `${via} login as "${username}" from ${address}`,
+      id: setupAttempt ? "SetupFailed" : "LoginFailed",
+      note: setupAttempt
+        ? `wrong setup token from ${address}${more}`
+        : `${via} login${who} from ${address}${more}`,
       details: { failures: r.failures },
     });
     if (r.lockedOut) {
       ctx.emit({
         id: "LoginLockedOut",
-        note: `user "${username}" / address ${address} locked for ${minutes(r.retryAfterMs ?? 0)} min`,
+        note: `${setupAttempt ? "setup" : via}${who} from address ${address} locked for ${
+          minutes(r.retryAfterMs ?? 0)
+        } min`,
       });
     }
+    return r;
   }
 
   function startSession(c: Context<Env>, username: string) {
@@ -193,13 +258,15 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     if (!needsSetup()) return c.redirect("/login", 303);
     const form = await readForm(c);
     const values = { username: form("username"), authenticationPhrase: form("authenticationPhrase") };
-    const gate = throttle.check("(setup)", c.env.remoteAddr);
+    // Wrong tokens are counted per address (one address cannot lock out the others), and each is an event.
+    const gate = await passGate(throttle.check(SETUP_USER, c.env.remoteAddr));
     if (!gate.allowed) {
-      const errors = { token: [`too many wrong tokens; try again in ${minutes(gate.retryAfterMs)} min`] };
+      c.header("Retry-After", retryAfter(gate.retryAfterMs));
+      const errors = { token: [`too many wrong tokens; try again in ${waitText(gate.retryAfterMs)}`] };
       return c.html(<SetupPage secure={c.env.secure} values={values} errors={errors} />, 429);
     }
     if (!setup.verify(form("token"))) {
-      throttle.recordFailure("(setup)", c.env.remoteAddr);
+      failedLogin(SETUP_USER, c.env.remoteAddr, "setup");
       const errors = { token: ["wrong setup token (see the agent's console or journal)"] };
       return c.html(<SetupPage secure={c.env.secure} values={values} errors={errors} />, 400);
     }
@@ -224,7 +291,7 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     setup.consume();
     ctx.emit({
       id: "SetupCompleted",
-      note: `administrator "${form("username").trim()}" from ${c.env.remoteAddr}`,
+      note: `administrator ${JSON.stringify(clientText(form("username").trim()))} from ${c.env.remoteAddr}`,
     });
     startSession(c, form("username").trim());
     return c.redirect("/", 303);
@@ -238,20 +305,23 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
   app.post("/login", async (c) => {
     const form = await readForm(c);
     const username = form("username").trim();
-    const gate = throttle.check(username, c.env.remoteAddr);
+    const gate = await passGate(throttle.check(username, c.env.remoteAddr));
     if (!gate.allowed) {
-      const message = `Too many failed logins. Try again in ${minutes(gate.retryAfterMs)} minutes.`;
+      c.header("Retry-After", retryAfter(gate.retryAfterMs));
+      const message = `Too many failed logins. Try again in ${waitText(gate.retryAfterMs)}.`;
       return c.html(<LoginPage secure={c.env.secure} message={message} username={username} />, 429);
     }
     if (!verifyLogin({ username, password: form("password") }, account())) {
-      failedLogin(username, c.env.remoteAddr, "web");
-      const locked = !throttle.check(username, c.env.remoteAddr).allowed;
-      const message = locked ? "Too many failed logins. Try again later." : "Wrong user name or password.";
+      const { lockedOut } = failedLogin(username, c.env.remoteAddr, "web");
+      const message = lockedOut ? "Too many failed logins. Try again later." : "Wrong user name or password.";
       return c.html(<LoginPage secure={c.env.secure} message={message} username={username} />, 401);
     }
     throttle.recordSuccess(username, c.env.remoteAddr);
     startSession(c, username);
-    ctx.emit({ id: "LoginSucceeded", note: `"${username}" from ${c.env.remoteAddr}` });
+    ctx.emit({
+      id: "LoginSucceeded",
+      note: `${JSON.stringify(clientText(username))} from ${c.env.remoteAddr}`,
+    });
     return c.redirect("/", 303);
   });
   app.post("/logout", (c) => {
@@ -325,6 +395,23 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     SHUTDOWN_KEYS,
     (c, values, errors) => <ShutdownSettingsPage {...frame(c, "Shutdown")} values={values} errors={errors} />,
   );
+  // ---- replay counters of a card whose counters went back (rebooted or replaced card) ----
+  const resetCountersBy = (c: Context<Env>, via: string) =>
+    `${c.get("session")?.username ?? c.get("basicUser") ?? "?"} via ${via} from ${c.env.remoteAddr}`;
+  const knownCard = (card: string | undefined) => card === undefined || ctx.config().nmc.cards.includes(card);
+  app.post("/counters/reset", async (c) => {
+    const form = await readForm(c);
+    const card = form("card") || undefined;
+    if (!knownCard(card)) return c.text("not a configured NMC", 400);
+    ctx.resetCounters?.(card, resetCountersBy(c, "the web UI"));
+    return c.redirect("/", 303);
+  });
+  app.post("/api/v1/counters/reset", (c) => {
+    const card = c.req.query("card") || undefined;
+    if (!knownCard(card)) return c.json({ error: `${card} is not a configured NMC` }, 400);
+    const reset = ctx.resetCounters?.(card, resetCountersBy(c, "the web API")) ?? [];
+    return c.json({ reset, counters: ctx.status().counters });
+  });
   app.post("/settings/communication/check", async (c) => {
     const checks = await Promise.all(ctx.config().nmc.cards.map((card) => ctx.checkNmc(card)));
     return c.html(<CommunicationPage {...frame(c, "Communication")} values={ctx.values()} checks={checks} />);
@@ -334,8 +421,9 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
   app.post("/account", async (c) => {
     const form = await readForm(c);
     const username = c.get("session")!.username;
-    const gate = throttle.check(username, c.env.remoteAddr);
+    const gate = await passGate(throttle.check(username, c.env.remoteAddr));
     if (!gate.allowed) {
+      c.header("Retry-After", retryAfter(gate.retryAfterMs));
       return c.html(
         <AccountPage {...frame(c, "Account")} errors={{ current: ["too many attempts; try later"] }} />,
         429,
@@ -409,6 +497,25 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     }
     return c.json(page);
   });
+  // Re-arms the shutdown after a finished sequence: the request is an event the action engine acts on.
+  app.post("/api/v1/shutdown/reset", (c) => {
+    const before = ctx.status().shutdown;
+    if (before.phase === "running") {
+      return c.json(
+        { error: `the shutdown sequence is running (step: ${before.step}); it cannot be reset` },
+        409,
+      );
+    }
+    if (before.phase === "idle") {
+      return c.json({ rearmed: false, message: "nothing to reset: the shutdown is armed", shutdown: before });
+    }
+    const token = c.get("apiToken")?.name;
+    const who = c.get("session")?.username ?? c.get("basicUser") ?? (token ? `API token "${token}"` : "?");
+    const by = `${who} via the web API from ${c.env.remoteAddr}`;
+    ctx.emit({ id: "ShutdownResetRequested", note: `by ${by}`, details: { by } });
+    const after = ctx.status().shutdown;
+    return c.json({ rearmed: after.phase !== "done", message: "re-armed", shutdown: after });
+  });
   app.get("/api/v1/config", (c) => c.json(maskConfig(ctx.config())));
   app.put("/api/v1/config", async (c) => {
     let body: unknown;
@@ -421,15 +528,45 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
       return c.json({ error: 'the body must be a JSON object of "Section.key": "value" pairs' }, 400);
     }
     const updates: Record<string, string> = {};
+    let currentPassword: string | undefined;
     for (const [k, v] of Object.entries(body)) {
       if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
         return c.json({ errors: { [k]: "value must be a string, number or boolean" } }, 400);
       }
-      updates[k] = String(v);
+      if (k === CURRENT_PASSWORD_FIELD) currentPassword = String(v);
+      else updates[k] = String(v);
+    }
+    if (PASSWORD_KEY in updates) {
+      const refused = checkCurrentPassword(c, currentPassword);
+      if (refused) return refused;
     }
     const result = await ctx.updateConfig(updates);
     return result.ok ? c.json({ changed: result.changed }) : c.json({ errors: result.errors }, 400);
   });
+
+  /**
+   * A password change through the API needs the current password (`"currentPassword"` in the body),
+   * whatever authenticated the request; a wrong one counts as a failed login (same throttle and events).
+   * Returns the refusal, or undefined when the current password is right.
+   */
+  function checkCurrentPassword(c: Context<Env>, presented: string | undefined): Response | undefined {
+    const username = c.get("session")?.username ?? c.get("basicUser") ?? ctx.config().nmc.username;
+    if (presented === undefined || presented === "") {
+      const text = `the current password is required to change ${PASSWORD_KEY}: send it as ` +
+        `"${CURRENT_PASSWORD_FIELD}" in the same body`;
+      return c.json({ errors: { [CURRENT_PASSWORD_FIELD]: text } }, 400);
+    }
+    const gate = throttle.check(username, c.env.remoteAddr);
+    if (!gate.allowed) {
+      const text = `too many failed attempts; try again in ${minutes(gate.retryAfterMs)} min`;
+      return c.json({ errors: { [CURRENT_PASSWORD_FIELD]: text } }, 429);
+    }
+    if (!verifyPassword(presented, account().passwordHash)) {
+      failedLogin(username, c.env.remoteAddr, "API password change");
+      return c.json({ errors: { [CURRENT_PASSWORD_FIELD]: "the current password is incorrect" } }, 400);
+    }
+    return undefined;
+  }
   app.get(
     "/metrics",
     (c) =>
@@ -440,7 +577,9 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
   app.onError((error, c) => {
     ctx.emit({
       id: "WebRequestFailed",
-      note: `${c.req.method} ${new URL(c.req.url).pathname}: ${error.message}`,
+      note: `${clientText(c.req.method, 16)} ${clientText(new URL(c.req.url).pathname)}: ${
+        clientText(error.message, 200)
+      }`,
     });
     return c.text("Internal error", 500);
   });

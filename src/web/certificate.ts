@@ -7,12 +7,17 @@
  * Parsing and generation use npm @peculiar/x509 with WebCrypto; the key check
  * uses node:crypto, which reads PKCS#8, SEC1 ("EC PRIVATE KEY") and PKCS#1
  * ("RSA PRIVATE KEY") keys alike, the same formats Deno.serve (rustls) accepts.
+ * Only keys both the TLS stack and browsers take are accepted: RSA of 2048 bits
+ * or more, or EC P-256/P-384 (rustls refuses shorter RSA keys and RSA-PSS keys;
+ * browsers refuse P-521 and Ed25519 server certificates). Files are read only
+ * when they are regular files of at most {@link MAX_PEM_BYTES}.
  *
  * @module
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import { FileProblem, readRegularFile } from "../config/fs.ts";
 
 /** File name of the generated (or uploaded) certificate in the data directory. */
 export const CERT_FILE_NAME = "ui-cert.pem";
@@ -20,6 +25,10 @@ export const CERT_FILE_NAME = "ui-cert.pem";
 export const KEY_FILE_NAME = "ui-key.pem";
 /** Default validity of a generated certificate, in days (the CA/Browser Forum's old 825-day limit). */
 export const DEFAULT_CERT_DAYS = 825;
+/** Largest certificate or key file read (a chain of a few certificates is a few KiB). */
+export const MAX_PEM_BYTES = 1024 * 1024;
+/** What the web UI accepts as a key, for messages. */
+export const ACCEPTED_KEYS = "RSA of at least 2048 bits or an EC P-256/P-384 key";
 
 const isWindows = Deno.build.os === "windows";
 const HOUR_MS = 3_600_000;
@@ -250,10 +259,12 @@ function privateKeyBlock(keyPem: string): string {
 
 /**
  * Checks that `keyPem` is the private key of the (first) certificate in
- * `certPem` and that the certificate has not expired. Returns undefined when
- * both hold, else a one-line message saying what is wrong. Keys may be
- * PKCS#8, SEC1 or PKCS#1 PEM (ECDSA P-256/P-384, RSA, Ed25519); encrypted keys
- * are refused with a hint.
+ * `certPem`, that the certificate has not expired, that the key is one the TLS
+ * stack and browsers accept ({@link tlsKeyProblem}) and that the TLS stack
+ * really listens with the pair. Returns undefined when all hold, else a
+ * one-line message saying what is wrong. Keys may be PKCS#8, SEC1 or PKCS#1
+ * PEM; encrypted keys are refused with a hint. The one check shared by the
+ * Certificate page, the `[WebUI]` files, `config check` and the start.
  */
 export function checkKeyPair(
   certPem: string,
@@ -290,6 +301,65 @@ function checkKeyPairSync(certPem: string, keyPem: string, now: Date): string | 
   }
   if (!bytesEqual(certSpki, keySpki)) return "the private key does not match the certificate's public key";
   if (notAfter.getTime() <= now.getTime()) return `the certificate expired on ${notAfter.toISOString()}`;
+  const kind = tlsKeyProblem(key);
+  if (kind) return kind;
+  return tlsListenProblem(certPem, keyPem);
+}
+
+/** The key's kind as people name it ("RSA 1024 bits", "EC P-521", "Ed25519"). */
+function keyKind(key: KeyObject): string {
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return `RSA ${details.modulusLength ?? "?"} bits`;
+    case "rsa-pss":
+      return `RSA-PSS ${details.modulusLength ?? "?"} bits`;
+    case "ec": {
+      const curve = details.namedCurve ?? "?";
+      const names: Record<string, string> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+      return `EC ${names[curve] ?? curve}`;
+    }
+    case "ed25519":
+      return "Ed25519";
+    case "ed448":
+      return "Ed448";
+    default:
+      return key.asymmetricKeyType ?? "an unknown kind";
+  }
+}
+
+/**
+ * Undefined when the TLS stack and the browsers accept the key (RSA >= 2048 bits, EC P-256/P-384), else
+ * why not.
+ */
+export function tlsKeyProblem(key: KeyObject): string | undefined {
+  const details = key.asymmetricKeyDetails ?? {};
+  const ok = key.asymmetricKeyType === "rsa"
+    ? (details.modulusLength ?? 0) >= 2048
+    : key.asymmetricKeyType === "ec" && ["prime256v1", "secp384r1"].includes(details.namedCurve ?? "");
+  if (ok) return undefined;
+  return `the private key is ${keyKind(key)}; the web UI needs ${ACCEPTED_KEYS} ` +
+    "(the TLS stack refuses shorter RSA keys and RSA-PSS keys, browsers refuse other curves and Ed25519)";
+}
+
+/**
+ * Opens (and closes at once) a TLS listener on 127.0.0.1 with the pair: undefined when the TLS stack takes
+ * it, else its complaint. Skipped (undefined) when listening is not possible here at all (no permission,
+ * no loopback address), so it only ever adds a refusal the real start would meet too.
+ */
+function tlsListenProblem(certPem: string, keyPem: string): string | undefined {
+  let listener: Deno.TlsListener;
+  try {
+    listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
+  } catch (error) {
+    const notHere = error instanceof Deno.errors.NotCapable ||
+      error instanceof Deno.errors.PermissionDenied ||
+      error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.AddrInUse;
+    return notHere
+      ? undefined
+      : `the TLS stack refuses the pair (${errorText(error).replace(/^unexpected error: /, "")})`;
+  }
+  listener.close();
   return undefined;
 }
 
@@ -408,13 +478,86 @@ async function writePair(certPath: string, certPem: string, keyPath: string, key
   }
 }
 
+/** Reads a PEM file (a regular file of at most {@link MAX_PEM_BYTES}); null when it does not exist. */
 async function readOrNull(path: string): Promise<string | null> {
   try {
-    return await Deno.readTextFile(path);
+    return await readPem(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
+    if (error instanceof FileProblem && error.notFound) return null;
     throw error;
   }
+}
+
+/** Reads a PEM file; throws a {@link FileProblem} ("... is a directory", "... is larger than 1 MiB"). */
+export async function readPem(path: string): Promise<string> {
+  return new TextDecoder().decode(await readRegularFile(path, MAX_PEM_BYTES));
+}
+
+/** Which `[WebUI]` key a problem of {@link checkCertificateFiles} belongs to, and the problem. */
+export interface CertificateFilesProblem {
+  /** `certificateFile` or `keyFile`. */
+  readonly key: "certificateFile" | "keyFile";
+  /** One line, naming the file. */
+  readonly problem: string;
+  /** The file concerned ("" when the key is empty). */
+  readonly path: string;
+  /** What is wrong, without the path ("does not exist", "not a PEM certificate ..."). */
+  readonly detail: string;
+  /** The file could not be read at all (missing, a directory, a device, too large). */
+  readonly unreadable: boolean;
+}
+
+/**
+ * Checks the `[WebUI] certificateFile` / `keyFile` pair as the start will use it: both set (or neither),
+ * both readable regular files of at most {@link MAX_PEM_BYTES} (a device such as /dev/zero is never
+ * opened), and {@link checkKeyPair}. Returns undefined when the pair is usable (or not configured).
+ */
+export async function checkCertificateFiles(
+  settings: { readonly certificateFile: string; readonly keyFile: string },
+): Promise<CertificateFilesProblem | undefined> {
+  const { certificateFile: certPath, keyFile: keyPath } = settings;
+  if (!certPath && !keyPath) return undefined;
+  const empty = (key: "certificateFile" | "keyFile", other: string, path: string) => {
+    const detail = `${key} is empty but ${other} is set (${path}): set both`;
+    return { key, problem: detail, path: "", detail, unreadable: true };
+  };
+  if (!certPath) return empty("certificateFile", "keyFile", keyPath);
+  if (!keyPath) return empty("keyFile", "certificateFile", certPath);
+  const read = async (path: string) => {
+    try {
+      return await readPem(path);
+    } catch (error) {
+      if (error instanceof FileProblem) return error;
+      throw error;
+    }
+  };
+  const unreadable = (key: "certificateFile" | "keyFile", error: FileProblem) => ({
+    key,
+    problem: error.message,
+    path: error.path,
+    detail: error.problem,
+    unreadable: true,
+  });
+  const certPem = await read(certPath);
+  if (certPem instanceof FileProblem) return unreadable("certificateFile", certPem);
+  const keyPem = await read(keyPath);
+  if (keyPem instanceof FileProblem) return unreadable("keyFile", keyPem);
+  const bad = (key: "certificateFile" | "keyFile", path: string, detail: string) => ({
+    key,
+    problem: `${path}: ${detail}`,
+    path,
+    detail,
+    unreadable: false,
+  });
+  try {
+    certificateInfo(certPem);
+  } catch (error) {
+    return bad("certificateFile", certPath, errorText(error));
+  }
+  const problem = await checkKeyPair(certPem, keyPem);
+  if (!problem) return undefined;
+  const certProblem = problem.startsWith("certificate") || problem.startsWith("the certificate");
+  return certProblem ? bad("certificateFile", certPath, problem) : bad("keyFile", keyPath, problem);
 }
 
 /** This host's certificate names ({@link defaultCertificateNames} over Deno.hostname and the interfaces). */
@@ -443,12 +586,22 @@ export async function loadOrCreateCertificate(
   settings: { readonly certificateFile: string; readonly keyFile: string },
   hostNames: readonly string[] = [],
 ): Promise<LoadedCertificate> {
+  await removeStaleTemps(dataDir);
   if (settings.certificateFile || settings.keyFile) return await loadConfigured(settings);
   const certPath = join(dataDir, CERT_FILE_NAME);
   const keyPath = join(dataDir, KEY_FILE_NAME);
-  const certText = await readOrNull(certPath);
-  const keyText = await readOrNull(keyPath);
-  let regenerated: string | undefined;
+  const readable = async (path: string) => {
+    try {
+      return { text: await readOrNull(path) };
+    } catch (error) {
+      return { text: null, problem: errorText(error) }; // e.g. a device or a directory where the file was
+    }
+  };
+  const cert = await readable(certPath);
+  const key = await readable(keyPath);
+  const certText = cert.text;
+  const keyText = key.text;
+  let regenerated: string | undefined = cert.problem ?? key.problem;
   if (certText !== null && keyText !== null) {
     const problem = await checkKeyPair(certText, keyText);
     if (!problem) {
@@ -462,7 +615,7 @@ export async function loadOrCreateCertificate(
       };
     }
     regenerated = `${certPath}: ${problem}`;
-  } else if (certText !== null || keyText !== null) {
+  } else if (!regenerated && (certText !== null || keyText !== null)) {
     regenerated = `${certText === null ? certPath : keyPath} is missing`;
   }
   const names = hostCertificateNames(hostNames);
@@ -482,32 +635,37 @@ export async function loadOrCreateCertificate(
 async function loadConfigured(
   settings: { readonly certificateFile: string; readonly keyFile: string },
 ): Promise<LoadedCertificate> {
-  const { certificateFile: certPath, keyFile: keyPath } = settings;
-  if (!certPath) throw new Error(`[WebUI] keyFile is set (${keyPath}) but certificateFile is empty`);
-  if (!keyPath) throw new Error(`[WebUI] certificateFile is set (${certPath}) but keyFile is empty`);
-  const read = async (path: string, what: string) => {
-    try {
-      return await Deno.readTextFile(path);
-    } catch (error) {
-      throw new Error(`web UI ${what} ${path}: cannot read it: ${errorText(error)}`);
-    }
-  };
-  const certPem = await read(certPath, "certificate file");
-  const keyPem = await read(keyPath, "key file");
-  let info: CertificateInfo;
-  try {
-    info = certificateInfo(certPem);
-  } catch (error) {
-    throw new Error(`web UI certificate file ${certPath}: ${errorText(error)}`);
-  }
-  const problem = await checkKeyPair(certPem, keyPem);
+  const problem = await checkCertificateFiles(settings);
   if (problem) {
-    const keyProblem = !problem.startsWith("certificate") && !problem.startsWith("the certificate");
-    const file = keyProblem ? `key file ${keyPath}` : `certificate file ${certPath}`;
-    const pairNote = problem.includes("does not match") ? ` (certificate file ${certPath})` : "";
-    throw new Error(`web UI ${file}: ${problem}${pairNote}`);
+    if (problem.path === "") throw new Error(`web UI [WebUI] ${problem.detail}`);
+    const what = problem.key === "certificateFile" ? "certificate file" : "key file";
+    const detail = problem.unreadable ? `cannot read it: ${problem.detail}` : problem.detail;
+    const pairNote = detail.includes("does not match")
+      ? ` (certificate file ${settings.certificateFile})`
+      : "";
+    throw new Error(`web UI ${what} ${problem.path}: ${detail}${pairNote}`);
   }
-  return { certPem, keyPem, info, source: "configured", certPath, keyPath };
+  const { certificateFile: certPath, keyFile: keyPath } = settings;
+  const certPem = await readPem(certPath);
+  const keyPem = await readPem(keyPath);
+  return { certPem, keyPem, info: certificateInfo(certPem), source: "configured", certPath, keyPath };
+}
+
+/**
+ * Removes temporary files a killed certificate writer left next to the data directory's pair (they may
+ * hold the private key); those of this process are kept (a write may be under way).
+ */
+async function removeStaleTemps(dataDir: string): Promise<void> {
+  const prefixes = [CERT_FILE_NAME, KEY_FILE_NAME].map((name) => `${name}.tmp-`);
+  const own = new RegExp(`\\.tmp-${Deno.pid}-`);
+  try {
+    for await (const entry of Deno.readDir(dataDir)) {
+      if (!entry.isFile || !prefixes.some((p) => entry.name.startsWith(p)) || own.test(entry.name)) continue;
+      await Deno.remove(join(dataDir, entry.name)).catch(() => {});
+    }
+  } catch {
+    // An unreadable or missing directory: nothing to clean up.
+  }
 }
 
 /**

@@ -40,6 +40,8 @@ export interface WebAppContext {
   installCertificate(certPem: string, keyPem: string): Promise<void>;
   /** Raises a service event (logins, lockouts, ...). */
   emit(draft: EventDraft): void;
+  /** Forgets the replay counters of one card (or every card); `by` names who asked; returns the cards reset. */
+  resetCounters?(card: string | undefined, by: string): string[];
   /** Time source (ms). */
   now(): number;
 }

@@ -12,6 +12,7 @@ import { ConfigError } from "../config/problems.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventLogRecord, readEventLog } from "../events/eventlog.ts";
 import type { Logger } from "../log/logger.ts";
+import { NEGOTIATION_REFUSED_BODY } from "../agent/registrar.ts";
 import { cardTarget } from "../agent/wiring.ts";
 import { checkNmc } from "../nmc/killpower.ts";
 import { NEGOTIATION_PATH } from "../nmc/protocol.ts";
@@ -19,8 +20,10 @@ import { type Clock, systemClock } from "../time/clock.ts";
 import { LoginThrottle } from "./auth/lockout.ts";
 import { SessionStore } from "./auth/sessions.ts";
 import { SetupToken } from "./auth/setup.ts";
+import { TokenVerifier } from "./auth/tokens.ts";
 import { createWebApp } from "./app.tsx";
 import { installCertificate, type LoadedCertificate, loadOrCreateCertificate } from "./certificate.ts";
+import { connectionLimitsFor, openFilesLimit } from "./connections.ts";
 import type { ConfigUpdateResult, WebAppContext } from "./context.ts";
 import { CertificateWatcher, type RequestInfo, requestPath, WebTransport } from "./transport.ts";
 
@@ -56,8 +59,9 @@ export function problemsByKey(error: ConfigError): Record<string, string> {
 
 /**
  * Answers a card's shutdown-time negotiation (`GET /pcnsnegotiate.htm?PC=&CS=`)
- * on either port, without login: the answer is signed with the shared phrase
- * (src/nmc/protocol.ts) and carries nothing secret.
+ * on either port, without login, but only to a configured card asking from its
+ * own address (src/agent/registrar.ts answerNegotiation); everyone else gets one
+ * and the same refusal.
  */
 export function negotiationResponse(agent: Agent, request: Request, info: RequestInfo): Response {
   const headers = {
@@ -71,6 +75,8 @@ export function negotiationResponse(agent: Agent, request: Request, info: Reques
   const target = requestPath(request.url, request.headers.get("host"));
   const query = new URLSearchParams(target.includes("?") ? target.slice(target.indexOf("?") + 1) : "");
   const reply = agent.answerNegotiation(query, info.remoteAddr.hostname);
+  // Not even "registration is off" is told to whoever asks.
+  if (reply.status === 503) return new Response(NEGOTIATION_REFUSED_BODY, { status: 403, headers });
   return new Response(reply.body, { status: reply.status, headers });
 }
 
@@ -82,6 +88,11 @@ function transportSettings(config: AgentConfig) {
     httpsPort: n.httpsPort,
     uiProtocol: n.uiProtocol,
   };
+}
+
+/** The host names redirects may keep: the certificate's DNS names and a configured host name. */
+function serverNames(config: AgentConfig, certificate: LoadedCertificate | undefined): string[] {
+  return [...(certificate?.info.dnsNames ?? []), config.nmc.localHostAddress].filter((n) => n !== "");
 }
 
 /** The running web UI. */
@@ -132,11 +143,22 @@ export class WebUi {
       sessions: ui.#sessions,
       throttle: ui.#throttle,
       setup: ui.#setup,
+      tokens: new TokenVerifier(store.dataDir, (message) => logger.warn(message)),
     });
+    const fdLimit = openFilesLimit();
+    const limits = connectionLimitsFor(config.webUi, fdLimit);
+    if (limits.maxConnections < (config.webUi.maxConnections ?? limits.maxConnections)) {
+      logger.warn(
+        `web UI: at most ${limits.maxConnections} connections (maxConnections = ${config.webUi.maxConnections}), ` +
+          `a quarter of the open-file limit ${fdLimit}`,
+      );
+    }
     ui.#transport = WebTransport.start(
       {
         ...transportSettings(config),
         cert: ui.#certificate,
+        limits,
+        serverNames: serverNames(config, ui.#certificate),
         logger,
         passThrough: {
           path: NEGOTIATION_PATH,
@@ -185,6 +207,10 @@ export class WebUi {
       lifetimeMs: w.sessionLifetime * 60_000,
     });
     this.#throttle.configure({ threshold: w.lockoutThreshold, durationMs: w.lockoutDuration * 60_000 });
+    this.#transport.reconfigure({
+      limits: connectionLimitsFor(w, openFilesLimit()),
+      serverNames: serverNames(config, this.#certificate),
+    }).catch(() => {});
     if (old.nmc.password !== config.nmc.password) {
       this.#sessions.destroyAll(); // a changed password (UI, CLI or ini edit) ends every session
       if (config.nmc.password === "") {
@@ -248,6 +274,7 @@ export class WebUi {
     try {
       this.#certificate = await loadOrCreateCertificate(store.dataDir, this.#config.webUi);
       await this.#transport.replaceCertificate(this.#certificate);
+      await this.#transport.reconfigure({ serverNames: serverNames(this.#config, this.#certificate) });
       agent.emit({ id: "CertificateReplaced", note: `SHA-256 ${this.#certificate.info.fingerprintSha256}` });
       this.#watchCertificateFiles();
     } catch (error) {
@@ -302,6 +329,7 @@ export class WebUi {
           this.#config = store.current;
         }
         this.#certificate = loaded;
+        this.#transport.reconfigure({ serverNames: serverNames(this.#config, loaded) }).catch(() => {});
         this.#watchCertificateFiles();
         this.#afterResponse(async () => {
           await this.#transport.replaceCertificate(loaded);
@@ -312,6 +340,7 @@ export class WebUi {
         });
       },
       emit: (draft) => agent.emit(draft),
+      resetCounters: (card, by) => agent.resetCounters(card, by),
       now: () => this.#clock.now(),
     };
   }

@@ -3,7 +3,7 @@
  * (3052) that answers every request with a redirect (except one path handed
  * through on both ports: the NMC's shutdown-time negotiation, see
  * {@link TransportOptions.passThrough}), and the UI port (6547)
- * with TLS 1.2/1.3 (Deno.serve uses rustls, which refuses TLS 1.0/1.1 by
+ * with TLS 1.2/1.3 (Deno's TLS is rustls, which refuses TLS 1.0/1.1 by
  * itself). Ports, bind address and protocol can be changed at run time, and
  * the certificate can be swapped without a restart:
  *
@@ -19,26 +19,64 @@
  * - Because a `reusePort` bind would not fail when another process already
  *   holds the port with `reusePort`, every new port is first probed with a
  *   plain bind, so "address in use" is still reported.
- * - `server.shutdown()` closes idle keep-alive connections at once but waits
+ * - Closing a listener closes idle keep-alive connections at once but waits
  *   for responses in progress (a server-sent event stream never ends). So the
  *   bodies of long-lived responses (see {@link isLongLivedResponse}) are passed
  *   through a stream that can be cut: after a short grace time a closing
  *   listener ends them and answers still-running handlers with 503. Anything
  *   else still open after another 0.5 s is left to finish in the background,
  *   so closing never takes more than about 0.8 s.
+ * - Each listener runs its own accept loop (src/web/listener.ts): accept errors
+ *   (EMFILE, ...) never stop it; connections are capped per address and in all
+ *   and time out in the TLS handshake, before their headers and when idle
+ *   (src/web/connections.ts, {@link TransportOptions.limits}).
+ * - The redirect goes only to a host the agent serves (see {@link redirectHost}).
  *
  * @module
  */
 import type { Logger } from "../log/logger.ts";
+import { LogThrottle } from "../log/throttle.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+import { clientText } from "./clienttext.ts";
+import {
+  type ConnectionLimits,
+  type ConnectionStats,
+  ConnectionTable,
+  DEFAULT_CONNECTION_LIMITS,
+} from "./connections.ts";
+import {
+  type ConnectionInfo,
+  isLongLivedResponse,
+  type Listener,
+  startListener,
+  type TlsPem,
+} from "./listener.ts";
 
-/** A certificate and its private key, PEM. */
-export interface TlsPem {
-  /** Certificate (chain), PEM. */
-  readonly certPem: string;
-  /** Private key, PEM. */
-  readonly keyPem: string;
-}
+import {
+  canonicalAddress,
+  hostFromHeader,
+  interfaceAddresses,
+  redirectHost,
+  redirectLocation,
+  requestPath,
+  type ServedHosts,
+  servedNames,
+  systemHostname,
+  urlHost,
+} from "./redirect.ts";
+
+export {
+  canonicalAddress,
+  hostFromHeader,
+  isLongLivedResponse,
+  redirectHost,
+  redirectLocation,
+  requestPath,
+  type ServedHosts,
+  servedNames,
+  type TlsPem,
+  urlHost,
+};
 
 /** Settings of the two listeners. */
 export interface TransportOptions {
@@ -74,12 +112,22 @@ export interface TransportOptions {
    * (src/nmc/protocol.ts NEGOTIATION_PATH), which cards ask on the plain port.
    */
   readonly passThrough?: { readonly path: string; readonly handler: TransportHandler };
+  /** Connection caps and timeouts (default {@link DEFAULT_CONNECTION_LIMITS}); changeable by reconfigure. */
+  readonly limits?: Partial<ConnectionLimits>;
+  /**
+   * Host names the agent is reached by besides its addresses (e.g. the certificate's DNS names; the
+   * system host name and "localhost" on loopback are added): redirects keep a Host header naming one of
+   * them, anything else goes to the local address of the connection.
+   */
+  readonly serverNames?: readonly string[];
 }
 
 /** What the handler learns about a request besides the Request itself. */
 export interface RequestInfo {
   /** The client's address. */
   readonly remoteAddr: Deno.NetAddr;
+  /** The local address the connection arrived on. */
+  readonly localAddr?: Deno.NetAddr;
   /** True when the request came over TLS. */
   readonly secure: boolean;
 }
@@ -101,79 +149,6 @@ export interface SwapReport {
 const DEFAULT_CLOSE_GRACE_MS = 300;
 /** After cutting open responses, how long to wait more for the server to finish. */
 const FORCE_WAIT_MS = 500;
-
-// ---------------------------------------------------------------------------
-// Pure helpers
-
-/**
- * The host part of a Host header without its port, or undefined when the
- * header is missing or not a plain host name / IPv4 / bracketed IPv6 literal
- * (so nothing odd can reach a Location header).
- */
-export function hostFromHeader(value: string | null | undefined): string | undefined {
-  if (!value || value.length > 260) return undefined;
-  const m = value.match(/^(?:([A-Za-z0-9.-]+)|(\[[0-9A-Fa-f:.]+\]))(?::(\d{1,5}))?$/);
-  if (!m) return undefined;
-  if (m[2] && !m[2].includes(":")) return undefined;
-  return (m[1] ?? m[2]).toLowerCase();
-}
-
-/** A host or address as it appears in a URL (IPv6 literals in brackets). */
-export function urlHost(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-/**
- * The path and query of a request, from Deno's `request.url`. Deno builds that
- * string as `http://` + the raw Host header + the raw request target, so with a
- * garbled Host header (say `evil.example/x?`) the URL's own pathname would be
- * wrong; the Host header is cut off textually instead. The result always starts
- * with "/" and is percent-encoded; it never throws.
- */
-export function requestPath(requestUrl: string, hostHeader: string | null | undefined): string {
-  let target: string | undefined;
-  const scheme = requestUrl.match(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//)?.[0];
-  if (scheme && hostHeader && requestUrl.startsWith(scheme + hostHeader)) {
-    target = requestUrl.slice(scheme.length + hostHeader.length);
-  } else {
-    try {
-      const url = new URL(requestUrl);
-      target = url.pathname + url.search;
-    } catch {
-      target = "/";
-    }
-  }
-  if (!target.startsWith("/")) return "/";
-  try {
-    const url = new URL(`http://x${target}`);
-    return url.pathname + url.search;
-  } catch {
-    return "/";
-  }
-}
-
-/**
- * Where the plain HTTP listener sends a request: `<protocol>://<host from the
- * Host header>:<port><path>?<query>`. A missing or unacceptable Host header
- * uses `fallbackHost`. The port is left out when it is the protocol's default.
- */
-export function redirectLocation(
-  requestUrl: string,
-  hostHeader: string | null | undefined,
-  port: number,
-  protocol: "https" | "http",
-  fallbackHost: string,
-): string {
-  const host = hostFromHeader(hostHeader) ?? urlHost(fallbackHost);
-  const defaultPort = protocol === "https" ? 443 : 80;
-  const portPart = port === defaultPort ? "" : `:${port}`;
-  return `${protocol}://${host}${portPart}${requestPath(requestUrl, hostHeader)}`;
-}
-
-/** True for a bind address that means "every address". */
-function isWildcard(hostname: string): boolean {
-  return hostname === "" || hostname === "::" || hostname === "0.0.0.0";
-}
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -213,16 +188,6 @@ export function bindAddress(hostname: string): string {
   return dualStackAvailable() ? "::" : "0.0.0.0";
 }
 
-/** Host name used in redirects when the request has no usable Host header. */
-function fallbackHostFor(bound: string): string {
-  if (!isWildcard(bound)) return bound;
-  try {
-    const name = Deno.hostname();
-    if (hostFromHeader(name)) return name;
-  } catch { /* no --allow-sys */ }
-  return "localhost";
-}
-
 /** A clear one-line message for a failed bind. */
 function bindError(what: string, hostname: string, port: number, error: unknown): Error {
   return new Error(
@@ -249,200 +214,6 @@ function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> 
   const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
   const settled = promise.then(() => true, () => true);
   return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves with the handler's response, or with 503 when `signal` aborts first. */
-function raceAbort(response: Response | Promise<Response>, signal: AbortSignal): Promise<Response> {
-  if (response instanceof Response) return Promise.resolve(response);
-  return new Promise<Response>((resolve, reject) => {
-    const onAbort = () => resolve(new Response("server is closing\n", { status: 503 }));
-    signal.addEventListener("abort", onAbort, { once: true });
-    response.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
-/**
- * True for a response that may stay open indefinitely (server-sent events,
- * NDJSON or multipart streams): these are the ones a closing listener cuts.
- * Other responses are passed through untouched, so Deno keeps sending their
- * Content-Length (a wrapped body would go out chunked).
- */
-export function isLongLivedResponse(response: Response): boolean {
-  const type = response.headers.get("content-type")?.toLowerCase() ?? "";
-  return /^(text\/event-stream|application\/(x-)?ndjson|application\/stream\+json|multipart\/x-mixed-replace)/
-    .test(type);
-}
-
-/** The response with a body that ends (with an error) when `signal` aborts, for long-lived responses. */
-function cuttableResponse(response: Response, signal: AbortSignal): Response {
-  // 101 (WebSocket upgrade) must go back untouched; bodiless and ordinary responses need nothing.
-  if (response.status === 101 || !isLongLivedResponse(response) || response.body === null) return response;
-  const reader = response.body.getReader();
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      signal.addEventListener("abort", () => {
-        try {
-          controller.error(new Error("server is closing"));
-        } catch { /* already closed */ }
-        reader.cancel().catch(() => {});
-      }, { once: true });
-    },
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        try {
-          controller.error(error);
-        } catch { /* already errored by the abort */ }
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-}
-
-/** One server and what is needed to stop it. */
-interface Listener {
-  /** Graceful stop: no new connections; resolves when the open responses are done. */
-  readonly server: { shutdown(): Promise<void> };
-  /** The address bound ("::", "0.0.0.0" or a configured address). */
-  readonly hostname: string;
-  /** The actual port. */
-  readonly port: number;
-  /** Bound with reusePort (a same-port successor can start before this one stops). */
-  readonly reusePort: boolean;
-  /** One controller per request in progress; aborting it cuts that response. */
-  readonly inflight: Set<AbortController>;
-}
-
-/** Starts a Deno.serve server whose responses can be cut when it closes. */
-function serveListener(
-  init: { hostname: string; port: number; reusePort: boolean; tls?: TlsPem },
-  handler: (request: Request, remoteAddr: Deno.NetAddr) => Response | Promise<Response>,
-  onError: (error: unknown) => Response | Promise<Response>,
-): Listener {
-  const inflight = new Set<AbortController>();
-  const serveHandler = async (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
-    const abort = new AbortController();
-    inflight.add(abort);
-    info.completed.then(() => inflight.delete(abort), () => inflight.delete(abort));
-    const response = await raceAbort(handler(request, info.remoteAddr), abort.signal);
-    return cuttableResponse(response, abort.signal);
-  };
-  if (init.tls) return serveTlsListener({ ...init, tls: init.tls }, handler, onError, inflight);
-  const server = Deno.serve({
-    hostname: init.hostname,
-    port: init.port,
-    onListen: () => {},
-    onError,
-    ...(init.reusePort ? { reusePort: true } : {}),
-  }, serveHandler);
-  return { server, hostname: init.hostname, port: server.addr.port, reusePort: init.reusePort, inflight };
-}
-
-/** The HTTP connection API that `Deno.serveHttp` returns. */
-interface HttpConnection
-  extends AsyncIterable<{ request: Request; respondWith(r: Response): Promise<void> }> {
-  close(): void;
-}
-
-/**
- * The TLS listener. `Deno.serve` with TLS delays every response of about 1 KB or more by ~44 ms on a
- * kept-alive connection (measured with curl: 0.1 ms without TLS or for tiny bodies, 44 ms above; Nagle's
- * algorithm meeting the client's delayed ACK, as far as the numbers show), so the UI would wait 44 ms on
- * every page and API call. `Deno.listenTls` + `Deno.serveHttp` answers the same requests in ~0.2 ms, binds
- * synchronously and supports reusePort, so it keeps this transport's design. (`Deno.serveHttp` is
- * deprecated in Deno 2 but present in the pinned 2.9.5; revisit when Deno.serve's TLS path is fixed.)
- */
-function serveTlsListener(
-  init: { hostname: string; port: number; reusePort: boolean; tls: TlsPem },
-  handler: (request: Request, remoteAddr: Deno.NetAddr) => Response | Promise<Response>,
-  onError: (error: unknown) => Response | Promise<Response>,
-  inflight: Set<AbortController>,
-): Listener {
-  const listener = Deno.listenTls(
-    {
-      hostname: init.hostname,
-      port: init.port,
-      cert: init.tls.certPem,
-      key: init.tls.keyPem,
-      ...(init.reusePort ? { reusePort: true } : {}),
-    } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
-  );
-  const connections = new Set<HttpConnection>();
-  const serveHttp = (Deno as unknown as { serveHttp(conn: Deno.Conn): HttpConnection }).serveHttp;
-  const respond = async (
-    event: { request: Request; respondWith(r: Response): Promise<void> },
-    from: Deno.NetAddr,
-  ) => {
-    const abort = new AbortController();
-    inflight.add(abort);
-    try {
-      let response: Response;
-      try {
-        response = await raceAbort(handler(event.request, from), abort.signal);
-      } catch (error) {
-        response = await onError(error);
-      }
-      await event.respondWith(cuttableResponse(response, abort.signal));
-    } catch {
-      // the client went away
-    } finally {
-      inflight.delete(abort);
-    }
-  };
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      const from = conn.remoteAddr as Deno.NetAddr;
-      let http: HttpConnection;
-      try {
-        http = serveHttp(conn);
-      } catch {
-        conn.close();
-        continue;
-      }
-      connections.add(http);
-      (async () => {
-        try {
-          for await (const event of http) respond(event, from);
-        } catch {
-          // TLS handshake failures (e.g. a TLS 1.1 client) and resets end the connection
-        } finally {
-          connections.delete(http);
-        }
-      })();
-    }
-  })().catch(() => {});
-  const server = {
-    async shutdown() {
-      listener.close();
-      while (inflight.size > 0) await new Promise((r) => setTimeout(r, 5));
-      for (const http of connections) {
-        try {
-          http.close();
-        } catch {
-          // already closed
-        }
-      }
-      connections.clear();
-      await accepting;
-    },
-  };
-  return {
-    server,
-    hostname: init.hostname,
-    port: (listener.addr as Deno.NetAddr).port,
-    reusePort: init.reusePort,
-    inflight,
-  };
 }
 
 /**
@@ -501,8 +272,11 @@ export class WebTransport {
   #desired: Binding;
   #main: MainState | undefined;
   #redirect: RedirectState | undefined;
-  #fallbackHost = "localhost";
   readonly #reusePort: boolean;
+  readonly #table: ConnectionTable;
+  readonly #warnings = new LogThrottle();
+  #serverNames: readonly string[];
+  #served: { hosts: ServedHosts; at: number } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #lastSwap: SwapReport | undefined;
@@ -519,6 +293,29 @@ export class WebTransport {
     this.#reusePort = unstableNet && (options.reusePort ?? Deno.build.os === "linux");
     const { hostname, httpPort, httpsPort, uiProtocol, cert } = options;
     this.#desired = { hostname, httpPort, httpsPort, uiProtocol, cert };
+    this.#table = new ConnectionTable({ ...DEFAULT_CONNECTION_LIMITS, ...options.limits });
+    this.#serverNames = options.serverNames ?? [];
+  }
+
+  /** The names and addresses redirects may keep (interfaces looked at again after a minute). */
+  #servedHosts(): ServedHosts {
+    const now = Date.now();
+    if (this.#served && now - this.#served.at < 60_000) return this.#served.hosts;
+    const system = systemHostname();
+    const names = servedNames([...this.#serverNames, ...(system ? [system] : []), this.#desired.hostname]);
+    const addresses = interfaceAddresses();
+    const bound = canonicalAddress(this.#desired.hostname);
+    if (bound) addresses.add(bound);
+    this.#served = { hosts: { names, addresses }, at: now };
+    return this.#served.hosts;
+  }
+
+  #listenerContext() {
+    return {
+      table: this.#table,
+      logger: () => this.#logger,
+      warnings: this.#warnings,
+    };
   }
 
   /**
@@ -554,7 +351,6 @@ export class WebTransport {
       cert: o.cert,
     };
     this.#redirect = { listener: redirect, configuredHostname: o.hostname, configuredPort: o.httpPort };
-    this.#fallbackHost = fallbackHostFor(host);
     if (o.uiProtocol === "http") this.#logger.warn("web UI served without TLS (uiProtocol = http)");
     this.#logger.info(
       `web UI: listening on ${o.uiProtocol}://${urlHost(host)}:${main.port}; ` +
@@ -568,12 +364,17 @@ export class WebTransport {
       throw new Error("web UI: uiProtocol is https but there is no certificate");
     }
     const secure = protocol === "https";
-    const handler = (request: Request, remoteAddr: Deno.NetAddr) =>
-      this.#passedThrough(request, { remoteAddr, secure }) ?? this.#handler(request, { remoteAddr, secure });
+    const handler = (request: Request, conn: ConnectionInfo) => {
+      const info = { ...conn, secure };
+      return this.#passedThrough(request, info) ?? this.#handler(request, info);
+    };
     const onError = (error: unknown) => this.#onError ? this.#onError(error) : this.#defaultOnError(error);
     const tls = secure ? cert : undefined;
     try {
-      return serveListener({ hostname, port, reusePort: this.#reusePort, tls }, handler, onError);
+      return startListener({ hostname, port, reusePort: this.#reusePort, tls }, handler, {
+        ...this.#listenerContext(),
+        onError,
+      });
     } catch (error) {
       throw bindError("UI", hostname, port, error);
     }
@@ -581,8 +382,8 @@ export class WebTransport {
 
   /** Starts the redirect-only server; throws a clear bind error. */
   #serveRedirect(hostname: string, port: number): Listener {
-    const handler = (request: Request, remoteAddr: Deno.NetAddr) => {
-      const passed = this.#passedThrough(request, { remoteAddr, secure: false });
+    const handler = (request: Request, conn: ConnectionInfo) => {
+      const passed = this.#passedThrough(request, { ...conn, secure: false });
       if (passed) return passed;
       const main = this.#main;
       if (!main) return new Response("web UI unavailable\n", { status: 503 });
@@ -591,12 +392,16 @@ export class WebTransport {
         request.headers.get("host"),
         main.listener.port,
         main.protocol,
-        this.#fallbackHost,
+        conn.localAddr.hostname,
+        this.#servedHosts(),
       );
       return new Response(null, { status: 308, headers: { location } });
     };
     try {
-      return serveListener({ hostname, port, reusePort: false }, handler, (e) => this.#defaultOnError(e));
+      return startListener({ hostname, port, reusePort: false }, handler, {
+        ...this.#listenerContext(),
+        onError: (e) => this.#defaultOnError(e),
+      });
     } catch (error) {
       throw bindError("HTTP redirect", hostname, port, error);
     }
@@ -611,7 +416,7 @@ export class WebTransport {
   }
 
   #defaultOnError(error: unknown): Response {
-    this.#logger.error(`web UI: request failed: ${errorText(error)}`);
+    this.#logger.error(`web UI: request failed: ${clientText(errorText(error), 200)}`);
     return new Response("Internal Server Error\n", { status: 500 });
   }
 
@@ -635,6 +440,16 @@ export class WebTransport {
     return this.#main?.listener.hostname ?? "";
   }
 
+  /** Connection counters of both listeners (open now, refused and closed to make room since start). */
+  get connections(): ConnectionStats {
+    return this.#table.stats;
+  }
+
+  /** The connection caps and timeouts in effect. */
+  get limits(): ConnectionLimits {
+    return this.#table.limits;
+  }
+
   /** How the last replacement of the UI listener went (undefined before the first). */
   get lastSwap(): SwapReport | undefined {
     return this.#lastSwap;
@@ -652,7 +467,8 @@ export class WebTransport {
    * port, protocol or certificate changed. A listener that cannot be bound
    * keeps the old one running; the result is then a one-line message naming
    * the port and the OS reason (also logged), else undefined.
-   * logger, onError and closeGraceMs apply at once.
+   * logger, onError, closeGraceMs, limits and serverNames apply at once (lowered caps leave open
+   * connections alone).
    */
   reconfigure(changes: Partial<TransportOptions>): Promise<string | undefined> {
     return this.#serialize(async () => {
@@ -660,6 +476,11 @@ export class WebTransport {
       if (changes.logger) this.#logger = changes.logger;
       if ("onError" in changes) this.#onError = changes.onError;
       if (changes.closeGraceMs !== undefined) this.#graceMs = changes.closeGraceMs;
+      if (changes.limits) this.#table.configure({ ...this.#table.limits, ...changes.limits });
+      if (changes.serverNames) {
+        this.#serverNames = changes.serverNames;
+        this.#served = undefined;
+      }
       const main = this.#main;
       const redirect = this.#redirect;
       const current: Binding = {
@@ -681,6 +502,7 @@ export class WebTransport {
       if (problem) errors.push(problem);
       else {
         this.#desired = want;
+        this.#served = undefined;
         const host = bindAddress(want.hostname);
         if (
           !main || main.configuredHostname !== want.hostname || main.configuredPort !== want.httpsPort ||
@@ -702,7 +524,6 @@ export class WebTransport {
           const error = await this.#rebindRedirect(want.hostname, host, want.httpPort);
           if (error) errors.push(error);
         }
-        this.#fallbackHost = fallbackHostFor(this.#main?.listener.hostname ?? host);
       }
       if (errors.length === 0) return undefined;
       const message = errors.join("; ");

@@ -21,7 +21,7 @@ export const NO_ACTIONS: EventActions = {
 
 /** A complete config for tests: one card on loopback, UDP on an ephemeral port of 127.0.0.1. */
 export function testConfig(
-  change: { cards?: string[]; udpListenAddresses?: string[]; udpPort?: number } = {},
+  change: { cards?: string[]; udpListenAddresses?: string[]; udpPort?: number; requireCardSource?: boolean } = {},
 ): AgentConfig {
   return {
     nmc: {
@@ -41,6 +41,7 @@ export function testConfig(
     networking: {
       udpPort: change.udpPort ?? 0,
       udpListenAddresses: change.udpListenAddresses ?? ["127.0.0.1"],
+      requireCardSource: change.requireCardSource ?? true,
       httpPort: 0,
       httpsPort: 0,
       uiProtocol: "https",

@@ -1,13 +1,22 @@
 /**
- * Login throttling: consecutive failed logins are counted per user name and per source address; after
- * `threshold` of them the key is locked for `durationMs`, and each further failure doubles the lockout
- * (at most 24 h). A success resets the user's and the address's counters; a key is forgotten 24 h after
- * its last failure or, when later, 24 h after its lockout ended (so the longest lockout does not expire
- * together with the memory of it and hand out a fresh set of attempts). The throttle never looks at whether a user name exists, so locked and unlocked
- * answers reveal nothing about accounts.
+ * Login throttling, so that nobody can lock the administrator out and guessing stays slow:
+ *
+ * - Failures are counted per (user name, source address) pair. After `threshold` consecutive failures
+ *   the pair is locked for `durationMs`, and each further failure doubles the lockout (at most 24 h).
+ *   A wrong password from one address (a stale monitoring script, an attacker) never locks the same
+ *   user out elsewhere. A success resets the pair; a pair is forgotten 24 h after its last failure or,
+ *   when later, 24 h after its lockout ended.
+ * - A global cap slows rather than bars: once `globalThreshold` failures (any user, any address)
+ *   happened within `globalWindowMs`, verifications are spaced `paceMs` apart, one after the other
+ *   (`check` answers with the delay to wait); an attempt that would wait longer than `maxWaitMs` is
+ *   answered "busy" with a short retry time. A pair that logged in successfully in the last 30 days
+ *   (the admin's own workstation, a monitoring script) skips the queue.
+ * - The throttle never looks at whether a user name exists, so its answers reveal nothing about
+ *   accounts.
  *
  * Intended flow for a login attempt:
  * 1. `check(user, address)`; if refused, answer 429 with Retry-After and do not verify the password;
+ *    else wait `delayMs` (see {@link LoginThrottle.delay});
  * 2. verify the credentials;
  * 3. `recordSuccess(user, address)` or `recordFailure(user, address)`.
  *
@@ -26,30 +35,41 @@ export const FAILURE_MEMORY_MS = 24 * HOUR_MS;
 /** Longest part of a user name or address used as a key (longer ones are cut; they are invalid anyway). */
 const MAX_KEY_CHARS = 64;
 
+/** A successful pair skips the global slow-down for this long. */
+export const TRUSTED_PAIR_MS = 30 * 24 * HOUR_MS;
+
 /** Options of a `LoginThrottle`. */
 export interface LoginThrottleOptions {
-  /** Consecutive failures that lock a user name or address (at least 1). */
+  /** Consecutive failures that lock a (user name, address) pair (at least 1). */
   threshold: number;
   /** Length of the first lockout (ms); doubles with each further failure, at most 24 h. */
   durationMs: number;
-  /** Time source. */
+  /** Time source (and timers for {@link LoginThrottle.delay}). */
   clock: Clock;
-  /** Most keys (user names + addresses) remembered (default 10000). */
+  /** Most pairs remembered (default 10000). */
   maxEntries?: number;
+  /** Failures in all within `globalWindowMs` that turn the global slow-down on (default 30). */
+  globalThreshold?: number;
+  /** Window of the global count (default 10 min). */
+  globalWindowMs?: number;
+  /** Spacing of verifications while slowed down (default 1000 ms). */
+  paceMs?: number;
+  /** Longest wait for a verification slot; beyond it the attempt is answered "busy" (default 10 s). */
+  maxWaitMs?: number;
 }
 
 /** Answer of `LoginThrottle.check`. */
 export type ThrottleCheck =
-  | { allowed: true }
-  | { allowed: false; retryAfterMs: number; reason: "user" | "address" };
+  | { allowed: true; delayMs: number }
+  | { allowed: false; retryAfterMs: number; reason: "locked" | "busy" };
 
 /** Answer of `LoginThrottle.recordFailure`. */
 export interface FailureResult {
-  /** True when the user name or the address is now locked. */
+  /** True when the pair is now locked. */
   lockedOut: boolean;
-  /** Time until both are unlocked again (only when lockedOut). */
+  /** Time until the pair is unlocked again (only when lockedOut). */
   retryAfterMs?: number;
-  /** Consecutive failures: the larger of the user name's and the address's count. */
+  /** The pair's consecutive failures. */
   failures: number;
 }
 
@@ -102,26 +122,47 @@ export function throttleAddressKey(address: string): string {
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
 }
 
-/** Counts failed logins per user name and per source address and locks them out (see module doc). */
+/** Counts failed logins per (user name, address) pair, locks pairs, paces everyone under attack (see module doc). */
 export class LoginThrottle {
   #threshold: number;
   #durationMs: number;
   readonly #clock: Clock;
   readonly #maxEntries: number;
+  readonly #globalThreshold: number;
+  readonly #globalWindowMs: number;
+  readonly #paceMs: number;
+  readonly #maxWaitMs: number;
   /** Ordered by last failure, oldest first (an entry is re-inserted on each failure). */
   readonly #entries = new Map<string, Entry>();
+  /** Pairs that logged in, by last success (oldest first). */
+  readonly #trusted = new Map<string, number>();
+  /** Times of the last `globalThreshold` failures, oldest first. */
+  readonly #recentFailures: number[] = [];
+  /** When the next verification slot opens while slowed down. */
+  #nextSlotAt = 0;
 
   /** Creates an empty throttle. */
-  constructor({ threshold, durationMs, clock, maxEntries = 10000 }: LoginThrottleOptions) {
-    this.#threshold = Math.max(1, Math.floor(threshold));
-    this.#durationMs = Math.max(0, durationMs);
-    this.#clock = clock;
-    this.#maxEntries = Math.max(2, Math.floor(maxEntries));
+  constructor(options: LoginThrottleOptions) {
+    this.#threshold = Math.max(1, Math.floor(options.threshold));
+    this.#durationMs = Math.max(0, options.durationMs);
+    this.#clock = options.clock;
+    this.#maxEntries = Math.max(2, Math.floor(options.maxEntries ?? 10000));
+    this.#globalThreshold = Math.max(1, Math.floor(options.globalThreshold ?? 30));
+    this.#globalWindowMs = options.globalWindowMs ?? 10 * 60_000;
+    this.#paceMs = Math.max(1, options.paceMs ?? 1000);
+    this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 10_000);
   }
 
-  /** Number of keys remembered. */
+  /** Number of pairs remembered. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** True while the global slow-down is on. */
+  get slowedDown(): boolean {
+    const now = this.#clock.now();
+    return this.#recentFailures.length >= this.#globalThreshold &&
+      now - this.#recentFailures[0] < this.#globalWindowMs;
   }
 
   /** Changes threshold and first lockout length (existing lockouts keep their end). */
@@ -130,31 +171,58 @@ export class LoginThrottle {
     this.#durationMs = Math.max(0, durationMs);
   }
 
-  /** Whether a login attempt for this user name from this address may be verified now. */
+  /**
+   * Whether a login attempt for this user name from this address may be verified, and after which
+   * delay (non-zero only while slowed down; the slot is reserved by this call).
+   */
   check(username: string, address: string): ThrottleCheck {
     const now = this.#clock.now();
-    const user = this.#remaining(userKey(username), now);
-    const addr = this.#remaining(addressKey(address), now);
-    if (user <= 0 && addr <= 0) return { allowed: true };
-    return user >= addr
-      ? { allowed: false, retryAfterMs: user, reason: "user" }
-      : { allowed: false, retryAfterMs: addr, reason: "address" };
+    const key = pairKey(username, address);
+    const locked = this.#remaining(key, now);
+    if (locked > 0) return { allowed: false, retryAfterMs: locked, reason: "locked" };
+    if (!this.slowedDown || this.#isTrusted(key, now)) return { allowed: true, delayMs: 0 };
+    const slot = Math.max(now, this.#nextSlotAt);
+    const wait = slot - now;
+    if (wait > this.#maxWaitMs) return { allowed: false, retryAfterMs: wait, reason: "busy" };
+    this.#nextSlotAt = slot + this.#paceMs;
+    return { allowed: true, delayMs: wait };
   }
 
-  /** Counts a failed login for the user name and the address; locks them when the threshold is reached. */
+  /** Resolves after `ms` on the throttle's clock (the delay `check` asked for). */
+  delay(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
+  }
+
+  /** Counts a failed login for the pair (and in the global count); locks the pair at the threshold. */
   recordFailure(username: string, address: string): FailureResult {
     const now = this.#clock.now();
-    const user = this.#fail(userKey(username), now);
-    const addr = this.#fail(addressKey(address), now);
-    const retryAfterMs = Math.max(user.lockedUntil, addr.lockedUntil) - now;
-    const failures = Math.max(user.failures, addr.failures);
-    return retryAfterMs > 0 ? { lockedOut: true, retryAfterMs, failures } : { lockedOut: false, failures };
+    this.#recentFailures.push(now);
+    if (this.#recentFailures.length > this.#globalThreshold) this.#recentFailures.shift();
+    const entry = this.#fail(pairKey(username, address), now);
+    const retryAfterMs = entry.lockedUntil - now;
+    return retryAfterMs > 0
+      ? { lockedOut: true, retryAfterMs, failures: entry.failures }
+      : { lockedOut: false, failures: entry.failures };
   }
 
-  /** Forgets the failures of the user name and of the address after a successful login. */
+  /** Forgets the pair's failures after a successful login and trusts the pair (see module doc). */
   recordSuccess(username: string, address: string): void {
-    this.#entries.delete(userKey(username));
-    this.#entries.delete(addressKey(address));
+    const key = pairKey(username, address);
+    this.#entries.delete(key);
+    this.#trusted.delete(key);
+    this.#trusted.set(key, this.#clock.now());
+    while (this.#trusted.size > this.#maxEntries) {
+      this.#trusted.delete(this.#trusted.keys().next().value as string);
+    }
+  }
+
+  #isTrusted(key: string, now: number): boolean {
+    const at = this.#trusted.get(key);
+    if (at === undefined) return false;
+    if (now - at < TRUSTED_PAIR_MS) return true;
+    this.#trusted.delete(key);
+    return false;
   }
 
   #isForgotten(entry: Entry, now: number): boolean {
@@ -192,8 +260,8 @@ export class LoginThrottle {
   }
 
   /**
-   * Keeps the table below maxEntries: drops the oldest decayed or unlocked key, or failing that the
-   * oldest key of all.
+   * Keeps the table below maxEntries: drops the oldest decayed or unlocked pair, or failing that the
+   * oldest pair of all.
    */
   #makeRoom(now: number): void {
     while (this.#entries.size >= this.#maxEntries) {
@@ -209,10 +277,7 @@ export class LoginThrottle {
   }
 }
 
-function userKey(username: string): string {
-  return `u:${throttleUserKey(username)}`;
-}
-
-function addressKey(address: string): string {
-  return `a:${throttleAddressKey(address)}`;
+/** The throttle key of a (user name, address) pair. */
+function pairKey(username: string, address: string): string {
+  return `${throttleUserKey(username)}\n${throttleAddressKey(address)}`;
 }

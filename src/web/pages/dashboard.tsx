@@ -7,18 +7,22 @@
  */
 import type { AgentStatus } from "../../agent/agent.ts";
 import type { NmcRegistrationStatus } from "../../agent/registrar.ts";
+import { formatCounters } from "../../nmc/counters.ts";
+import type { CardCounterStatus } from "../../nmc/gate.ts";
 import { statusWords } from "../../nmc/status.ts";
 import type { PlannedStep } from "../../shutdown/sequencer.ts";
 import type { UpsState } from "../../ups/state.ts";
-import { Layout, type PageFrame } from "./layout.tsx";
+import { CsrfForm, Layout, type PageFrame } from "./layout.tsx";
 
 /** Human text for a UPS's condition. */
 export function upsCondition(ups: UpsState): string {
   if (ups.comm === "lost") return "Communication lost";
   if (ups.comm === "waiting") return "Waiting for the first packet";
   if (ups.shuttingDown) return "UPS shutting down";
+  if (ups.selfTestSince !== undefined) return "Self-test running (on battery for the test)";
   if (ups.flags.onBattery && ups.flags.lowBattery) return "On battery, low battery";
   if (ups.flags.onBattery) return "On battery";
+  if (ups.flags.online && ups.flags.lowBattery) return "On line, battery low (recharging)";
   if (ups.flags.online) return "On line";
   return statusWords(ups.flags).join(" ") || "Unknown";
 }
@@ -46,8 +50,27 @@ export function certificateText(reg: NmcRegistrationStatus): string | undefined 
   })`;
 }
 
-function UpsCard(props: { ups: UpsState; now: number; registration?: NmcRegistrationStatus }) {
+/** Why a card's packets are refused as replayed, with the way out (undefined while they are not). */
+export function stuckText(counters: CardCounterStatus | undefined): string | undefined {
+  const stuck = counters?.stuck;
+  if (!stuck) return undefined;
+  return `${stuck.refused} authenticated packets refused as replayed since ${new Date(stuck.since).toISOString()}: ` +
+    `the card sends ${formatCounters(stuck.latest)}, not newer than the last accepted ` +
+    `${formatCounters(stuck.last)}. If the card was rebooted or replaced, reset its counters; otherwise ` +
+    "someone is replaying recorded packets.";
+}
+
+function UpsCard(
+  props: {
+    ups: UpsState;
+    now: number;
+    registration?: NmcRegistrationStatus;
+    counters?: CardCounterStatus;
+    csrf?: string;
+  },
+) {
   const { ups, now, registration } = props;
+  const stuck = stuckText(props.counters);
   const certificate = registration ? certificateText(registration) : undefined;
   const r = ups.reading;
   const tone = ups.comm !== "ok" || ups.flags.onBattery || ups.shuttingDown ? "alert" : "good";
@@ -58,6 +81,21 @@ function UpsCard(props: { ups: UpsState; now: number; registration?: NmcRegistra
         NMC {ups.card} {r.name ? <span class="muted">({r.name})</span> : null}
       </h2>
       <p class="condition" data-field="condition">{upsCondition(ups)}</p>
+      {stuck
+        ? (
+          <div class="banner warn" data-field="counters-stuck">
+            <p>{stuck}</p>
+            {props.csrf
+              ? (
+                <CsrfForm action="/counters/reset" csrf={props.csrf}>
+                  <input type="hidden" name="card" value={ups.card} />
+                  <button type="submit">Reset counters</button>
+                </CsrfForm>
+              )
+              : null}
+          </div>
+        )
+        : null}
       <dl class="grid">
         <dt>Battery</dt>
         {field("batteryPercent", fmt(r.batteryPercent, "%"))}
@@ -164,6 +202,8 @@ export function DashboardPage(props: PageFrame & { status: AgentStatus; now: num
                 ups={ups}
                 now={now}
                 registration={status.registration?.find((r) => r.card === ups.card)}
+                counters={status.counters?.find((c) => c.card === ups.card)}
+                csrf={props.csrf}
               />
             ))}
           </div>

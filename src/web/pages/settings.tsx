@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { CONFIG_EVENT_IDS, EVENT_PROPERTIES, MAX_CARDS, SCHEMA } from "../../config/schema.ts";
+import { commandEditsAllowed, isCommandKey } from "../../config/remote.ts";
+import { CONFIG_EVENT_IDS, EVENT_PROPERTIES, keyDef, MAX_CARDS, SCHEMA } from "../../config/schema.ts";
+import { type EventId, SHUTDOWN_ROLES } from "../../events/types.ts";
 import type { KillPowerResult } from "../../nmc/killpower.ts";
 import type { CertificateInfo } from "../certificate.ts";
 import {
@@ -107,14 +109,25 @@ export function EventsSettingsPage(props: PageFrame & { values: Values; errors?:
           <fieldset class="event">
             <legend>{id}</legend>
             <div class="columns">
-              {EVENT_PROPERTIES.map((p) => (
-                <ConfigField
-                  name={`Events.event_${id}_${p.prop}`}
-                  value={v(`Events.event_${id}_${p.prop}`)}
-                  errors={props.errors}
-                  label={p.prop}
-                />
-              ))}
+              {EVENT_PROPERTIES.map((p) =>
+                shutdownFixed(id, p.prop) ?? (isLocked(props.values, `Events.event_${id}_${p.prop}`)
+                  ? (
+                    <LockedField
+                      name={`Events.event_${id}_${p.prop}`}
+                      value={v(`Events.event_${id}_${p.prop}`)}
+                      errors={props.errors}
+                      label={p.prop}
+                    />
+                  )
+                  : (
+                    <ConfigField
+                      name={`Events.event_${id}_${p.prop}`}
+                      value={v(`Events.event_${id}_${p.prop}`)}
+                      errors={props.errors}
+                      label={p.prop}
+                    />
+                  ))
+              )}
             </div>
           </fieldset>
         ))}
@@ -130,6 +143,51 @@ export function EventsSettingsPage(props: PageFrame & { values: Values; errors?:
   );
 }
 
+/**
+ * The shutdown action of an event that cannot be configured, shown as fixed instead of as an input (so
+ * the form never offers a value that would be ignored): `false` = nothing to show, undefined = an input.
+ */
+function shutdownFixed(id: string, prop: string) {
+  if (prop !== "enableShutdown" && prop !== "shutdownDelay") return undefined;
+  const role = SHUTDOWN_ROLES[id as EventId];
+  if (role === "optional" || (role === "always" && prop === "shutdownDelay")) return undefined;
+  if (prop === "shutdownDelay") return false; // said with enableShutdown
+  const text = role === "always"
+    ? `always: ${id} always shuts the host down (as in PCNS); it cannot be disabled`
+    : role === "fixed"
+    ? `always: ${id} always shuts the host down after a fixed 10 s (as in PCNS)`
+    : `none: ${id} cannot shut the host down`;
+  return (
+    <div class="field fixed">
+      <span class="label">enableShutdown</span>
+      <span>{text}</span>
+    </div>
+  );
+}
+
+/** True when `key` names a command and `[WebUI] allowCommandEdits = false`: shown, not editable. */
+function isLocked(values: Values, key: string): boolean {
+  return isCommandKey(key) && !commandEditsAllowed(values);
+}
+
+/**
+ * A command key shown read-only (`[WebUI] allowCommandEdits = false`): no input, so the form never submits
+ * it; a hand-made change is refused by the config store, and its error is shown here.
+ */
+function LockedField(props: { key?: string; name: string; value: string; label?: string; errors?: FieldErrors }) {
+  const errors = [props.errors?.[props.name] ?? []].flat();
+  return (
+    <div class={errors.length ? "field fixed invalid" : "field fixed"} data-locked={props.name}>
+      <label>{props.label ?? keyDef(props.name)?.key ?? props.name}</label>
+      <code>{props.value === "" ? "(empty)" : props.value}</code>
+      <small>
+        editable only in pcnsconfig.ini ([WebUI] allowCommandEdits = false): it names a command the agent runs
+      </small>
+      {errors.length ? <ul class="errors" role="alert">{errors.map((m) => <li key={m}>{m}</li>)}</ul> : null}
+    </div>
+  );
+}
+
 /** The shutdown sequence settings. */
 export function ShutdownSettingsPage(props: PageFrame & { values: Values; errors?: FieldErrors }) {
   const v = (k: string) => props.values.get(k) ?? "";
@@ -141,7 +199,11 @@ export function ShutdownSettingsPage(props: PageFrame & { values: Values; errors
           exits, at most its duration), settle delay, OS shutdown. Rehearse it with{" "}
           <code>pcns-agent drill</code>.
         </p>
-        {SHUTDOWN_KEYS.map((k) => <ConfigField key={k} name={k} value={v(k)} errors={props.errors} />)}
+        {SHUTDOWN_KEYS.map((k) =>
+          isLocked(props.values, k)
+            ? <LockedField key={k} name={k} value={v(k)} errors={props.errors} />
+            : <ConfigField key={k} name={k} value={v(k)} errors={props.errors} />
+        )}
         <button type="submit">Save</button>
       </CsrfForm>
     </Layout>
