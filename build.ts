@@ -42,7 +42,7 @@ export const TARGETS = [
   "aarch64-apple-darwin",
 ] as const;
 
-/** Permissions compiled into the binary (the agent's, narrowed: no FFI, sys limited). */
+/** Permissions compiled into the binary (the agent's, narrowed: sys limited; FFI only for libc's setsockopt). */
 export const PERMISSIONS: readonly string[] = AGENT_PERMISSIONS;
 
 /** Where the runtime base for a target comes from, or why there is none. */

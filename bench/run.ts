@@ -28,6 +28,7 @@ for (
     ["throughput", () => benchThroughput(quick)],
     ["system", () => benchSystem(quick)],
     ["fuzz", () => Promise.resolve(benchFuzz(quick ? 100_000 : 1_000_000))],
+    ["nut", () => import("./nut.ts").then((m) => m.benchNut(quick))],
   ] as const
 ) {
   const t0 = performance.now();

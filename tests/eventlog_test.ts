@@ -317,3 +317,18 @@ Deno.test("stopped (SIGTERM) by the OS shutdown it started, the agent logs OsShu
     assert.ok(log.indexOf("OsShutdown") < log.indexOf("MonitoringStopped"), log.join(", "));
   });
 });
+
+Deno.test("eventlog: a symbolic link planted as the event log is never written through", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-eventlog-link-" });
+  try {
+    const target = join(dir, "target.txt");
+    await Deno.writeTextFile(target, "precious\n");
+    await Deno.symlink(target, join(dir, "EventLog.jsonl"));
+    const writer = new EventLogWriter(join(dir, "EventLog.jsonl"), 1 << 20);
+    assert.throws(() => writer.append(makeEvent({ id: "MonitoringStarted" }, Date.now())), /symbolic link/);
+    writer.close();
+    assert.equal(await Deno.readTextFile(target), "precious\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

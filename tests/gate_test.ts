@@ -67,7 +67,11 @@ const BAD_PACKETS: ReadonlyArray<[name: string, reason: RejectReason, data: () =
     "too-many-lines",
     () => signed(`MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n${"51=10\n".repeat(296)}`),
   ],
-  ["SR with 9 hex digits", "no-counters", () => signed("MASTATUS\nPC=127.0.0.1\nSR=100000000\nSU=7D0\n51=10\n")],
+  [
+    "SR with 9 hex digits",
+    "no-counters",
+    () => signed("MASTATUS\nPC=127.0.0.1\nSR=100000000\nSU=7D0\n51=10\n"),
+  ],
   ["no MD=", "malformed", () => bytes("MASTATUS\nPC=127.0.0.1\nSR=05\nSU=7D0\n51=10\n")],
   [
     "MD= at offset 0",

@@ -45,6 +45,9 @@ import {
   type RegistrarExchange,
 } from "./registrar.ts";
 import * as wiring from "./wiring.ts";
+import { NetworkServers } from "./network_servers.ts";
+import type { NutStatus } from "../nut/service.ts";
+import type { HostSyncPort } from "../shutdown/sequencer.ts";
 
 /** Replacements for the agent's side effects (tests, drill). */
 export interface AgentPorts {
@@ -54,6 +57,8 @@ export interface AgentPorts {
   runCommandFile?(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** Sends a notification. */
   notify?(event: AgentEvent): void;
+  /** Forced shutdown of NUT secondaries (the drill's recorder; default: the agent's NUT server). */
+  hostSync?: HostSyncPort;
 }
 
 /** How the agent registers with the cards (see `Agent.startRegistration`). */
@@ -90,6 +95,8 @@ export interface AgentOptions {
   readonly bootId?: string;
   /** Persist the cards' replay counters in the data directory (default true; the drill does not). */
   readonly persistCounters?: boolean;
+  /** Run the `[NUT]` and `[NIS]` servers when enabled (default true; the drill does not). */
+  readonly servers?: boolean;
 }
 
 /** A snapshot of what the agent knows, for `status` output and the UI. */
@@ -106,6 +113,10 @@ export interface AgentStatus {
   readonly registration?: readonly NmcRegistrationStatus[];
   /** True if OS shutdown is disabled (dry run). */
   readonly dryRun: boolean;
+  /** Each card's UPS as NUT names it (`nmcN` or `[NUT] upsName_N`), for `status --get`. */
+  readonly upsNames?: readonly { readonly name: string; readonly card: string }[];
+  /** The NUT server: where it listens, FSD, the logged-in secondaries (absent while it does not run). */
+  readonly nut?: NutStatus;
   /** The shutdown: countdowns pending, or the sequence's phase and step. */
   readonly shutdown: {
     readonly phase: "idle" | "running" | "done";
@@ -160,6 +171,7 @@ export class Agent {
   #eventLog: EventLogWriter;
   #udp: UdpListener | undefined;
   #registrar: Registrar | undefined;
+  readonly #servers: NetworkServers | undefined;
   #stopped = false;
 
   private constructor(options: AgentOptions) {
@@ -203,11 +215,22 @@ export class Agent {
       clock: this.#clock,
       filter: (on) =>
         this.#udp?.filterSources(on ? this.#config.nmc.cards : undefined, SAMPLE_ONE_IN) ?? "not listening",
-      report: (kind, text) => this.emit({ id: kind === "ended" ? "PacketFloodEnded" : "PacketFloodStarted", note: text }),
+      report: (kind, text) =>
+        this.emit({ id: kind === "ended" ? "PacketFloodEnded" : "PacketFloodStarted", note: text }),
     });
     const ports = options.ports ?? {};
     const executor = options.executor ?? new RecordingExecutor(() => this.#clock.now());
     this.#notifiers = this.#buildNotifiers(options.config);
+    this.#servers = (options.servers ?? true)
+      ? new NetworkServers({
+        upsState: (card) => this.#monitor.get(card),
+        emit: (draft) => this.emit(draft),
+        subscribe: (listener) => this.bus.subscribe(listener),
+        logger: this.#logger,
+        clock: this.#clock,
+        dataDir: this.#dataDir,
+      })
+      : undefined;
     this.#sequencer = new ShutdownSequencer({
       clock: this.#clock,
       emit: (draft) => this.emit(draft),
@@ -222,6 +245,7 @@ export class Agent {
             })),
       runCommandFile: ports.runCommandFile?.bind(ports) ??
         (this.#dryRun ? (path, timeoutMs) => wiring.dryRunCommand(path, timeoutMs) : wiring.runCommand),
+      hostSync: ports.hostSync ?? this.#servers?.hostSync,
     });
     this.#stateFile = (options.persistCountdowns ?? true)
       ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"))
@@ -267,7 +291,13 @@ export class Agent {
     // Read the persisted countdowns before anything re-evaluates (and rewrites) them.
     agent.#restoreCountdowns();
     agent.#applyCommandFileChecks(agent.#config);
+    void agent.#servers?.apply(agent.#config);
     return agent;
+  }
+
+  /** The NUT and NIS servers (tests wait on `settled()`; undefined when the agent runs none). */
+  get servers(): NetworkServers | undefined {
+    return this.#servers;
   }
 
   /** The bound UDP port. */
@@ -340,6 +370,7 @@ export class Agent {
 
   /** What the agent knows now. */
   status(): AgentStatus {
+    const nut = this.#servers?.nutStatus();
     return {
       udp: this.#udp?.addresses ?? [],
       packets: this.#engine.stats(),
@@ -347,6 +378,9 @@ export class Agent {
       counters: this.#config.nmc.cards.map((card) => ({ card, ...this.#engine.cardCounters(card) })),
       registration: this.#registrar?.status() ?? [],
       dryRun: this.#dryRun,
+      upsNames: this.#config.nut?.ups ??
+        this.#config.nmc.cards.map((card, i) => ({ name: `nmc${i + 1}`, card })),
+      ...(nut ? { nut } : {}),
       shutdown: {
         phase: this.#sequencer.phase,
         step: this.#sequencer.step,
@@ -398,6 +432,7 @@ export class Agent {
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
     if (udpChanged) await this.#rebindUdp(old);
     this.#registrar?.configure(wiring.registrarSettings(config, this.udpPort));
+    await this.#servers?.apply(config);
   }
 
   /** Stops listening, stops the timers and closes the event log. */
@@ -413,6 +448,7 @@ export class Agent {
     this.#floodGuard.reset();
     this.#sequencer.abort();
     await this.#actions.stop();
+    await this.#servers?.stop();
     await this.#udp?.close();
     this.#engine.flush();
     this.#eventLog.close();

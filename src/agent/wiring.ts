@@ -41,6 +41,7 @@ export function sequenceSettings(
     shutdownCommandFileDuration: config.shutdown.shutdownCommandFileDuration,
     settleDelay: config.shutdown.settleDelay,
     osCommands: shutdownCommands(os, config.shutdown.osShutdownCommand),
+    ...(config.nut?.enabled ? { hostSyncTimeout: config.nut.hostSyncTimeout } : {}),
   };
 }
 
@@ -117,9 +118,14 @@ export function actionSettings(config: AgentConfig): ActionSettings {
   };
 }
 
-/** Seconds this host needs from ShutdownStarting to powered off: command file + settle delay + the OS's own time. */
+/**
+ * Seconds this host needs from ShutdownStarting to powered off: command file + settle delay + the wait for
+ * logged-in NUT secondaries (hostSyncTimeout, when the NUT server is on: a secondary may log in at any
+ * time) + the OS's own time.
+ */
 export function totalShutdownSeconds(config: AgentConfig): number {
-  return sequenceSeconds(config.shutdown) + config.shutdown.osShutdownDuration;
+  const hostSyncTimeout = config.nut?.enabled ? config.nut.hostSyncTimeout : undefined;
+  return sequenceSeconds({ ...config.shutdown, hostSyncTimeout }) + config.shutdown.osShutdownDuration;
 }
 
 /**

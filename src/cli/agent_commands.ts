@@ -200,6 +200,17 @@ export function formatStatus(status: Json, baseUrl: string): string[] {
     ];
     lines.push(`NMC ${u.card}: ${parts.join(", ")}`);
   }
+  if (status.nut) {
+    const clients: Json[] = status.nut.clients ?? [];
+    const where = (status.nut.listening ?? []).map((a: Json) => `${a.hostname}:${a.port}`).join(", ");
+    const who = clients.map((c) => `${c.user}@${c.address} on ${c.ups}${c.tls ? " (TLS)" : ""}`).join(", ");
+    const fsd = (status.nut.fsd ?? []).length ? `; FSD set on ${status.nut.fsd.join(", ")}` : "";
+    lines.push(
+      `NUT: ${where}, ${clients.length} secondar${clients.length === 1 ? "y" : "ies"} logged in${
+        who ? `: ${who}` : ""
+      }${fsd}`,
+    );
+  }
   const s = status.shutdown ?? {};
   if (s.phase === "done") {
     lines.push(`shutdown: done (${finishedText(s)})`);
@@ -384,11 +395,27 @@ export function configPathOf(command: Command, program: Command): string {
     defaultConfigPath();
 }
 
-async function statusAction(flags: ConnectionFlags, configPath: string, io: CliIo): Promise<void> {
+interface StatusFlags extends ConnectionFlags {
+  get?: string;
+  ups?: string;
+}
+
+async function statusAction(flags: StatusFlags, configPath: string, io: CliIo): Promise<void> {
+  if (flags.ups !== undefined && flags.get === undefined) {
+    throw new CliError("status --ups: give --get <variable> too (e.g. --get battery.charge)", EXIT_USAGE);
+  }
   const c = await connection(flags, "status", configPath);
   const client = httpClient(c);
   try {
     const status = await apiGet(c, "/api/v1/status", "status", client);
+    if (flags.get !== undefined) {
+      // Loaded only here: an agent process never loads the NUT code unless [NUT] is on.
+      const { lookupVariable } = await import("../nut/variables.ts");
+      const found = lookupVariable(status, flags.get, flags.ups);
+      if ("error" in found) throw new CliError(`status --get ${flags.get}: ${found.error}`);
+      io.out(flags.json ? JSON.stringify(found.value) : found.value);
+      return;
+    }
     if (flags.json) io.out(JSON.stringify(status, null, 2));
     else for (const line of formatStatus(status, c.baseUrl)) io.out(line);
   } finally {
@@ -482,7 +509,16 @@ export function registerAgentCommands(program: Command, io: CliIo = denoIo()): v
   connectionOptions(
     program.command("status").description("show the running agent's UPS and shutdown state (JSON API)"),
     configHelp,
-  ).action((flags: ConnectionFlags, cmd: Command) => statusAction(flags, configPathOf(cmd, program), io));
+  )
+    .option(
+      "--get <variable>",
+      "print one value by its NUT name, e.g. battery.charge or ups.status (as upsc)",
+    )
+    .option(
+      "--ups <name>",
+      "the UPS for --get, as NUT names it (nmc1 for ip_1, or [NUT] upsName_N; default the first)",
+    )
+    .action((flags: StatusFlags, cmd: Command) => statusAction(flags, configPathOf(cmd, program), io));
 
   connectionOptions(
     program.command("events").description(

@@ -108,7 +108,7 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   problems.push(...unknownNames(index, file));
 
   for (const d of SCHEMA) {
-    if (d.name === PASSWORD) continue;
+    if (d.name === PASSWORD || d.hashOnLoad) continue;
     const entry = index.sections.get(d.section)?.get(d.key);
     if (!entry) {
       if (!d.required) {
@@ -220,6 +220,36 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
           `it was removed from the file and ${kept}`,
         { key: PASSWORD, value: "***" },
       ));
+    }
+  }
+
+  // Other passwords (`hashOnLoad`: [NUT] password_N): clear text is hashed on load as well.
+  for (const d of SCHEMA) {
+    if (!d.hashOnLoad) continue;
+    const entry = index.sections.get(d.section)?.get(d.key);
+    const raw = entry?.value ?? "";
+    const rules = raw === "" || looksLikePasswordHash(raw) ? d.check(raw) : checkPasswordPolicy(raw, "");
+    if (rules.length > 0) {
+      const clear = !looksLikePasswordHash(raw);
+      if (clear) out = setIniValue(out, d.section, d.key, "");
+      problems.push(problem(
+        strict ? "error" : "warning",
+        file,
+        entry?.line,
+        clear
+          ? `the clear-text ${d.name} does not meet the password policy: ${
+            rules.join("; ")
+          }; it was removed from the file`
+          : `invalid value for ${d.name} = ***: ${rules.join("; ")}`,
+        { key: d.name, value: "***" },
+      ));
+      values.set(d.name, "");
+    } else if (raw === "" || looksLikePasswordHash(raw)) {
+      values.set(d.name, raw);
+    } else {
+      const hashed = hash(raw);
+      out = setIniValue(out, d.section, d.key, hashed);
+      values.set(d.name, hashed);
     }
   }
 
@@ -397,8 +427,8 @@ export function prepareUpdates(
       );
       continue;
     }
-    if (name === PASSWORD && value !== "" && !looksLikePasswordHash(value)) {
-      const rules = checkPasswordPolicy(value, username);
+    if ((name === PASSWORD || d.hashOnLoad) && value !== "" && !looksLikePasswordHash(value)) {
+      const rules = checkPasswordPolicy(value, name === PASSWORD ? username : "");
       if (rules.length > 0) {
         problems.push(problem(
           "error",

@@ -272,6 +272,36 @@ export async function restrictMode(path: string): Promise<ModeCheck> {
   }
 }
 
+/** Entries of `dir` that are named pipes (none on Windows or when the directory cannot be read). */
+export async function namedPipesIn(dir: string): Promise<string[]> {
+  if (isWindows) return [];
+  const pipes: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile || entry.isDirectory || entry.isSymlink) continue;
+      const path = `${dir}/${entry.name}`;
+      if ((await Deno.lstat(path).catch(() => null))?.isFifo) pipes.push(path);
+    }
+  } catch {
+    // unreadable: nothing found
+  }
+  return pipes;
+}
+
+/**
+ * Opens each named pipe of `dir` for writing and closes it at once, so that a reader blocked on it (Deno's
+ * file watcher opens every new file of a watched directory, and blocks on a pipe) gets an end of file and
+ * goes on. An open that would wait (no reader) is abandoned after `waitMs`.
+ */
+export async function releasePipeReaders(dir: string, waitMs = 200): Promise<void> {
+  for (const pipe of await namedPipesIn(dir)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const opened = Deno.open(pipe, { write: true }).then((f) => (f.close(), true), () => false);
+    await Promise.race([opened, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
+}
+
 /** Who can write a directory besides its owner: "others", "its group", or undefined. */
 export async function looseDirectory(dir: string): Promise<{ who: string; mode: number } | undefined> {
   if (isWindows) return undefined;

@@ -25,6 +25,8 @@ export const SECTIONS = [
   "EventLog",
   "Notifications",
   "WebUI",
+  "NUT",
+  "NIS",
 ] as const;
 
 /** A section pcns-agent reads. */
@@ -56,6 +58,8 @@ export interface KeyDef {
   readonly display?: (value: string) => string;
   /** The value written into a fresh file, when it differs from `default` (the value of an absent key). */
   readonly template?: string;
+  /** A password: clear text typed in the file is hashed when the file is loaded (as the UI password). */
+  readonly hashOnLoad?: boolean;
 }
 
 /** UPS event ids the next issue adds to the catalogue; their keys are accepted now. */
@@ -81,6 +85,9 @@ export const DEFAULT_SHUTDOWN_DELAYS: Readonly<Record<string, number>> = { Power
 
 /** Number of `ip_N` keys. */
 export const MAX_CARDS = 9;
+
+/** Number of `[NUT] user_N` / `password_N` pairs. */
+export const MAX_NUT_USERS = 10;
 
 // ---- value checks -------------------------------------------------------------------------------
 
@@ -688,7 +695,91 @@ export const SCHEMA: readonly KeyDef[] = [
     "seconds from connecting to the end of the first request's headers",
   ),
   intDef("WebUI", "keepAliveTimeout", 30, 1, 3600, "seconds an idle keep-alive connection is kept open"),
+  ...networkServerDefs(),
 ];
+
+/** A NUT name: 1-32 letters, digits, `_`, `-` or `.`. */
+function nutNameCheck(what: string, reserved?: RegExp) {
+  return (value: string): string[] => {
+    if (value === "") return [];
+    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(value)) return [`must be 1-32 letters, digits, _, - or . (a ${what})`];
+    return reserved?.test(value) ? ["nmc1 ... nmc9 are the default names: choose another"] : [];
+  };
+}
+
+/** The `[NUT]` and `[NIS]` keys (the servers for stock NUT and apcupsd clients). */
+function networkServerDefs(): KeyDef[] {
+  const listen = (section: SectionName) =>
+    def({
+      section,
+      key: "listenAddress",
+      type: "comma-separated addresses",
+      default: "",
+      description: "addresses to listen on (empty = every address, IPv4 and IPv6)",
+      check: hostListCheck,
+      normalize: normalizeList,
+    });
+  return [
+    boolDef("NUT", "enabled", false, "serve NUT (RFC 9271) to stock NUT clients: upsc, upsmon secondaries"),
+    intDef("NUT", "port", 3493, 1, 65535, "TCP port of the NUT server"),
+    listen("NUT"),
+    ...Array.from({ length: MAX_NUT_USERS }, (_, i) => [
+      def({
+        section: "NUT",
+        key: `user_${i + 1}`,
+        type: "NUT user name",
+        default: "",
+        description: `user name ${i + 1} a NUT secondary logs in with (empty = none)`,
+        check: nutNameCheck("user name"),
+      }),
+      def({
+        section: "NUT",
+        key: `password_${i + 1}`,
+        type: "scrypt hash",
+        default: "",
+        description: `password of user_${i + 1}; type it in clear text, it is hashed on load`,
+        secret: true,
+        hashOnLoad: true,
+        check: passwordCheck,
+      }),
+    ]).flat(),
+    ...Array.from({ length: MAX_CARDS }, (_, i) =>
+      def({
+        section: "NUT",
+        key: `upsName_${i + 1}`,
+        type: "NUT UPS name",
+        default: "",
+        description: `the NUT name of the UPS of ip_${i + 1} (empty = nmc${i + 1})`,
+        check: nutNameCheck("UPS name", /^nmc[1-9]$/i),
+      })),
+    intDef(
+      "NUT",
+      "hostSyncTimeout",
+      15,
+      0,
+      3600,
+      "seconds the shutdown waits for logged-in NUT secondaries to log out before the OS step (as HOSTSYNC)",
+    ),
+    intDef("NUT", "maxConnections", 256, 8, 10000, "NUT connections open at once"),
+    intDef("NUT", "maxConnectionsPerAddress", 32, 1, 10000, "NUT connections open at once from one address"),
+    intDef("NUT", "idleTimeout", 60, 1, 3600, "seconds a NUT connection may stay silent (upsd: 60)"),
+    boolDef("NIS", "enabled", false, "serve apcupsd's NIS (apcaccess, Home Assistant's apcupsd integration)"),
+    intDef("NIS", "port", 3551, 1, 65535, "TCP port of the NIS server"),
+    listen("NIS"),
+    def({
+      section: "NIS",
+      key: "nmc",
+      type: "NMC address or NUT UPS name",
+      default: "",
+      description: "the card whose UPS is served: an ip_N address or its NUT name (empty = the first)",
+      check: (
+        v,
+      ) => (v === "" || isHost(v) || /^[A-Za-z0-9_.-]{1,32}$/.test(v)
+        ? []
+        : ["must be an ip_N address or a UPS name"]),
+    }),
+  ];
+}
 
 /** Schema keys by `Section.key`. */
 export const KEYS: ReadonlyMap<string, KeyDef> = new Map(SCHEMA.map((d) => [d.name, d]));
@@ -792,6 +883,29 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       headerTimeout: int("WebUI.headerTimeout"),
       keepAliveTimeout: int("WebUI.keepAliveTimeout"),
     },
+    nut: {
+      enabled: bool("NUT.enabled"),
+      port: int("NUT.port"),
+      listenAddresses: splitList(str("NUT.listenAddress")),
+      users: Array.from({ length: MAX_NUT_USERS }, (_, i) => ({
+        name: str(`NUT.user_${i + 1}`),
+        passwordHash: str(`NUT.password_${i + 1}`),
+      })).filter((u) => u.name !== ""),
+      ups: Array.from({ length: MAX_CARDS }, (_, i) => ({
+        name: str(`NUT.upsName_${i + 1}`) || `nmc${i + 1}`,
+        card: str(`NetworkManagementCard.ip_${i + 1}`),
+      })).filter((u) => u.card !== ""),
+      hostSyncTimeout: int("NUT.hostSyncTimeout"),
+      maxConnections: int("NUT.maxConnections"),
+      maxConnectionsPerAddress: int("NUT.maxConnectionsPerAddress"),
+      idleTimeout: int("NUT.idleTimeout"),
+    },
+    nis: {
+      enabled: bool("NIS.enabled"),
+      port: int("NIS.port"),
+      listenAddresses: splitList(str("NIS.listenAddress")),
+      nmc: str("NIS.nmc"),
+    },
   };
 }
 
@@ -818,6 +932,14 @@ export function maskConfig(config: AgentConfig): AgentConfig {
       authenticationPhrase: mask(config.nmc.authenticationPhrase),
     },
     notifications: { ...config.notifications, webhookUrl: maskUrl(config.notifications.webhookUrl) },
+    ...(config.nut
+      ? {
+        nut: {
+          ...config.nut,
+          users: config.nut.users.map((u) => ({ ...u, passwordHash: mask(u.passwordHash) })),
+        },
+      }
+      : {}),
   };
 }
 

@@ -31,7 +31,9 @@ import {
   contentHash,
   type FileText,
   looseDirectory,
+  namedPipesIn,
   readFileText,
+  releasePipeReaders,
   removeStaleTemps,
   restrictMode,
   SymlinkRefusedError,
@@ -139,6 +141,7 @@ export class ConfigStore {
   #watchLoop?: Promise<void>;
   #timer?: ReturnType<typeof setTimeout>;
   #poll?: ReturnType<typeof setInterval>;
+  #closing?: Promise<void>;
   #identity?: string;
   #closed = false;
   /** Warnings already given once (a symlinked file, a backup that is a link). */
@@ -214,6 +217,11 @@ export class ConfigStore {
     if (this.#watcher || this.#closed) return;
     const watcher = Deno.watchFs(this.dataDir, { recursive: false });
     this.#watcher = watcher;
+    try {
+      this.#identity = identityOf(Deno.statSync(this.path));
+    } catch {
+      this.#identity = identityOf(null);
+    }
     this.#poll = setInterval(() => void this.#pollIdentity(), this.#pollMs);
     Deno.unrefTimer(this.#poll);
     const name = baseName(this.path);
@@ -293,33 +301,39 @@ export class ConfigStore {
   }
 
   /** Stops watching and waits for pending work. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     clearInterval(this.#poll);
+    // Deno's watcher blocks opening a named pipe created in the directory, and closing it then blocks the
+    // whole process: give such a reader its end of file first.
+    if (this.#watcher) await releasePipeReaders(this.dataDir);
     try {
       this.#watcher?.close();
     } catch {
       // already closed
     }
-    // Deno's watcher may be stuck on a named pipe in the directory and never end: do not wait forever.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stuck = await Promise.race([
-      this.#watchLoop?.then(() => false),
+      (this.#watchLoop ?? Promise.resolve()).then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 1000))),
     ]);
     clearTimeout(timer);
-    if (stuck) this.#logger.warn(`config: the file watcher of ${this.dataDir} did not stop (a named pipe there?)`);
+    if (stuck) this.#logger.warn(`config: the file watcher of ${this.dataDir} did not stop in time`);
     await this.#queue;
   }
 
   /** Schedules a reload when the file's size, time or inode changed since the last poll (see {@link watch}). */
   async #pollIdentity(): Promise<void> {
     if (this.#closed) return;
-    const info = await Deno.stat(this.path).catch(() => null);
-    const identity = info ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : "missing";
-    if (this.#identity !== undefined && identity !== this.#identity) this.#schedule();
+    const identity = identityOf(await Deno.stat(this.path).catch(() => null));
+    if (identity !== this.#identity) this.#schedule();
     this.#identity = identity;
   }
 
@@ -466,6 +480,12 @@ export class ConfigStore {
 
   /** Warns when others than the owner can write the data directory (they could replace the configuration). */
   async #checkDataDir(): Promise<void> {
+    for (const pipe of await namedPipesIn(this.dataDir)) {
+      this.#warn(
+        `${pipe} is a named pipe in the data directory: it stalls the watcher that applies edits of ` +
+          `${baseName(this.path)} (they are then seen by a 5-second poll only); remove it`,
+      );
+    }
     const loose = await looseDirectory(this.dataDir).catch(() => undefined);
     if (!loose) return;
     this.#warn(
@@ -476,12 +496,29 @@ export class ConfigStore {
   }
 
   /**
+   * Keeps the damaged file as pcnsconfig.ini.corrupt: a copy of the bytes read, or (when it could not be read:
+   * too large) the file itself, moved; a link, a device or a pipe is left where it is. True when kept.
+   */
+  async #keepDamaged(bytes: Uint8Array | null): Promise<boolean> {
+    if (bytes !== null) {
+      await atomicWriteFile(this.corruptPath, bytes);
+      return true;
+    }
+    const info = await Deno.lstat(this.path).catch(() => null);
+    if (!info?.isFile) return false;
+    if (await symlinkTarget(this.corruptPath) !== undefined) await Deno.remove(this.corruptPath);
+    await Deno.rename(this.path, this.corruptPath);
+    await Deno.chmod(this.corruptPath, 0o600).catch(() => {});
+    return true;
+  }
+
+  /**
    * The text a start uses when the file is unreadable as a whole: the backup, used as a whole and loudly
    * (error line, ConfigBackupUsed event); the damaged bytes are kept as pcnsconfig.ini.corrupt (0600) and
    * the file is restored from the backup. Without a backup the file is evaluated as it is, loudly too.
    */
   async #useBackupAsWhole(
-    damaged: Uint8Array,
+    damaged: Uint8Array | null,
     why: string,
     backupText: string | null,
   ): Promise<string | null> {
@@ -492,15 +529,16 @@ export class ConfigStore {
       this.#emit({ id: "ConfigWarning", note, details: { file: this.path, reason: why } });
       return null;
     }
-    await atomicWriteFile(this.corruptPath, damaged).catch((error) =>
+    const kept = await this.#keepDamaged(damaged).catch((error) => {
       this.#logger.error(
         `config: could not keep the damaged file as ${this.corruptPath}: ${errorText(error)}`,
-      )
-    );
+      );
+      return false;
+    });
     const restored = await this.#rewriteMain(backupText, "the backup");
     const note = `${this.path} is unreadable as a whole (${why}): using the backup ${this.backupPath} as a ` +
-      `whole; the damaged file was kept as ${this.corruptPath}` +
-      (restored ? ` and ${this.path} restored from the backup` : "");
+      `whole` + (kept ? `; the damaged file was kept as ${this.corruptPath}` : "") +
+      (restored ? `; ${this.path} was restored from the backup` : "");
     this.#logger.error(`config: ${note}`);
     this.#emit({
       id: "ConfigBackupUsed",
@@ -521,6 +559,7 @@ export class ConfigStore {
       read = { bytes: new Uint8Array(), text: "" };
       unreadable = `it cannot be read as a file: ${errorText(error)}`;
     }
+    const damaged = unreadable === undefined ? read?.bytes ?? null : null;
     if (read === null && link !== undefined) {
       const text = backupText ?? defaultConfigText();
       this.#lastHash = contentHash(text);
@@ -548,7 +587,7 @@ export class ConfigStore {
     await this.#checkMode(this.path);
     const why = unreadable ?? unreadableReason(read.bytes, read.text, backupText);
     if (why !== undefined) {
-      const text = await this.#useBackupAsWhole(read.bytes, why, backupText);
+      const text = await this.#useBackupAsWhole(damaged, why, backupText);
       if (text !== null) return text;
     }
     this.#lastHash = contentHash(read.text);
@@ -680,6 +719,11 @@ export class ConfigStore {
     }
     return change;
   }
+}
+
+/** What the poll compares: inode, size and modification time (or "missing"). */
+function identityOf(info: Deno.FileInfo | null): string {
+  return info ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : "missing";
 }
 
 function errorText(error: unknown): string {

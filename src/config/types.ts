@@ -140,6 +140,40 @@ export interface WebUiSettings {
   readonly keepAliveTimeout?: number;
 }
 
+/** `[NUT]`: the NUT server for stock NUT clients (upsc, upsmon secondaries, dashboards). */
+export interface NutSettings {
+  /** Serve NUT (RFC 9271) on `port`. */
+  readonly enabled: boolean;
+  /** TCP port (3493). */
+  readonly port: number;
+  /** Addresses to bind, comma separated in the file ("" = every address). */
+  readonly listenAddresses: readonly string[];
+  /** Users that may log in as secondaries (from user_N / password_N; the password as an scrypt hash). */
+  readonly users: readonly { readonly name: string; readonly passwordHash: string }[];
+  /** The UPS of each card, as NUT names it: `nmcN` for ip_N, or upsName_N. */
+  readonly ups: readonly { readonly name: string; readonly card: string }[];
+  /** Seconds the shutdown waits for logged-in secondaries to log out before the OS step. */
+  readonly hostSyncTimeout: number;
+  /** Connections open at once. */
+  readonly maxConnections: number;
+  /** Connections open at once from one address. */
+  readonly maxConnectionsPerAddress: number;
+  /** Seconds a connection may stay silent. */
+  readonly idleTimeout: number;
+}
+
+/** `[NIS]`: apcupsd's network information server for apcaccess and apcupsd readers. */
+export interface NisSettings {
+  /** Serve NIS on `port`. */
+  readonly enabled: boolean;
+  /** TCP port (3551). */
+  readonly port: number;
+  /** Addresses to bind ("" = every address). */
+  readonly listenAddresses: readonly string[];
+  /** The card whose UPS is served (its address or its NUT name; "" = the first). */
+  readonly nmc: string;
+}
+
 /** The whole configuration. */
 export interface AgentConfig {
   /** `[NetworkManagementCard]`. */
@@ -158,4 +192,8 @@ export interface AgentConfig {
   readonly runtimeThreshold: number;
   /** `[WebUI]`. */
   readonly webUi: WebUiSettings;
+  /** `[NUT]` (always set by the loader; absent in a hand-built config = off). */
+  readonly nut?: NutSettings;
+  /** `[NIS]` (always set by the loader; absent in a hand-built config = off). */
+  readonly nis?: NisSettings;
 }

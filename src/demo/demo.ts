@@ -12,7 +12,14 @@
 import { join } from "node:path";
 import { startService } from "../agent/service.ts";
 import { readEventLog } from "../events/eventlog.ts";
-import { Logger, stderrSink } from "../log/logger.ts";
+import { Logger, type LogSink, stderrSink } from "../log/logger.ts";
+
+/** Operational errors only: the demo prints every event itself, so critical event lines would come twice. */
+function errorsOnly(sink: LogSink): LogSink {
+  return (record) => {
+    if (record.level === "error") sink(record);
+  };
+}
 import { statusWords } from "../nmc/status.ts";
 import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
 import { NmcWebServer } from "../sim/http.ts";
@@ -97,7 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const stamp = () => `+${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
   const service = await startService({
     configPath,
-    logger: new Logger(stderrSink(), "error"),
+    logger: new Logger(errorsOnly(stderrSink()), "error"),
     dryRun: true,
     hotReload: false,
     ports: {

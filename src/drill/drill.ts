@@ -3,7 +3,9 @@
  * virtual clock, with every side effect recorded instead of run (OS
  * shutdown, UPS turn-off, command files, notifications), and returns the
  * exact timeline: what would run at which second and why. Minutes of delays
- * take milliseconds.
+ * take milliseconds. With `[NUT]` on, the timeline shows FSD being set for the
+ * NUT secondaries and the wait for them, assumed to last the full
+ * hostSyncTimeout (a secondary that never logs out); no server is opened.
  *
  * @module
  */
@@ -17,6 +19,7 @@ import { RecordingExecutor } from "../shutdown/executor.ts";
 import type { CommandRun } from "../shutdown/sequencer.ts";
 import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
 import { NmcSimulator } from "../sim/simulator.ts";
+import type { HostSyncPort } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
 
 /** Drill options. */
@@ -94,6 +97,7 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     );
   };
   const agent = Agent.start({
+    servers: false,
     config: drillConfig,
     dataDir,
     logger: new Logger(() => {}, "error"),
@@ -114,6 +118,7 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
       },
       runCommandFile: recordRun,
       notify: (event) => action(`would notify: ${event.id}`),
+      hostSync: drillHostSync(config, action),
     },
   });
   const onEvent = (event: AgentEvent) => {
@@ -156,7 +161,7 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     const longestDelay = Math.max(0, ...Object.values(config.events).map((a) => a.shutdownDelay));
     const tail = options.tailSeconds ??
       longestDelay + config.shutdown.shutdownCommandFileDuration + config.shutdown.settleDelay +
-        config.nmc.commLostTimeout + 60;
+        (config.nut?.enabled ? config.nut.hostSyncTimeout : 0) + config.nmc.commLostTimeout + 60;
     const deadline = fake.now + tail * 1000;
     while (fake.now < deadline && agent.status().shutdown.phase !== "done") await fake.tickAsync(1000);
   } finally {
@@ -167,6 +172,22 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
   }
   const os = executor.calls[0];
   return { timeline, osShutdownAt: os ? Math.round(os.at - start) / 1000 : undefined };
+}
+
+/** The drill's NUT forced shutdown: records FSD and assumes a secondary that never logs out (the longest wait). */
+function drillHostSync(config: AgentConfig, action: (text: string) => void): HostSyncPort {
+  const assumed = ["a NUT secondary (the drill assumes one that does not log out)"];
+  return {
+    forceShutdown: (cards) => {
+      const names = (config.nut?.ups ?? []).filter((u) => cards.length === 0 || cards.includes(u.card))
+        .map((u) => u.name);
+      action(`would set FSD on ${names.join(", ") || "the served UPS"}: stock upsmon secondaries shut down`);
+      return { ups: names, loggedIn: 1, clients: assumed };
+    },
+    clearForcedShutdown: () => {},
+    loggedIn: () => assumed,
+    onLogout: () => () => {},
+  };
 }
 
 /** Formats a timeline for the terminal. */

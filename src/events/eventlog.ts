@@ -278,6 +278,15 @@ export class EventLogWriter {
   }
 
   #open(): Deno.FsFile {
+    // Never write through a symbolic link: a link planted in the data directory would make the agent append
+    // to any file it can write (it may run as root).
+    try {
+      if (Deno.lstatSync(this.#path).isSymlink) {
+        throw new Error(`${this.#path} is a symbolic link: the event log is not written through links`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
     const file = Deno.openSync(this.#path, { create: true, append: true, mode: 0o640 });
     try {
       const info = file.statSync();
@@ -300,7 +309,7 @@ export class EventLogWriter {
     if (!this.#file) return this.#open();
     let reason: string | undefined;
     try {
-      const info = Deno.statSync(this.#path);
+      const info = Deno.lstatSync(this.#path);
       if (this.#ino !== null && (info.ino !== this.#ino || info.dev !== this.#dev)) {
         reason = "was replaced by another file (rotated by an outside tool?)";
       } else {

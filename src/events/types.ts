@@ -158,7 +158,11 @@ export const EVENT_CATALOG = {
     text: "UDP flood from addresses that are not NMCs",
     kind: "service",
   },
-  PacketFloodEnded: { severity: "info", text: "UDP flood from addresses that are not NMCs ended", kind: "service" },
+  PacketFloodEnded: {
+    severity: "info",
+    text: "UDP flood from addresses that are not NMCs ended",
+    kind: "service",
+  },
   LoginSucceeded: { severity: "info", text: "Web UI login", kind: "service" },
   LoginFailed: { severity: "warning", text: "Web UI login failed", kind: "service" },
   LoginLockedOut: {
@@ -209,6 +213,24 @@ export const EVENT_CATALOG = {
   NegotiationRefused: {
     severity: "warning",
     text: "Shutdown-time negotiation request refused",
+    kind: "service",
+  },
+  NutClientLoggedIn: { severity: "info", text: "NUT secondary logged in", kind: "service" },
+  NutClientLoggedOut: { severity: "info", text: "NUT secondary logged out", kind: "service" },
+  NutLoginFailed: { severity: "warning", text: "NUT login refused", kind: "service" },
+  NutForcedShutdown: {
+    severity: "critical",
+    text: "Forced shutdown (FSD) set for the NUT secondaries",
+    kind: "service",
+  },
+  HostSyncCompleted: {
+    severity: "info",
+    text: "NUT secondaries logged out: the OS shutdown goes on",
+    kind: "service",
+  },
+  HostSyncTimedOut: {
+    severity: "warning",
+    text: "NUT secondaries did not log out within hostSyncTimeout",
     kind: "service",
   },
 } as const satisfies Record<string, EventInfo>;

@@ -7,6 +7,16 @@
  * engine re-arms it (`reset`) after a run that left the host up (a dry run,
  * a failed OS shutdown) or the operator resets it.
  *
+ * With the NUT server on (`hostSyncTimeout` set), the sequence is also a NUT
+ * primary's: it sets forced shutdown (FSD) on the UPSs concerned the moment it
+ * starts (NutForcedShutdown), so stock upsmon secondaries shut down, and
+ * after the shutdown command file it waits until they have logged out, at
+ * most `hostSyncTimeout` seconds (HostSyncCompleted or HostSyncTimedOut), as
+ * upsmon's HOSTSYNC; the settle delay then plays upsmon's FINALDELAY (a
+ * secondary logs out the moment it starts its SHUTDOWNCMD). FSD is set in a
+ * dry run too: the UPS's condition is real, only this host's own shutdown is
+ * rehearsed.
+ *
  * A dry run names what it did not do: `UpsTurnOffSkipped` and
  * `CommandFileSkipped` instead of "sent" and "finished".
  *
@@ -59,6 +69,28 @@ export interface SequenceOutcome {
   readonly note: string;
 }
 
+/** What setting FSD found. */
+export interface HostSyncStart {
+  /** The NUT names of the UPSs now in forced shutdown. */
+  readonly ups: readonly string[];
+  /** Secondaries logged in to them. */
+  readonly loggedIn: number;
+  /** Those secondaries (`user@address (ups)`). */
+  readonly clients: readonly string[];
+}
+
+/** The NUT server as the sequence uses it: forced shutdown and the wait for the secondaries. */
+export interface HostSyncPort {
+  /** Sets FSD on the UPSs of `cards` (every served UPS when empty). */
+  forceShutdown(cards: readonly string[]): HostSyncStart;
+  /** Clears FSD (the shutdown was re-armed). */
+  clearForcedShutdown(): void;
+  /** The secondaries logged in to the UPSs of `cards` now (`user@address (ups)`). */
+  loggedIn(cards: readonly string[]): readonly string[];
+  /** Calls `listener` whenever a secondary logs out; returns the unsubscribe function. */
+  onLogout(listener: () => void): () => void;
+}
+
 /** The outside world the sequence acts on. */
 export interface SequencePorts {
   /** Time source for the waits. */
@@ -71,6 +103,8 @@ export interface SequencePorts {
   runCommandFile(path: string, timeoutMs: number, env: Record<string, string>): Promise<CommandRun>;
   /** The OS-shutdown executor (a recorder unless really running). */
   readonly os: OsShutdownExecutor;
+  /** The NUT server's forced shutdown, when it runs (used only with `hostSyncTimeout` set). */
+  readonly hostSync?: HostSyncPort;
 }
 
 /** What the sequence needs from the configuration. */
@@ -87,6 +121,11 @@ export interface SequenceSettings {
   readonly settleDelay: number;
   /** OS shutdown commands to try in order. */
   readonly osCommands: readonly (readonly string[])[];
+  /**
+   * The NUT server is on: set FSD at the start and wait at most this many seconds for the secondaries to
+   * log out before the OS step (undefined: no NUT server, no such steps).
+   */
+  readonly hostSyncTimeout?: number;
 }
 
 /** One planned step of the sequence. */
@@ -101,6 +140,8 @@ export interface PlannedStep {
 export function planSequence(settings: SequenceSettings): PlannedStep[] {
   const steps: PlannedStep[] = [];
   let at = 0;
+  const nut = settings.hostSyncTimeout !== undefined;
+  if (nut) steps.push({ atSeconds: 0, what: "set FSD (forced shutdown) for the NUT secondaries of the UPS" });
   if (settings.turnOffUps && settings.cards.length > 0) {
     steps.push({ atSeconds: at, what: `turn off the UPS through NMC ${settings.cards.join(", ")}` });
   }
@@ -112,17 +153,30 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
     });
     at += settings.shutdownCommandFileDuration;
   }
+  if (nut) {
+    steps.push({
+      atSeconds: at,
+      what: `wait for the logged-in NUT secondaries to log out (at most ${settings.hostSyncTimeout} s)`,
+    });
+    at += settings.hostSyncTimeout!;
+  }
   steps.push({ atSeconds: at, what: `wait the settle delay of ${settings.settleDelay} s` });
   at += settings.settleDelay;
   steps.push({ atSeconds: at, what: `shut down the OS: ${(settings.osCommands[0] ?? []).join(" ")}` });
   return steps;
 }
 
-/** Seconds the whole sequence needs at most (for runtime checks and negotiation, plus the OS's own time). */
+/**
+ * Seconds the whole sequence needs at most (for runtime checks and negotiation, plus the OS's own time),
+ * the wait for NUT secondaries included when `hostSyncTimeout` is set.
+ */
 export function sequenceSeconds(
-  settings: Pick<SequenceSettings, "shutdownCommandFile" | "shutdownCommandFileDuration" | "settleDelay">,
+  settings:
+    & Pick<SequenceSettings, "shutdownCommandFile" | "shutdownCommandFileDuration" | "settleDelay">
+    & { readonly hostSyncTimeout?: number },
 ): number {
-  return (settings.shutdownCommandFile ? settings.shutdownCommandFileDuration : 0) + settings.settleDelay;
+  return (settings.shutdownCommandFile ? settings.shutdownCommandFileDuration : 0) + settings.settleDelay +
+    (settings.hostSyncTimeout ?? 0);
 }
 
 /** Why the sequence started. */
@@ -174,6 +228,7 @@ export class ShutdownSequencer {
   /** Re-arms a finished sequence so the next trigger runs it again; refused (false) while it runs. */
   reset(): boolean {
     if (this.#phase === "running") return false;
+    this.#ports.hostSync?.clearForcedShutdown();
     this.#phase = "idle";
     this.#run = undefined;
     this.#outcome = undefined;
@@ -224,6 +279,83 @@ export class ShutdownSequencer {
     this.#step = "";
   }
 
+  #forceShutdown(hostSync: HostSyncPort, cards: readonly string[]): void {
+    this.#step = "NUT forced shutdown";
+    let set: HostSyncStart;
+    try {
+      set = hostSync.forceShutdown(cards);
+    } catch (error) {
+      this.#ports.emit({ id: "NutForcedShutdown", note: `FSD could not be set: ${error}` });
+      return;
+    }
+    const who = set.loggedIn === 0
+      ? "no NUT secondary is logged in"
+      : `${set.loggedIn} NUT secondar${set.loggedIn === 1 ? "y" : "ies"} logged in: ${
+        clientList(set.clients)
+      }`;
+    this.#ports.emit({
+      id: "NutForcedShutdown",
+      note: `FSD set on ${set.ups.join(", ") || "no served UPS"}; ${who}`,
+      details: { ups: set.ups, loggedIn: set.loggedIn, clients: set.clients.slice(0, 100) },
+    });
+  }
+
+  /** Waits until no secondary of `cards` is logged in, at most `timeoutSeconds` (on the sequence's clock). */
+  async #waitForSecondaries(
+    hostSync: HostSyncPort,
+    cards: readonly string[],
+    timeoutSeconds: number,
+  ): Promise<void> {
+    const { clock, emit } = this.#ports;
+    const count = () => {
+      try {
+        return hostSync.loggedIn(cards);
+      } catch {
+        return [];
+      }
+    };
+    if (count().length === 0) return;
+    this.#step = "waiting for NUT secondaries";
+    const started = clock.now();
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      let off: () => void = () => {};
+      const done = () => {
+        off();
+        resolve();
+      };
+      this.#wake = done;
+      off = hostSync.onLogout(() => {
+        if (count().length === 0) done();
+      });
+      this.#waitTimer = clock.setTimeout(() => {
+        timedOut = true;
+        done();
+      }, timeoutSeconds * 1000);
+      if (count().length === 0) done();
+    });
+    if (this.#waitTimer !== undefined) clock.clearTimeout(this.#waitTimer);
+    this.#waitTimer = this.#wake = undefined;
+    if (this.#aborted) return;
+    const seconds = Math.round((clock.now() - started) / 100) / 10;
+    const left = count();
+    if (timedOut && left.length > 0) {
+      emit({
+        id: "HostSyncTimedOut",
+        note: `${left.length} still logged in after ${timeoutSeconds} s: ${
+          clientList(left)
+        }; shutting down anyway`,
+        details: { clients: left.slice(0, 100), waitedSeconds: seconds },
+      });
+    } else {
+      emit({
+        id: "HostSyncCompleted",
+        note: `every NUT secondary logged out after ${seconds} s`,
+        details: { waitedSeconds: seconds },
+      });
+    }
+  }
+
   async #execute(trigger: SequenceTrigger, settings: SequenceSettings): Promise<void> {
     const { emit, clock } = this.#ports;
     this.#phase = "running";
@@ -234,6 +366,9 @@ export class ShutdownSequencer {
       note: trigger.reason,
       details: { trigger: trigger.eventId, cards: trigger.cards, plan, dryRun: this.#ports.os.dryRun },
     });
+    const hostSync = settings.hostSyncTimeout !== undefined ? this.#ports.hostSync : undefined;
+    const fsdCards = trigger.cards.length > 0 ? trigger.cards : settings.cards;
+    if (hostSync) this.#forceShutdown(hostSync, fsdCards);
 
     if (settings.turnOffUps && settings.cards.length > 0) {
       this.#step = "UPS turn-off";
@@ -267,6 +402,9 @@ export class ShutdownSequencer {
     }
 
     if (this.#aborted) return;
+    if (hostSync) await this.#waitForSecondaries(hostSync, fsdCards, settings.hostSyncTimeout!);
+    if (this.#aborted) return;
+
     this.#step = "settle delay";
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
@@ -281,6 +419,12 @@ export class ShutdownSequencer {
     this.#step = "OS shutdown";
     this.#finish(await this.#ports.os.shutdown(settings.osCommands));
   }
+}
+
+/** Text for a list of secondaries, shortened after 10. */
+function clientList(clients: readonly string[]): string {
+  const shown = clients.slice(0, 10).join(", ");
+  return clients.length > 10 ? `${shown} and ${clients.length - 10} more` : shown;
 }
 
 /** The event reporting a command file's outcome. */

@@ -9,7 +9,13 @@
 import type { EventDraft } from "../events/types.ts";
 import type { AcceptedPacket } from "../nmc/gate.ts";
 import { decodeClientNotification, decodeStatus } from "../nmc/status.ts";
-import { type Clock, STALL_GRACE_MS, STALL_THRESHOLD_MS, systemClock, type TimerHandle } from "../time/clock.ts";
+import {
+  type Clock,
+  STALL_GRACE_MS,
+  STALL_THRESHOLD_MS,
+  systemClock,
+  type TimerHandle,
+} from "../time/clock.ts";
 import type { RuntimeSettings } from "./runtime.ts";
 import {
   applyClientNotification,

@@ -559,6 +559,7 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     const gate = throttle.check(username, c.env.remoteAddr);
     if (!gate.allowed) {
       const text = `too many failed attempts; try again in ${minutes(gate.retryAfterMs)} min`;
+      c.header("Retry-After", retryAfter(gate.retryAfterMs));
       return c.json({ errors: { [CURRENT_PASSWORD_FIELD]: text } }, 429);
     }
     if (!verifyPassword(presented, account().passwordHash)) {

@@ -24,6 +24,9 @@ import type { Logger } from "../log/logger.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { ConnectionTable, TrackedConnection } from "./connections.ts";
 
+/** How long a closing relayed TLS connection may take to write out what was already answered, ms. */
+const DRAIN_MS = 500;
+
 /** A certificate and its private key, PEM. */
 export interface TlsPem {
   /** Certificate (chain), PEM. */
@@ -226,6 +229,11 @@ class Connection {
   readonly #closers: (() => void)[] = [];
   /** Set while a TLS handshake is awaited. */
   handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * For a relayed TLS connection: ends only its private (TLS) side, so the relay still carries what that
+   * side wrote (an answer just handed over) to the client before the whole connection closes.
+   */
+  closeInner: (() => void) | undefined;
 
   constructor(info: ConnectionInfo) {
     this.info = info;
@@ -239,6 +247,18 @@ class Connection {
   onClose(fn: () => void): void {
     if (this.#closed) run(fn);
     else this.#closers.push(fn);
+  }
+
+  /**
+   * Closes gracefully: a relayed connection ends its private side first and closes the rest once the
+   * relay has written everything out (at most `graceMs` later); any other connection closes now.
+   */
+  drain(graceMs: number): void {
+    if (this.#closed) return;
+    if (!this.closeInner) return this.close();
+    run(this.closeInner);
+    const timer = setTimeout(this.close, graceMs);
+    this.onClose(() => clearTimeout(timer));
   }
 
   /** Closes every part now (idempotent). */
@@ -344,9 +364,10 @@ export function startListener(
    * Serves HTTP/1.1 requests on `conn` (plain TCP, or the private side of a relayed TLS connection) and
    * closes it at the end; a timeout closes the whole connection at once.
    */
-  const serveRequests = async (conn: Deno.Conn, c: Connection) => {
+  const serveRequests = async (conn: Deno.Conn, c: Connection, relayed = false) => {
     const http = serveHttp(conn);
     c.onClose(() => http.close());
+    if (relayed) c.closeInner = () => http.close();
     try {
       await requestLoop(http, c);
     } finally {
@@ -472,7 +493,7 @@ export function startListener(
     relayed.delete(from.port);
     clearTimeout(c.handshakeTimer);
     try {
-      await serveRequests(conn, c);
+      await serveRequests(conn, c, true);
     } catch {
       // a failure of this connection ends it alone
     } finally {
@@ -518,7 +539,8 @@ export function startListener(
       run(() => socket.close());
       if (relay) run(() => relay!.close());
       // Connections without a request in progress go at once; the others when their response is done.
-      for (const c of open) if (c.tracked.state !== "serving") c.close();
+      // (A relayed connection first lets the relay write out what its private side already answered.)
+      for (const c of open) if (c.tracked.state !== "serving") c.drain(DRAIN_MS);
       const tick = () => new Promise((r) => setTimeout(r, 5));
       while (inflight.size > 0) await tick();
       // Answers just handed over (e.g. the 503 of a cut request) get a moment to be written.
@@ -526,7 +548,7 @@ export function startListener(
       while ([...open].some((c) => c.tracked.state === "serving" && !c.closed) && Date.now() < deadline) {
         await tick();
       }
-      for (const c of open) c.close();
+      for (const c of open) c.drain(DRAIN_MS);
       await accepting;
     },
   };

@@ -10,7 +10,7 @@ import type { Agent } from "../agent/agent.ts";
 import type { ConfigStore } from "../config/store.ts";
 import { ConfigError } from "../config/problems.ts";
 import type { AgentConfig } from "../config/types.ts";
-import { type EventLogRecord, readEventLog } from "../events/eventlog.ts";
+import { type EventLogRecord, readEventLogHistory } from "../events/eventlog.ts";
 import type { Logger } from "../log/logger.ts";
 import { NEGOTIATION_REFUSED_BODY } from "../agent/registrar.ts";
 import { cardTarget } from "../agent/wiring.ts";
@@ -304,10 +304,7 @@ export class WebUi {
       config: () => this.#config,
       values: () => store.values,
       history: (card) => agent.history(card),
-      events: async (): Promise<EventLogRecord[]> => [
-        ...await readEventLog(`${agent.eventLogPath}.1`),
-        ...await readEventLog(agent.eventLogPath),
-      ],
+      events: (): Promise<EventLogRecord[]> => readEventLogHistory(agent.eventLogPath),
       updateConfig: async (updates): Promise<ConfigUpdateResult> => {
         try {
           const change = await store.set(updates);

@@ -21,7 +21,8 @@ export const NO_ACTIONS: EventActions = {
 
 /** A complete config for tests: one card on loopback, UDP on an ephemeral port of 127.0.0.1. */
 export function testConfig(
-  change: { cards?: string[]; udpListenAddresses?: string[]; udpPort?: number; requireCardSource?: boolean } = {},
+  change: { cards?: string[]; udpListenAddresses?: string[]; udpPort?: number; requireCardSource?: boolean } =
+    {},
 ): AgentConfig {
   return {
     nmc: {

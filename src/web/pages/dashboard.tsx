@@ -54,7 +54,9 @@ export function certificateText(reg: NmcRegistrationStatus): string | undefined 
 export function stuckText(counters: CardCounterStatus | undefined): string | undefined {
   const stuck = counters?.stuck;
   if (!stuck) return undefined;
-  return `${stuck.refused} authenticated packets refused as replayed since ${new Date(stuck.since).toISOString()}: ` +
+  return `${stuck.refused} authenticated packets refused as replayed since ${
+    new Date(stuck.since).toISOString()
+  }: ` +
     `the card sends ${formatCounters(stuck.latest)}, not newer than the last accepted ` +
     `${formatCounters(stuck.last)}. If the card was rebooted or replaced, reset its counters; otherwise ` +
     "someone is replaying recorded packets.";
@@ -67,6 +69,8 @@ function UpsCard(
     registration?: NmcRegistrationStatus;
     counters?: CardCounterStatus;
     csrf?: string;
+    /** NUT secondaries logged in to this UPS (undefined: the NUT server is off). */
+    secondaries?: readonly { user: string; address: string; tls: boolean }[];
   },
 ) {
   const { ups, now, registration } = props;
@@ -121,6 +125,21 @@ function UpsCard(
         {field("model", r.model ?? "-")}
         <dt>Serial</dt>
         {field("serial", r.serial ?? "-")}
+        {props.secondaries
+          ? (
+            <>
+              <dt>NUT secondaries</dt>
+              {field(
+                "nutSecondaries",
+                props.secondaries.length === 0
+                  ? "none logged in"
+                  : `${props.secondaries.length}: ${
+                    props.secondaries.map((c) => `${c.user}@${c.address}${c.tls ? " (TLS)" : ""}`).join(", ")
+                  }`,
+              )}
+            </>
+          )
+          : null}
         {registration
           ? (
             <>
@@ -204,6 +223,7 @@ export function DashboardPage(props: PageFrame & { status: AgentStatus; now: num
                 registration={status.registration?.find((r) => r.card === ups.card)}
                 counters={status.counters?.find((c) => c.card === ups.card)}
                 csrf={props.csrf}
+                secondaries={status.nut?.clients.filter((c) => c.card === ups.card)}
               />
             ))}
           </div>

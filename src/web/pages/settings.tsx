@@ -174,7 +174,9 @@ function isLocked(values: Values, key: string): boolean {
  * A command key shown read-only (`[WebUI] allowCommandEdits = false`): no input, so the form never submits
  * it; a hand-made change is refused by the config store, and its error is shown here.
  */
-function LockedField(props: { key?: string; name: string; value: string; label?: string; errors?: FieldErrors }) {
+function LockedField(
+  props: { key?: string; name: string; value: string; label?: string; errors?: FieldErrors },
+) {
   const errors = [props.errors?.[props.name] ?? []].flat();
   return (
     <div class={errors.length ? "field fixed invalid" : "field fixed"} data-locked={props.name}>

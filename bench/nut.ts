@@ -1,0 +1,170 @@
+/**
+ * The NUT server under a site's load: one agent (in this process, a dry run with a recording OS executor)
+ * holding 500 logged-in secondaries, run by a separate process (this file with `--swarm`) that behaves as
+ * upsmon does: USERNAME, PASSWORD, LOGIN, then `GET VAR <ups> ups.status` every poll interval (staggered);
+ * on FSD it logs out, as a secondary starting its SHUTDOWNCMD does. The agent's low battery starts the
+ * sequence; measured: the time to log all 500 in, from ShutdownStarting to the last FSD seen, and to the
+ * end of the host sync (every secondary logged out, the OS step).
+ *
+ * @module
+ */
+import { Agent } from "../src/agent/agent.ts";
+import { hashPassword } from "../src/config/credentials.ts";
+import type { AgentEvent } from "../src/events/types.ts";
+import { memoryLogger } from "../src/log/logger.ts";
+import { RecordingExecutor } from "../src/shutdown/executor.ts";
+import { testConfig } from "../tests/helpers/agent.ts";
+import { statusPacket } from "../tests/helpers/packets.ts";
+import { withNut } from "../tests/helpers/nut.ts";
+import { type BenchResult, quantile, rssMiB, until } from "./lib.ts";
+
+const USER = "monuser";
+const PASSWORD = "Secondary-pass-1";
+
+/** The swarm: `count` secondaries on 127.0.0.1:`port`; prints "ready <ms>" then one JSON line of FSD times. */
+async function swarm(port: number, count: number, pollMs: number): Promise<void> {
+  const encoder = new TextEncoder();
+  const t0 = Date.now();
+  const clients = await Promise.all(Array.from({ length: count }, async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const reader = conn.readable.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    const line = async (): Promise<string> => {
+      while (!buffer.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("closed");
+        buffer += value;
+      }
+      const i = buffer.indexOf("\n");
+      const l = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      return l;
+    };
+    const ask = async (text: string) => {
+      await conn.write(encoder.encode(`${text}\n`));
+      return await line();
+    };
+    await ask(`USERNAME ${USER}`);
+    await ask(`PASSWORD ${PASSWORD}`);
+    const ok = await ask("LOGIN nmc1");
+    if (ok !== "OK") throw new Error(`LOGIN: ${ok}`);
+    return { conn, ask };
+  }));
+  console.log(`ready ${Date.now() - t0}`);
+  const seen: number[] = new Array(count).fill(0);
+  await Promise.all(clients.map(async (c, i) => {
+    await new Promise((r) => setTimeout(r, (i * pollMs) / count));
+    for (;;) {
+      const answer = await c.ask("GET VAR nmc1 ups.status");
+      if (/"FSD/.test(answer)) {
+        seen[i] = Date.now();
+        await c.ask("LOGOUT").catch(() => "");
+        try {
+          c.conn.close();
+        } catch { /* the server closed it after LOGOUT */ }
+        return;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }));
+  console.log(JSON.stringify(seen));
+}
+
+async function run(count: number, pollMs: number): Promise<BenchResult[]> {
+  const base = testConfig();
+  const config = withNut({ ...base, shutdown: { ...base.shutdown, settleDelay: 0 } }, {
+    users: [{ name: USER, passwordHash: hashPassword(PASSWORD) }],
+    hostSyncTimeout: 120,
+    maxConnections: count + 64,
+    maxConnectionsPerAddress: count + 64,
+  });
+  const dataDir = await Deno.makeTempDir({ prefix: "pcns-bench-nut-" });
+  const executor = new RecordingExecutor();
+  const agent = Agent.start({ config, dataDir, logger: memoryLogger("warn").logger, dryRun: true, executor });
+  const events: AgentEvent[] = [];
+  agent.bus.subscribe((e) => {
+    if (["ShutdownStarting", "HostSyncCompleted", "HostSyncTimedOut", "OsShutdown"].includes(e.id)) {
+      events.push(e);
+    }
+  });
+  await agent.servers!.settled();
+  const port = agent.servers!.nutAddresses[0].port;
+  agent.receive(statusPacket({ su: 10, status: 0x08 }));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL(import.meta.url).pathname,
+      "--swarm",
+      String(port),
+      String(count),
+      String(pollMs),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const nextLine = async () => {
+    while (!text.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error("the swarm ended early");
+      text += value;
+    }
+    const i = text.indexOf("\n");
+    const l = text.slice(0, i);
+    text = text.slice(i + 1);
+    return l;
+  };
+  try {
+    const loginMs = Number((await nextLine()).split(" ")[1]);
+    await until(() => (agent.status().nut?.clients.length ?? 0) === count, `${count} logins`, 30_000);
+    const rss = rssMiB(Deno.pid);
+    await new Promise((r) => setTimeout(r, pollMs * 2)); // steady polling
+    agent.receive(statusPacket({ su: 20, status: 0x50 }));
+    const seen: number[] = JSON.parse(await nextLine());
+    await until(() => executor.calls.length === 1, "the OS step", 60_000);
+    const starting = events.find((e) => e.id === "ShutdownStarting")!.time;
+    const delays = seen.map((t) => t - starting);
+    const synced = events.find((e) => e.id === "HostSyncCompleted" || e.id === "HostSyncTimedOut")!;
+    const label = `${count} secondaries, polling every ${pollMs} ms`;
+    return [
+      { name: `NUT: log in ${count} secondaries`, value: loginMs, unit: "ms", details: { agentRssMiB: rss } },
+      {
+        name: `NUT: ShutdownStarting -> last FSD seen (${label})`,
+        value: Math.max(...delays),
+        unit: "ms",
+        details: { p50: quantile(delays, 0.5), p90: quantile(delays, 0.9), first: Math.min(...delays) },
+      },
+      {
+        name: `NUT: ShutdownStarting -> all logged out, OS step (${label})`,
+        value: executor.calls[0].at - starting,
+        unit: "ms",
+        details: { hostSync: synced.id },
+      },
+    ];
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* ended */ }
+    await child.status;
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** The NUT benchmark: 500 secondaries polling every second (as upsmon's POLLFREQALERT 1), and every 100 ms. */
+export async function benchNut(quick = false): Promise<BenchResult[]> {
+  const count = quick ? 100 : 500;
+  return [...await run(count, 1000), ...await run(count, 100)];
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "--swarm") {
+    await swarm(Number(Deno.args[1]), Number(Deno.args[2]), Number(Deno.args[3]));
+    Deno.exit(0);
+  }
+  for (const r of await benchNut(Deno.args.includes("--quick"))) {
+    console.log(`${r.name}: ${r.value} ${r.unit}${r.details ? ` ${JSON.stringify(r.details)}` : ""}`);
+  }
+}
