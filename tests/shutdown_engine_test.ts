@@ -3,7 +3,8 @@ import { ActionEngine, type ActionSettings } from "../src/actions/engine.ts";
 import type { ShutdownPolicy } from "../src/actions/policy.ts";
 import type { EventActions } from "../src/config/types.ts";
 import { type AgentEvent, type EventDraft, type EventId, makeEvent } from "../src/events/types.ts";
-import { type OsShutdownExecutor, RecordingExecutor } from "../src/shutdown/executor.ts";
+import { type OsShutdownExecutor, RecordingExecutor, SystemExecutor } from "../src/shutdown/executor.ts";
+import { systemClock } from "../src/time/clock.ts";
 import type { PersistedShutdownState, ShutdownStateStore } from "../src/shutdown/persist.ts";
 import { type CommandRun, ShutdownSequencer } from "../src/shutdown/sequencer.ts";
 import { judgeCountdown, STALL_GRACE_MS } from "../src/shutdown/timing.ts";
@@ -506,4 +507,29 @@ Deno.test("item 5: the countdown timing rules (pure): on time, stalled, grace, c
   const back = judgeCountdown({ dueAt: due, firedAt: due - 3600_000 }, due - 3600_000);
   assert.equal(back.verdict, "due");
   assert.match(back.jump ?? "", /3600 s before the wall-clock due time: the clock went back/);
+});
+
+Deno.test("OS step: when the first command fails and a later one works, OsShutdown names both", async () => {
+  // Harmless commands stand in for `systemctl poweroff` (refused) and `shutdown -h now` (accepted).
+  const os = new SystemExecutor(() => false, { reserveFds: 0 });
+  const events: AgentEvent[] = [];
+  const sequencer = new ShutdownSequencer({
+    clock: systemClock,
+    emit: (draft) => events.push(makeEvent(draft, Date.now())),
+    os,
+    runCommandFile: () => Promise.reject(new Error("no command file in this test")),
+    turnOffUps: () => Promise.resolve({ ok: true }),
+  });
+  await sequencer.start({ eventId: "LowBattery", cards: [], reason: "test" }, {
+    cards: [],
+    turnOffUps: false,
+    shutdownCommandFile: "",
+    shutdownCommandFileDuration: 0,
+    settleDelay: 0,
+    osCommands: [["false"], ["true"]],
+  });
+  const down = events.find((e) => e.id === "OsShutdown");
+  assert.ok(down, events.map((e) => e.id).join(", "));
+  assert.match(down.message, /ran: true \(after: false exited with code 1/);
+  assert.equal(sequencer.outcome?.result, "shut-down");
 });

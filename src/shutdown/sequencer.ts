@@ -259,14 +259,18 @@ export class ShutdownSequencer {
     return this.#run;
   }
 
-  #finish(result: { ok: boolean; command: readonly string[]; error?: string }): void {
+  #finish(
+    result: { ok: boolean; command: readonly string[]; error?: string; failures?: readonly string[] },
+  ): void {
     const command = result.command.join(" ");
     const dryRun = this.#ports.os.dryRun;
+    // The commands that failed before the one that worked (e.g. systemctl refused, shutdown -h worked).
+    const before = result.failures?.length ? ` (after: ${result.failures.join("; ")})` : "";
     this.#ports.emit(
       result.ok
         ? {
           id: "OsShutdown",
-          note: dryRun ? `dry run: not shut down, would run: ${command}` : `ran: ${command}`,
+          note: dryRun ? `dry run: not shut down, would run: ${command}` : `ran: ${command}${before}`,
         }
         : { id: "OsShutdownFailed", note: result.error ?? command },
     );
