@@ -122,3 +122,53 @@ Deno.test("web service: an uploaded certificate is served at once; an ini edit m
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("web service: after the password is removed again, the newly printed setup token is the one accepted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pcns-web-setup-" });
+  const configPath = join(dir, "pcnsconfig.ini");
+  const https = freePort();
+  const noPassword = ini(freePort("udp"), freePort(), https).replace(`password = ${PASSWORD}`, "password =");
+  await Deno.writeTextFile(configPath, noPassword, { mode: 0o600 });
+  const service = await startService({
+    configPath,
+    logger: memoryLogger().logger,
+    dryRun: true,
+    webUi: true,
+    hotReload: false,
+  });
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(join(dir, "ui-cert.pem"))] });
+  const setup = async (token: string) => {
+    const response = await fetch(`https://127.0.0.1:${https}/setup`, {
+      method: "POST",
+      client,
+      redirect: "manual",
+      body: new URLSearchParams({
+        token,
+        username: CARD.username,
+        password: PASSWORD,
+        confirm: PASSWORD,
+        authenticationPhrase: CARD.authenticationPhrase,
+      }),
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+  try {
+    const first = service.web!.setupToken!;
+    assert.equal(await setup(first), 303, "the first token sets the password");
+    assert.equal(service.web!.setupToken, undefined);
+
+    // The admin forgot the password and empties it in the ini: the agent prints a new token.
+    await Deno.writeTextFile(configPath, noPassword, { mode: 0o600 });
+    assert.equal((await service.store.reload()).status, "applied");
+    await waitUntil(() => service.web!.setupToken !== undefined, "the web UI to follow the reload");
+    const second = service.web!.setupToken!;
+    assert.ok(second !== first, "a new token is printed");
+    assert.equal(await setup(first), 400, "the consumed token stays refused");
+    assert.equal(await setup(second), 303, "the printed token is the one the UI accepts");
+  } finally {
+    client.close();
+    await service.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -101,7 +101,7 @@ export class WebUi {
   readonly #clock: Clock;
   readonly #sessions: SessionStore;
   readonly #throttle: LoginThrottle;
-  #setup: SetupToken;
+  readonly #setup: SetupToken;
   #transport!: WebTransport;
   #certificate!: LoadedCertificate;
   #watcher: CertificateWatcher | undefined;
@@ -214,7 +214,7 @@ export class WebUi {
     if (old.nmc.password !== config.nmc.password) {
       this.#sessions.destroyAll(); // a changed password (UI, CLI or ini edit) ends every session
       if (config.nmc.password === "") {
-        this.#setup = new SetupToken({ clock: this.#clock });
+        this.#setup.renew(); // the one object the web app checks: the printed token is the one it accepts
         this.#announceSetup();
       }
     }

@@ -29,17 +29,30 @@ const encoder = new TextEncoder();
 
 /** A one-time setup token: 128 random bits as 32 hex digits, optionally expiring. */
 export class SetupToken {
-  /** The token to print for the administrator. */
-  readonly token: string;
   readonly #clock: Clock;
-  readonly #expiresAt: number;
+  readonly #ttlMs: number | undefined;
+  #token: string;
+  #expiresAt: number;
   #consumed = false;
 
   /** Creates a fresh token; without `ttlMs` it does not expire. */
   constructor({ clock = systemClock, ttlMs }: { clock?: Clock; ttlMs?: number } = {}) {
-    this.token = randomBytes(16).toString("hex");
     this.#clock = clock;
+    this.#ttlMs = ttlMs;
+    this.#token = randomBytes(16).toString("hex");
     this.#expiresAt = ttlMs === undefined ? Infinity : clock.now() + ttlMs;
+  }
+
+  /** The token to print for the administrator. */
+  get token(): string {
+    return this.#token;
+  }
+
+  /** Replaces the token with a fresh, unused one (the password was removed again while the agent runs). */
+  renew(): void {
+    this.#token = randomBytes(16).toString("hex");
+    this.#expiresAt = this.#ttlMs === undefined ? Infinity : this.#clock.now() + this.#ttlMs;
+    this.#consumed = false;
   }
 
   /** True while the token can still be used (not consumed, not expired). */
