@@ -10,6 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { baseName, dirOf } from "./paths.ts";
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -289,17 +290,30 @@ export async function namedPipesIn(dir: string): Promise<string[]> {
 }
 
 /**
- * Opens each named pipe of `dir` for writing and closes it at once, so that a reader blocked on it (Deno's
- * file watcher opens every new file of a watched directory, and blocks on a pipe) gets an end of file and
- * goes on. An open that would wait (no reader) is abandoned after `waitMs`.
+ * Releases readers blocked on the named pipes of `dir` and keeps them released: Deno's file watcher opens
+ * every file of a watched directory an event names, and on a pipe that open waits for a writer, so the
+ * watcher's thread can neither see that it was closed nor let the process (or a test worker) end. Each pipe is
+ * opened for writing without waiting (no reader: nothing to release); the returned function closes those ends.
+ * Call it once the watcher has stopped: closing earlier is a new event, and the watcher would block again.
  */
-export async function releasePipeReaders(dir: string, waitMs = 200): Promise<void> {
-  for (const pipe of await namedPipesIn(dir)) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const opened = Deno.open(pipe, { write: true }).then((f) => (f.close(), true), () => false);
-    await Promise.race([opened, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
-    clearTimeout(timer);
+export function holdPipeWriters(pipes: readonly string[]): () => void {
+  const held: number[] = [];
+  for (const pipe of pipes) {
+    try {
+      held.push(openSync(pipe, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // ENXIO: nobody is reading it; or it is gone
+    }
   }
+  return () => {
+    for (const fd of held.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+  };
 }
 
 /** Who can write a directory besides its owner: "others", "its group", or undefined. */

@@ -30,10 +30,10 @@ import {
   atomicWriteFile,
   contentHash,
   type FileText,
+  holdPipeWriters,
   looseDirectory,
   namedPipesIn,
   readFileText,
-  releasePipeReaders,
   removeStaleTemps,
   restrictMode,
   SymlinkRefusedError,
@@ -311,9 +311,9 @@ export class ConfigStore {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     clearInterval(this.#poll);
-    // Deno's watcher blocks opening a named pipe created in the directory, and closing it then blocks the
-    // whole process: give such a reader its end of file first.
-    if (this.#watcher) await releasePipeReaders(this.dataDir);
+    // Deno's watcher thread blocks opening a named pipe created in the directory, and then never ends (nor
+    // lets the process or a test worker end): hold the pipes open for writing until it has stopped.
+    const releasePipes = this.#watcher ? holdPipeWriters(await namedPipesIn(this.dataDir)) : () => {};
     try {
       this.#watcher?.close();
     } catch {
@@ -325,6 +325,7 @@ export class ConfigStore {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 1000))),
     ]);
     clearTimeout(timer);
+    releasePipes();
     if (stuck) this.#logger.warn(`config: the file watcher of ${this.dataDir} did not stop in time`);
     await this.#queue;
   }
