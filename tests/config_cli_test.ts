@@ -4,6 +4,7 @@ import { type CliIo, parseAssignments, registerConfigCommands } from "../src/cli
 import { CliError } from "../src/cli/errors.ts";
 import { verifyPassword } from "../src/config/credentials.ts";
 import { configText, lineOf, withTempDir, writePrivate } from "./fixtures/config/helpers.ts";
+import { withoutDenoNotices } from "./helpers/deno_notices.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SET_CLI = new URL("./fixtures/config/set_cli.ts", import.meta.url).pathname;
@@ -249,7 +250,7 @@ Deno.test("cli: as a real process, exit codes are 0, 1 and 2 and errors are one 
         env: { NO_COLOR: "1" },
       }).output();
       const text = (b: Uint8Array) => new TextDecoder().decode(b);
-      return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+      return { code: out.code, stdout: text(out.stdout), stderr: withoutDenoNotices(text(out.stderr)) };
     };
     assert.deepEqual(await run("config", "set", "-c", path, "Networking.udpPort=3080"), {
       code: 0,

@@ -3,6 +3,7 @@ import { evaluateConfig } from "../src/config/evaluate.ts";
 import { tempPrefix } from "../src/config/fs.ts";
 import { SCHEMA } from "../src/config/schema.ts";
 import { configText, openStore, withTempDir, writePrivate } from "./fixtures/config/helpers.ts";
+import { withoutDenoNotices } from "./helpers/deno_notices.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SET_CLI = new URL("./fixtures/config/set_cli.ts", import.meta.url).pathname;
@@ -102,7 +103,7 @@ Deno.test("concurrency: 200 `config set` processes plus a watching in-process wr
         stderr: "piped",
         env: { NO_COLOR: "1" },
       }).output();
-      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+      return { code: out.code, stderr: withoutDenoNotices(new TextDecoder().decode(out.stderr)) };
     });
     assert.equal(await inProcess, undefined, "the in-process writer never failed");
     const seconds = (performance.now() - started) / 1000;
