@@ -12,11 +12,13 @@ import { registerDemoCommand } from "./src/cli/demo_command.ts";
 import { registerDrillCommand } from "./src/cli/drill_command.ts";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
 import { registerCountersCommands } from "./src/cli/counters_commands.ts";
+import { registerNotifyCommands } from "./src/cli/notify_commands.ts";
 import { registerRegistrationCommands } from "./src/cli/register_commands.ts";
 import { registerRunCommand } from "./src/cli/run_command.ts";
 import { registerServiceCommands } from "./src/cli/service_commands.ts";
 import { registerShutdownCommands } from "./src/cli/shutdown_commands.ts";
 import { registerSimCommand } from "./src/cli/sim_command.ts";
+import { registerSshCommands } from "./src/cli/ssh_commands.ts";
 import { registerTokenCommands } from "./src/cli/token_commands.ts";
 import { ConfigError } from "./src/config/problems.ts";
 import { versionText } from "./src/version.ts";
@@ -40,6 +42,8 @@ export function buildProgram(): Command {
   registerRegistrationCommands(program);
   registerServiceCommands(program);
   registerTokenCommands(program);
+  registerNotifyCommands(program);
+  registerSshCommands(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -51,9 +55,8 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code)) {
-        return EXIT_OK;
-      }
+      if (["commander.helpDisplayed", "commander.version"].includes(error.code)) return EXIT_OK;
+      // "commander.help" with exit code 1: no command (or no subcommand) given, so the help went to stderr.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     if (error instanceof CliError) {

@@ -134,7 +134,10 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
 
     const status = await runMain(["status", ...cli]);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, new RegExp(`^agent: https://127\\.0\\.0\\.1:${ports.https} \\(dry run`, "m"));
+    assert.match(
+      status.stdout,
+      new RegExp(`^agent: +https://127\\.0\\.0\\.1:${ports.https} \\(dry run`, "m"),
+    );
     assert.match(status.stdout, /^NMC 127\.0\.0\.1: communication ok, on line, /m);
 
     const json = await runMain(["status", "--json", "--config", path], {

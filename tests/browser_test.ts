@@ -136,11 +136,13 @@ Deno.test({
       await timed("setup submit", async () => {
         await page.click('button[type="submit"]');
         await page.waitForLoadState("domcontentloaded");
-        if (page.url() !== `${base}/`) {
+        // The guided setup goes on with the card (issue 15); this test goes to the dashboard.
+        if (page.url() !== `${base}/guide/card`) {
           await shot(page, "01b-setup-rejected");
           throw new Error(`setup was not accepted: ${await page.textContent("main")}`);
         }
       });
+      await page.goto(`${base}/`);
       const ini = await Deno.readTextFile(configPath);
       assert.match(ini, /password = scrypt\$/, "the password is stored hashed");
       assert.doesNotMatch(ini, new RegExp(PASSWORD.replace(/[-!]/g, "\\$&")));

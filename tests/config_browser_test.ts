@@ -106,6 +106,8 @@ Deno.test({
         await page.$('input[name="Events.event_PowerFailed_shutdownDelay"]'),
         "other event keys stay editable",
       );
+      // The delays are in the event's details panel of the Event actions table (issue 15).
+      await page.click('[data-event="PowerFailed"] summary');
       await page.fill('input[name="Events.event_PowerFailed_shutdownDelay"]', "150");
       await Promise.all([page.waitForURL(/saved=1/), page.click('main button[type="submit"]')]);
       const after = await Deno.readTextFile(w.configPath);

@@ -57,14 +57,14 @@ async function cli(
 Deno.test("cli: config check prints each problem with its line; exit 0 on warnings only, 1 on errors", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/pcnsconfig.ini`;
-    const warnOnly = configText(BASE) + "[SNMP]\nSNMP_PORT = 161\n";
+    const warnOnly = configText(BASE) + "[Paging]\nPAGER_PORT = 161\n"; // a section pcns-agent does not read
     await writePrivate(path, warnOnly);
     const ok = await cli(["config", "check", "-c", path]);
     assert.equal(ok.code, 0);
     assert.deepEqual(ok.out, [
       `warning: ${path}:${
-        lineOf(warnOnly, "[SNMP]")
-      }: unknown section [SNMP] (not used by pcns-agent, ignored)`,
+        lineOf(warnOnly, "[Paging]")
+      }: unknown section [Paging] (not used by pcns-agent, ignored)`,
       `${path}: 0 error(s), 1 warning(s)`,
     ]);
 

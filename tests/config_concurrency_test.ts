@@ -10,9 +10,16 @@ const SET_CLI = new URL("./fixtures/config/set_cli.ts", import.meta.url).pathnam
 const WRITER = new URL("./fixtures/config/writer.ts", import.meta.url).pathname;
 const BASE = { "NetworkManagementCard.ip_1": "10.0.0.1", "NetworkManagementCard.mode": "advanced" };
 
+/** Real command files (config set refuses a missing one, as config check does), removed when the file ends. */
+const COMMANDS = Deno.makeTempDirSync({ prefix: "pcns-concurrency-cmds-" });
+for (let i = 0; i < 600; i++) {
+  Deno.writeTextFileSync(`${COMMANDS}/cmd-${i}.sh`, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+}
+globalThis.addEventListener("unload", () => Deno.removeSync(COMMANDS, { recursive: true }));
+
 /** A valid, non-default value for key `name`, distinct per `i` (within the key's range). */
 function valueFor(name: string, i: number): string {
-  if (/(commandFilePath|shutdownCommandFile)$/.test(name)) return `/opt/pcns/cmd-${i}.sh`;
+  if (/(commandFilePath|shutdownCommandFile)$/.test(name)) return `${COMMANDS}/cmd-${i}.sh`;
   if (/(commandFileDelay|commandFileDuration|shutdownDelay)$/.test(name)) return String(1000 + i);
   if (/\.ip_\d$/.test(name)) return `nmc-${i}.example`;
   if (/\.(udpPort|httpPort|httpsPort)$/.test(name)) return String(10000 + i);

@@ -179,7 +179,7 @@ Deno.test("load: duplicate key - the first value wins, with a warning naming bot
     assert.equal(store.current.eventLog.maxSizeKiB, 2048);
     assert.ok(
       messages(records, "warn").includes(
-        `config: ${path}:26: unknown section [SNMP] (not used by pcns-agent, ignored)`,
+        `config: ${path}:27: unknown key SNMP.SNMP_PORT (ignored)`, // PCNS's own key; [SNMP] is read now
       ),
     );
   });

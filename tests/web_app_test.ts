@@ -200,7 +200,7 @@ Deno.test("web: every page leads to setup until a password exists; setup needs t
   assert.match(text, /upper-case/i);
   const ok = await h.request("/setup", { method: "POST", form: { ...form, token: h.setup.token } });
   assert.equal(ok.status, 303);
-  assert.equal(ok.headers.get("location"), "/");
+  assert.equal(ok.headers.get("location"), "/guide/card", "the guided setup goes on (issue 15)");
   assert.equal(h.updates.at(-1)!["NetworkManagementCard.username"], "admin");
   assert.ok(h.getCookie().startsWith("__Host-pcns_session="), "logged in after setup");
   assert.ok(h.emitted.some((e) => e.id === "SetupCompleted"));

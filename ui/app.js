@@ -1,6 +1,7 @@
 // pcns-agent web UI script (served from /assets/app.js; the CSP allows no inline script).
-// Pages work without it; it adds: live dashboard values, the countdown, the 24 h chart, and the
-// password policy shown rule by rule while typing.
+// Pages work without it; it adds: the live dashboard (server-sent events replace the parts that
+// changed), the countdowns between updates, the chart readout, and the password policy shown rule by
+// rule while typing.
 "use strict";
 
 const SPECIALS = "_!\"#$%&'()*+,-./:;<=>?@^`{|}[]~ ";
@@ -37,173 +38,113 @@ function wirePolicies() {
   }
 }
 
-const fmt = (
-  n,
-  unit,
-  digits = 0,
-) => (n === undefined || n === null ? "-" : `${Number(n).toFixed(digits)} ${unit}`);
+let clockOffset = 0; // server time - local time, from the page's data-now
 
-function condition(u) {
-  if (u.comm === "lost") return "Communication lost";
-  if (u.comm === "waiting") return "Waiting for the first packet";
-  if (u.shuttingDown) return "UPS shutting down";
-  if (u.flags.onBattery && u.flags.lowBattery) return "On battery, low battery";
-  if (u.flags.onBattery) return "On battery";
-  if (u.flags.online) return "On line";
-  return "Unknown";
+function ageText(seconds) {
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
 }
 
-function age(now, at) {
-  if (at === undefined || at === null) return "never";
-  const s = Math.max(0, Math.round((now - at) / 1000));
-  return s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
-}
-
-let clockOffset = 0; // server time - local time
-
-function el(tag, attrs, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function renderShutdown(box, status) {
-  const s = status.shutdown;
-  box.replaceChildren();
-  if (s.phase !== "idle") {
-    const d = el("div", { class: "banner error" });
-    d.append(el("strong", {}, `Shutdown sequence ${s.phase === "done" ? "finished" : "running"}`));
-    if (s.trigger) d.append(el("span", {}, `: ${s.trigger.reason}`));
-    if (s.step) d.append(el("span", {}, `. Current step: ${s.step}`));
-    box.append(d);
-  } else if (s.countdowns.length) {
-    const d = el("div", { class: "banner warn" });
-    for (const c of s.countdowns) {
-      const p = el("p", {}, "Shutdown in ");
-      p.append(el("strong", { "data-due": String(c.dueAt) }, `${Math.ceil(c.remainingMs / 1000)} s`));
-      p.append(` unless the condition ends: ${c.reason}`);
-      d.append(p);
-    }
-    d.append(el("p", {}, "Then:"));
-    const ol = el("ol");
-    for (const step of status.plan || []) ol.append(el("li", {}, `+${step.atSeconds} s: ${step.what}`));
-    d.append(ol);
-    box.append(d);
-  } else {
-    box.append(
-      el(
-        "p",
-        { class: "muted" },
-        `No shutdown pending.${status.dryRun ? " Dry run: the OS will not be shut down." : ""}`,
-      ),
-    );
-  }
-}
-
-async function refreshStatus() {
-  const res = await fetch("/api/v1/status", { headers: { accept: "application/json" } });
-  if (res.status === 401) return location.assign("/login");
-  if (!res.ok) return;
-  const status = await res.json();
-  const now = Date.parse(status.time);
-  clockOffset = now - Date.now();
-  for (const u of status.ups) {
-    const card = document.querySelector(`section.ups[data-card="${CSS.escape(u.card)}"]`);
-    if (!card) continue;
-    const r = u.reading;
-    const values = {
-      condition: condition(u),
-      batteryPercent: fmt(r.batteryPercent, "%"),
-      runtimeMinutes: fmt(r.runtimeMinutes, "min"),
-      loadPercent: fmt(r.loadPercent, "%"),
-      lineVoltage: fmt(r.lineVoltage, "V", 1),
-      outputVoltage: fmt(r.outputVoltage, "V", 1),
-      batteryVoltage: fmt(r.batteryVoltage, "V", 2),
-      temperature: fmt(r.temperature, "°C", 1),
-      frequency: fmt(r.frequency, "Hz", 1),
-      lastPacket: age(now, u.lastStatusAt),
-      comm: u.comm,
-      model: r.model || "-",
-      serial: r.serial || "-",
-    };
-    for (const [name, text] of Object.entries(values)) {
-      const node = card.querySelector(`[data-field="${name}"]`);
-      if (node && node.textContent !== text) node.textContent = text;
-    }
-    const reg = (status.registration || []).find((r) => r.card === u.card);
-    const regNode = card.querySelector('[data-field="registration"]');
-    if (reg && regNode && regNode.textContent !== reg.summary) {
-      regNode.textContent = reg.summary;
-      regNode.dataset.phase = reg.phase;
-    }
-    const alert = u.comm !== "ok" || u.flags.onBattery || u.shuttingDown;
-    card.classList.toggle("alert", alert);
-    card.classList.toggle("good", !alert);
-  }
-  const accepted = document.querySelector('[data-field="accepted"]');
-  if (accepted) accepted.textContent = String(status.packets.accepted);
-  const rejected = document.querySelector('[data-field="rejected"]');
-  if (rejected) {
-    rejected.textContent = String(Object.values(status.packets.rejected).reduce((a, b) => a + b, 0));
-  }
-  const box = document.querySelector("[data-shutdown]");
-  if (box) renderShutdown(box, status);
-}
-
-function tickCountdowns() {
+// Countdowns (data-due) and "N s ago" (data-since) move every second between server updates.
+function tick() {
   const now = Date.now() + clockOffset;
   for (const node of document.querySelectorAll("[data-due]")) {
     node.textContent = `${Math.max(0, Math.ceil((Number(node.dataset.due) - now) / 1000))} s`;
   }
+  for (const node of document.querySelectorAll("[data-since]")) {
+    node.textContent = ageText(Math.max(0, Math.round((now - Number(node.dataset.since)) / 1000)));
+  }
 }
 
-async function drawChart(svg) {
-  const res = await fetch(`/api/v1/history?card=${encodeURIComponent(svg.dataset.chart)}`);
-  if (!res.ok) return;
-  const { samples } = await res.json();
-  const ns = "http://www.w3.org/2000/svg";
-  for (const old of svg.querySelectorAll("polyline, text.empty")) old.remove();
-  if (samples.length < 2) {
-    const t = document.createElementNS(ns, "text");
-    t.setAttribute("x", "10");
-    t.setAttribute("y", "80");
-    t.setAttribute("class", "empty");
-    t.textContent = "Collecting data (one sample per minute)";
-    svg.append(t);
-    return;
+// Replaces the live parts the server sent; keeps the focus on the same control when it was inside one.
+function applyParts(parts) {
+  for (const [name, part] of Object.entries(parts)) {
+    const box = document.querySelector(`[data-live="${CSS.escape(name)}"]`);
+    if (!box || box.dataset.liveHash === part.h) continue; // already shown (the stream's first message)
+    const html = part.html;
+    box.dataset.liveHash = part.h;
+    const active = document.activeElement;
+    let focusKey;
+    if (active && box.contains(active)) {
+      focusKey = active.getAttribute("name") || active.getAttribute("data-chart-focus") ||
+        (active.closest("[data-window]") ? `chart:${active.closest("[data-window]").dataset.window}` : "");
+    }
+    box.innerHTML = html;
+    wireCharts(box);
+    if (focusKey) {
+      const again = focusKey.startsWith("chart:")
+        ? box.querySelector(`[data-window="${focusKey.slice(6)}"] svg`)
+        : box.querySelector(`[name="${CSS.escape(focusKey)}"]`);
+      if (again) again.focus();
+    }
   }
-  const t0 = samples[0].time;
-  const span = Math.max(1, samples[samples.length - 1].time - t0);
-  const series = [["battery", "batteryPercent", 100], ["load", "loadPercent", 100], [
-    "line",
-    "lineVoltage",
-    300,
-  ]];
-  for (const [cls, key, max] of series) {
-    const points = samples
-      .filter((s) => s[key] !== undefined && s[key] !== null)
-      .map((s) =>
-        `${((s.time - t0) / span * 600).toFixed(1)},${(160 - Math.min(1, s[key] / max) * 156 - 2).toFixed(1)}`
-      );
-    if (!points.length) continue;
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("class", cls);
-    line.setAttribute("points", points.join(" "));
-    svg.append(line);
+  tick();
+}
+
+function startLive() {
+  if (!("EventSource" in window)) return;
+  const source = new EventSource("/dashboard/live");
+  source.addEventListener("parts", (e) => {
+    try {
+      applyParts(JSON.parse(e.data));
+    } catch {
+      // a broken message: the next one replaces the parts again
+    }
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    location.reload(); // the session ended: the server sends the login page
+  });
+  source.addEventListener("error", () => {
+    // EventSource reconnects by itself (certificate swap, restart); a refused stream stays closed.
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 5000);
+  });
+}
+
+// The chart readout: hover or touch a bucket, or focus the chart and use the arrow keys.
+function wireCharts(root) {
+  for (const svg of root.querySelectorAll("figure.chart svg")) {
+    const figure = svg.closest("figure");
+    const readout = figure.querySelector(".readout");
+    const buckets = [...svg.querySelectorAll(".hover rect[data-tip]")];
+    const cursor = svg.querySelector("line.cursor");
+    if (!buckets.length || !readout) continue;
+    let index = buckets.length - 1;
+    const show = (i) => {
+      index = Math.max(0, Math.min(buckets.length - 1, i));
+      const b = buckets[index];
+      readout.textContent = b.dataset.tip;
+      const x = Number(b.getAttribute("x")) + Number(b.getAttribute("width")) / 2;
+      cursor.setAttribute("x1", String(x));
+      cursor.setAttribute("x2", String(x));
+      cursor.setAttribute("visibility", "visible");
+    };
+    buckets.forEach((b, i) => {
+      b.addEventListener("mouseenter", () => show(i));
+      b.addEventListener("touchstart", () => show(i), { passive: true });
+    });
+    svg.addEventListener("focus", () => show(index));
+    svg.addEventListener("keydown", (e) => {
+      const step = { ArrowLeft: -1, ArrowRight: 1, Home: -buckets.length, End: buckets.length }[e.key];
+      if (step === undefined) return;
+      e.preventDefault();
+      show(index + step);
+    });
   }
 }
 
 function start() {
   wirePolicies();
-  if (document.querySelector("[data-shutdown]")) {
-    setInterval(() => refreshStatus().catch(() => {}), 5000);
-    setInterval(tickCountdowns, 1000);
-    const charts = () =>
-      document.querySelectorAll("svg[data-chart]").forEach((svg) => drawChart(svg).catch(() => {}));
-    charts();
-    setInterval(charts, 60000);
+  const now = document.querySelector("meta[name=server-time]");
+  // The page's render time arrives late by its load time: only a real clock difference counts.
+  if (now) {
+    const offset = Number(now.content) - Date.now();
+    clockOffset = Math.abs(offset) > 2000 ? offset : 0;
   }
+  wireCharts(document);
+  if (document.querySelector("[data-live]")) startLive();
+  if (document.querySelector("[data-live], [data-due], [data-since]")) setInterval(tick, 1000);
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

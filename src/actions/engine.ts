@@ -31,6 +31,7 @@ import {
   type ShutdownSequencer,
 } from "../shutdown/sequencer.ts";
 import { cancelNote, judgeCountdown } from "../shutdown/timing.ts";
+import { NotificationTimer } from "./notifytiming.ts";
 import type { Clock, TimerHandle } from "../time/clock.ts";
 import {
   type ActiveEvent,
@@ -50,6 +51,12 @@ export interface ActionSettings {
   readonly events: Readonly<Record<string, EventActions>>;
   /** The shutdown sequence settings. */
   readonly sequence: SequenceSettings;
+  /**
+   * Advanced UPS setups decide when this sequence starts (`startSequence`): the policy starts no countdown
+   * here, and after a run that left the host up the engine re-arms once `holds` is false for the events
+   * in effect (no setup that shuts this server down is still short of healthy UPSs).
+   */
+  readonly external?: { holds(active: readonly ActiveEvent[]): boolean };
 }
 
 /** The engine's outside world (besides the sequencer). */
@@ -134,12 +141,22 @@ export class ActionEngine {
   /** The persistence error reported last (undefined while saving works). */
   #saveError: string | undefined;
   #stopped = false;
+  /** Notification delays and repeats (`notifytiming.ts`). */
+  readonly #notifications: NotificationTimer;
 
   /** Creates an engine; feed it events with `handle`. */
   constructor(settings: ActionSettings, ports: ActionPorts, sequencer: ShutdownSequencer) {
     this.#settings = settings;
     this.#ports = ports;
     this.#sequencer = sequencer;
+    this.#notifications = new NotificationTimer({
+      clock: ports.clock,
+      send: (event) => this.#ports.notify(event),
+      stillActive: (event) => this.#stillActive(event),
+      actions: (id) => this.#settings.events[id],
+      emit: (draft) => this.#ports.emit(draft),
+      reportError: (message) => (this.#ports.reportError ?? console.error)(message),
+    });
   }
 
   /** Applies new settings (delays, cards, actions) and re-evaluates the countdowns. */
@@ -183,7 +200,9 @@ export class ActionEngine {
       this.reset(typeof event.details?.by === "string" ? event.details.by : "an operator");
       return;
     }
-    if (event.id === "UpsTurnOffSent" && this.#sequencer.phase === "running") {
+    // Only a turn-off of this sequence's own UPSs (a setup's sequence turns off its own).
+    const ownTurnOff = !event.nmc || this.#settings.sequence.cards.includes(event.nmc);
+    if (event.id === "UpsTurnOffSent" && this.#sequencer.phase === "running" && ownTurnOff) {
       this.#turnOffSentAt ??= event.time;
       this.#persist();
     }
@@ -203,7 +222,8 @@ export class ActionEngine {
         this.#dropRestored(event.nmc, "the NMC was not heard after the restart");
       }
     }
-    if (actions?.enableNotification) this.#ports.notify(event);
+    this.#notifications.cleared(event);
+    if (actions?.enableNotification) this.#notifications.handle(event, actions);
     if (actions?.enableCommandFile && actions.commandFilePath) this.#scheduleCommandFile(event, actions);
     if (event.nmc) {
       this.#rearmIfClear();
@@ -266,6 +286,19 @@ export class ActionEngine {
     }
     this.#armGrace(holdUntil, now);
     this.#persist();
+  }
+
+  /**
+   * Starts the sequence for an outside decider (an advanced UPS setup with shutdownThisServer) and resolves
+   * when it has ended. While it runs, or after it ran until it is re-armed, a call starts nothing and gets
+   * that run: the OS step runs at most once.
+   */
+  startSequence(trigger: SequenceTrigger): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#sequencer.phase !== "idle") return this.#sequencer.start(trigger, this.#settings.sequence);
+    this.#sequenceStartedAt = this.#ports.clock.now();
+    this.#turnOffSentAt = undefined;
+    return this.#begin(trigger, false);
   }
 
   /** Resumes what a previous run persisted, by the resumption rules (`shutdown/resume.ts`). */
@@ -339,6 +372,7 @@ export class ActionEngine {
   /** Stops all countdowns and delayed actions (a running sequence is not interrupted) and waits for running command files. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#notifications.stop();
     for (const { timer } of this.#countdowns.values()) this.#ports.clock.clearTimeout(timer);
     this.#countdowns.clear();
     this.#armGrace(undefined, 0);
@@ -353,6 +387,7 @@ export class ActionEngine {
 
   /** The policy's candidates; conditions older than an operator's reset count from the reset. */
   #candidates(active: Iterable<ActiveEvent> = this.#active.values()): ShutdownCandidate[] {
+    if (this.#settings.external) return [];
     const armedAt = this.#armedAt;
     const view = [...active].map((a) => (a.since < armedAt ? { ...a, since: armedAt } : a));
     return shutdownCandidates(view, this.#settings.policy, this.#ports.loads());
@@ -394,7 +429,7 @@ export class ActionEngine {
     this.#begin({ eventId: candidate.eventId, cards: candidate.cards, reason: candidate.reason }, false);
   }
 
-  #begin(trigger: SequenceTrigger, turnOffAlreadySent: boolean): void {
+  #begin(trigger: SequenceTrigger, turnOffAlreadySent: boolean): Promise<void> {
     for (const { timer } of this.#countdowns.values()) this.#ports.clock.clearTimeout(timer);
     this.#countdowns.clear();
     this.#armGrace(undefined, 0);
@@ -408,6 +443,7 @@ export class ActionEngine {
     const run = this.#sequencer.start(trigger, settings);
     this.#persist();
     run.then(() => this.#guard(() => this.#finished()));
+    return run;
   }
 
   /** After the sequence: a finished one is never persisted; one that left the host up re-arms. */
@@ -419,6 +455,7 @@ export class ActionEngine {
     const outcome = this.#sequencer.outcome;
     if (outcome?.result === "rehearsed") this.#rearmWhenClear = "the dry run finished";
     else if (outcome?.result === "failed") this.#rearmWhenClear = `the OS shutdown failed (${outcome.note})`;
+    else if (outcome?.result === "actions-done") this.#rearmWhenClear = "the setup's actions ended";
     this.#rearmIfClear();
   }
 
@@ -428,7 +465,8 @@ export class ActionEngine {
     if (!why || this.#sequencer.phase !== "done") return;
     // Events with no clearing event (UpsTurnOffInitiated) never end: they do not hold the engine.
     const lasting = [...this.#active.values()].filter((a) => oppositeOf(a.id) !== undefined);
-    if (this.#candidates(lasting).length > 0) return;
+    const external = this.#settings.external;
+    if (external ? external.holds(lasting) : this.#candidates(lasting).length > 0) return;
     const signals = new Set<string>();
     for (const [key, a] of this.#active) {
       if (oppositeOf(a.id) !== undefined) continue;

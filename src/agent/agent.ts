@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { ActionEngine, type Countdown, type ShutdownReset } from "../actions/engine.ts";
+import type { ActiveEvent } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { EventLogWriter } from "../events/eventlog.ts";
@@ -37,6 +38,7 @@ import {
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
 import { type HistorySample, UpsHistory } from "../ups/history.ts";
+import { HistoryFile } from "../ups/historyfile.ts";
 import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
 import {
   type NegotiationReply,
@@ -48,6 +50,10 @@ import * as wiring from "./wiring.ts";
 import { NetworkServers } from "./network_servers.ts";
 import type { NutStatus } from "../nut/service.ts";
 import type { HostSyncPort } from "../shutdown/sequencer.ts";
+import { type SshActionOutcome, SshActionRunner } from "../ssh/actions.ts";
+import type { SshActionSettings } from "../config/schema_ssh.ts";
+import { AdvancedSetups } from "../setups/setups.ts";
+import type { SetupStatus } from "../setups/verdict.ts";
 
 /** Replacements for the agent's side effects (tests, drill). */
 export interface AgentPorts {
@@ -59,6 +65,8 @@ export interface AgentPorts {
   notify?(event: AgentEvent): void;
   /** Forced shutdown of NUT secondaries (the drill's recorder; default: the agent's NUT server). */
   hostSync?: HostSyncPort;
+  /** Runs one SSH action (the drill's recorder; default: connects, or records in a dry run). */
+  sshAction?(action: SshActionSettings, timeoutMs: number): Promise<SshActionOutcome>;
 }
 
 /** How the agent registers with the cards (see `Agent.startRegistration`). */
@@ -97,6 +105,12 @@ export interface AgentOptions {
   readonly persistCounters?: boolean;
   /** Run the `[NUT]` and `[NIS]` servers when enabled (default true; the drill does not). */
   readonly servers?: boolean;
+  /** Keep the chart history in the data directory across restarts (default: as `persistCounters`). */
+  readonly persistHistory?: boolean;
+  /** Writes an SSH host key pinned on first contact to the configuration (the service: the config store). */
+  readonly pinSshHostKey?: (section: string, fingerprint: string) => Promise<void>;
+  /** Run the `onStartup` SSH actions when the agent starts (default true; the drill does not). */
+  readonly sshOnStart?: boolean;
 }
 
 /** A snapshot of what the agent knows, for `status` output and the UI. */
@@ -127,7 +141,15 @@ export interface AgentStatus {
     readonly outcome?: SequenceOutcome;
     /** Phase done: "" if only a reset re-arms it, else when it re-arms by itself. */
     readonly rearms?: string;
+    /** When the running (or finished) sequence started, ms (the UI's clock times). */
+    readonly startedAt?: number;
+    /** When the current step started, ms. */
+    readonly stepSince?: number;
+    /** The events in effect per UPS (the UI explains from them why a shutdown is or is not pending). */
+    readonly active?: readonly ActiveEvent[];
   };
+  /** The advanced UPS setups in use (mode = advanced), each with its verdict (`setups/verdict.ts`). */
+  readonly setups?: readonly SetupStatus[];
 }
 
 function gateSettings(config: AgentConfig): GateSettings {
@@ -162,8 +184,12 @@ export class Agent {
   readonly #engine: PacketEngine;
   readonly #monitor: UpsMonitor;
   readonly #history = new UpsHistory();
+  readonly #historyFile: HistoryFile | undefined;
+  #historySaved = { at: Number.NEGATIVE_INFINITY, changes: 0 };
+  #historyFailing = false;
   readonly #actions: ActionEngine;
   readonly #sequencer: ShutdownSequencer;
+  readonly #setups: AdvancedSetups;
   readonly #stateFile: ShutdownStateFile | undefined;
   readonly #floodGuard: FloodGuard;
   #notifiers: NotifierSet;
@@ -172,6 +198,8 @@ export class Agent {
   #udp: UdpListener | undefined;
   #registrar: Registrar | undefined;
   readonly #servers: NetworkServers | undefined;
+  readonly #ssh: SshActionRunner;
+  readonly #sshOnStart: boolean;
   #stopped = false;
 
   private constructor(options: AgentOptions) {
@@ -184,21 +212,28 @@ export class Agent {
       this.#logger.error(`event listener failed on ${event.id}: ${error}`)
     );
     this.#eventLog = this.#openEventLog(options.config);
+    this.#historyFile = (options.persistHistory ?? options.persistCounters ?? true)
+      ? new HistoryFile(this.#dataDir)
+      : undefined;
     this.bus.subscribe((event) => this.#record(event));
     this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
     this.#engine = new PacketEngine(
       gateSettings(this.#config),
       (packet) => {
+        const before = this.#monitor.get(packet.card)?.statusPackets;
         this.#monitor.handle(packet);
         const ups = this.#monitor.get(packet.card);
-        if (ups?.lastStatusAt !== undefined && ups.lastStatusAt === this.#clock.now()) {
+        // A status packet that set values (its events may have taken a while: compare counts, not times).
+        if (ups?.lastStatusAt !== undefined && ups.statusPackets !== before) {
           const r = ups.reading;
           this.#history.record(packet.card, {
             time: ups.lastStatusAt,
             batteryPercent: r.batteryPercent,
             loadPercent: r.loadPercent,
             lineVoltage: r.lineVoltage,
+            onBattery: ups.flags.onBattery,
           });
+          this.#saveHistory(false);
         }
         // In parallel mode the load decides how many UPSs may fail: re-check on every reading.
         if (this.#config.nmc.mode === "parallel") this.#actions.reevaluate();
@@ -231,20 +266,35 @@ export class Agent {
         dataDir: this.#dataDir,
       })
       : undefined;
+    this.#sshOnStart = options.sshOnStart ?? true;
+    this.#ssh = new SshActionRunner({
+      clock: this.#clock,
+      emit: (draft) => this.emit(draft),
+      actions: () => this.#config.sshActions ?? [],
+      dryRun: this.#dryRun,
+      run: ports.sshAction?.bind(ports),
+      pin: options.pinSshHostKey,
+    });
+    this.bus.subscribe((event) => this.#ssh.handle(event));
+    const turnOffUps = ports.turnOffUps?.bind(ports) ??
+      ((card: string) =>
+        this.#dryRun
+          ? wiring.dryRunTurnOff(this.#config, card)
+          : wiring.turnOffThroughNmc(this.#config, card, {
+            get: (c) => this.#engine.counters(c),
+            advance: (c, next) => this.#engine.advance(c, next),
+          }));
+    const runShutdownCommand = ports.runCommandFile?.bind(ports) ??
+      (this.#dryRun
+        ? (path: string, timeoutMs: number) => wiring.dryRunCommand(path, timeoutMs)
+        : wiring.runCommand);
     this.#sequencer = new ShutdownSequencer({
+      runSshActions: (phase, actions) => this.#ssh.runPhase(phase, actions),
       clock: this.#clock,
       emit: (draft) => this.emit(draft),
       os: executor,
-      turnOffUps: ports.turnOffUps?.bind(ports) ??
-        ((card) =>
-          this.#dryRun
-            ? wiring.dryRunTurnOff(this.#config, card)
-            : wiring.turnOffThroughNmc(this.#config, card, {
-              get: (c) => this.#engine.counters(c),
-              advance: (c, next) => this.#engine.advance(c, next),
-            })),
-      runCommandFile: ports.runCommandFile?.bind(ports) ??
-        (this.#dryRun ? (path, timeoutMs) => wiring.dryRunCommand(path, timeoutMs) : wiring.runCommand),
+      turnOffUps,
+      runCommandFile: runShutdownCommand,
       hostSync: ports.hostSync ?? this.#servers?.hostSync,
     });
     this.#stateFile = (options.persistCountdowns ?? true)
@@ -264,6 +314,34 @@ export class Agent {
       reportError: (message) => this.#logger.error(message),
     }, this.#sequencer);
     this.bus.subscribe((event) => this.#actions.handle(event));
+    // Advanced UPS setups (src/setups/): an engine and a sequence each; the host's OS step stays here.
+    this.#setups = new AdvancedSetups({
+      clock: this.#clock,
+      emit: (draft) => this.emit(draft),
+      runCommandFile: runShutdownCommand,
+      turnOffUps,
+      os: executor,
+      sshRunner: (emit) =>
+        new SshActionRunner({
+          clock: this.#clock,
+          emit,
+          actions: () => [],
+          dryRun: this.#dryRun,
+          run: ports.sshAction?.bind(ports),
+          pin: options.pinSshHostKey,
+        }),
+      startHostSequence: (trigger) => this.#actions.startSequence(trigger),
+      loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
+      stateFile: (section) =>
+        this.#stateFile
+          ? new ShutdownStateFile(join(this.#dataDir, `pending-shutdown-${section}.json`))
+          : undefined,
+      dryRun: this.#dryRun || executor.dryRun,
+      bootId: options.bootId ?? currentBootId(),
+      reportError: (message) => this.#logger.error(message),
+    });
+    this.#setups.configure(this.#config, wiring.actionSettings(this.#config));
+    this.bus.subscribe((event) => this.#setups.handle(event));
   }
 
   /** Starts the agent: binds the UDP listener and starts watching the configured cards. */
@@ -288,10 +366,13 @@ export class Agent {
         "no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected",
       );
     }
+    agent.#restoreHistory();
     // Read the persisted countdowns before anything re-evaluates (and rewrites) them.
     agent.#restoreCountdowns();
+    agent.#setups.restore();
     agent.#applyCommandFileChecks(agent.#config);
     void agent.#servers?.apply(agent.#config);
+    if (agent.#sshOnStart) void agent.#ssh.runPhase("onStartup");
     return agent;
   }
 
@@ -325,6 +406,11 @@ export class Agent {
   /** The last 24 h of battery, load and line voltage of a card (oldest first). */
   history(card: string): HistorySample[] {
     return this.#history.samples(card, this.#clock.now());
+  }
+
+  /** The last hour of a card's history at the fine interval (10 s), oldest first. */
+  recentHistory(card: string): HistorySample[] {
+    return this.#history.recent(card, this.#clock.now());
   }
 
   /**
@@ -388,7 +474,11 @@ export class Agent {
         countdowns: this.#actions.countdowns(),
         ...(this.#sequencer.outcome ? { outcome: this.#sequencer.outcome } : {}),
         ...(this.#actions.rearmsWhen !== undefined ? { rearms: this.#actions.rearmsWhen } : {}),
+        ...(this.#sequencer.startedAt !== undefined ? { startedAt: this.#sequencer.startedAt } : {}),
+        ...(this.#sequencer.stepSince !== undefined ? { stepSince: this.#sequencer.stepSince } : {}),
+        active: this.#actions.active(),
       },
+      setups: this.#setups.status(),
     };
   }
 
@@ -446,11 +536,15 @@ export class Agent {
     await this.#registrar?.stop();
     this.#monitor.stop();
     this.#floodGuard.reset();
+    this.#setups.abort(); // first: a setup waiting for the host's sequence must not see it end
     this.#sequencer.abort();
     await this.#actions.stop();
+    await this.#setups.stop();
+    await this.#ssh.stop();
     await this.#servers?.stop();
     await this.#udp?.close();
     this.#engine.flush();
+    this.#saveHistory(true);
     this.#eventLog.close();
   }
 
@@ -472,7 +566,9 @@ export class Agent {
         details: { key: p.key, path: p.path },
       });
     }
-    this.#actions.configure(wiring.actionSettings(wiring.withoutBrokenCommandFiles(config, problems)));
+    const usable = wiring.withoutBrokenCommandFiles(config, problems);
+    this.#actions.configure(wiring.actionSettings(usable));
+    this.#setups.configure(usable, wiring.actionSettings(usable));
   }
 
   #buildNotifiers(config: AgentConfig): NotifierSet {
@@ -493,6 +589,38 @@ export class Agent {
       return;
     }
     this.#actions.restore(saved);
+  }
+
+  /** Loads the saved chart history; a file that cannot be used is reported and ignored. */
+  #restoreHistory(): void {
+    const saved = this.#historyFile?.load();
+    if (saved === undefined) return;
+    if (typeof saved === "string") {
+      this.emit({ id: "HistoryUnavailable", note: `${saved}; the chart starts empty` });
+      return;
+    }
+    this.#history.restore(saved, this.#config.nmc.cards);
+    this.#historySaved = { at: this.#clock.now(), changes: this.#history.changes };
+  }
+
+  /** Saves the chart history at most once a minute (`force`: now, at stop) when it changed. */
+  #saveHistory(force: boolean): void {
+    const file = this.#historyFile;
+    const now = this.#clock.now();
+    if (!file || this.#history.changes === this.#historySaved.changes) return;
+    if (!force && now - this.#historySaved.at < 60_000) return;
+    try {
+      file.save(this.#history.snapshot(now), now);
+      this.#historySaved = { at: now, changes: this.#history.changes };
+      this.#historyFailing = false;
+    } catch (error) {
+      // Reported once per failing run of saves, retried a minute later.
+      if (!this.#historyFailing) {
+        this.emit({ id: "HistoryUnavailable", note: `${file.path}: ${(error as Error).message}` });
+      }
+      this.#historyFailing = true;
+      this.#historySaved = { at: now, changes: -1 };
+    }
   }
 
   #openEventLog(config: AgentConfig): EventLogWriter {

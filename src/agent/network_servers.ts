@@ -1,6 +1,6 @@
 /**
- * The agent's optional servers for other hosts' stock clients: NUT (`[NUT]`, src/nut/) and apcupsd's NIS
- * (`[NIS]`, src/nis/). Each is imported (dynamic `import()`) only once its section is enabled, so an agent
+ * The agent's optional servers for other hosts' stock clients: NUT (`[NUT]`, src/nut/), apcupsd's NIS
+ * (`[NIS]`, src/nis/) and the SNMP agent with its traps (`[SNMP]`, src/snmp/). Each is imported (dynamic `import()`) only once its section is enabled, so an agent
  * without them loads none of their code; they are started, re-configured and stopped as the
  * configuration changes, without a restart. A server that cannot start (port in use, an unknown
  * `[NIS] nmc`) is reported as ListenerFailed and the agent goes on without it.
@@ -16,6 +16,7 @@ import type { AgentEvent, EventDraft } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { NisService, NisServiceSettings } from "../nis/service.ts";
 import type { NutService, NutServiceSettings, NutStatus } from "../nut/service.ts";
+import type { SnmpService, SnmpServiceSettings } from "../snmp/service.ts";
 import type { HostSyncPort, HostSyncStart } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
 import type { UpsState } from "../ups/state.ts";
@@ -55,6 +56,14 @@ export function nutSettings(config: AgentConfig): NutServiceSettings | undefined
   };
 }
 
+/** The `[SNMP]` settings as the SNMP service takes them. */
+export function snmpSettings(config: AgentConfig): SnmpServiceSettings | undefined {
+  const s = config.snmp;
+  if (!s?.enabled) return undefined;
+  const names = config.nut?.ups ?? config.nmc.cards.map((card, i) => ({ name: `nmc${i + 1}`, card }));
+  return { ...s, cards: config.nmc.cards, names };
+}
+
 /** The `[NIS]` settings as the NIS service takes them. */
 export function nisSettings(config: AgentConfig): NisServiceSettings | undefined {
   const n = config.nis;
@@ -65,11 +74,12 @@ export function nisSettings(config: AgentConfig): NisServiceSettings | undefined
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** The NUT and NIS servers of one agent (see the module documentation). */
+/** The NUT, NIS and SNMP servers of one agent (see the module documentation). */
 export class NetworkServers {
   readonly #deps: NetworkServerDeps;
   #nut: NutService | undefined;
   #nis: NisService | undefined;
+  #snmp: SnmpService | undefined;
   #config: AgentConfig | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -103,7 +113,8 @@ export class NetworkServers {
     await this.#queue;
     await this.#nut?.stop().catch(() => {});
     await this.#nis?.stop().catch(() => {});
-    this.#nut = this.#nis = undefined;
+    await this.#snmp?.stop().catch(() => {});
+    this.#nut = this.#nis = this.#snmp = undefined;
   }
 
   /** The NUT server's state (undefined while it does not run). */
@@ -119,6 +130,11 @@ export class NetworkServers {
   /** Where the NIS server listens ([] while it does not run). */
   get nisAddresses(): readonly { hostname: string; port: number }[] {
     return this.#nis?.addresses ?? [];
+  }
+
+  /** The SNMP agent, while it runs (its addresses, engine ID, counters; `sendTestTrap`). */
+  get snmp(): SnmpService | undefined {
+    return this.#snmp;
   }
 
   /** The NUT server, while it runs (tests, the benchmark). */
@@ -149,6 +165,49 @@ export class NetworkServers {
     this.#config = config;
     await this.#applyNut(nutSettings(config), old ? nutSettings(old) : undefined);
     await this.#applyNis(nisSettings(config));
+    await this.#applySnmp(snmpSettings(config));
+  }
+
+  async #applySnmp(settings: SnmpServiceSettings | undefined): Promise<void> {
+    if (!settings) {
+      if (this.#snmp) {
+        await this.#snmp.stop();
+        this.#snmp = undefined;
+        this.#deps.logger.info("SNMP agent stopped ([SNMP] enabled = false)");
+      }
+      return;
+    }
+    if (this.#snmp) {
+      try {
+        await this.#snmp.configure(settings);
+      } catch (error) {
+        this.#failed("SNMP", settings.port, error, `still serving NMC ${this.#snmp.card}`);
+      }
+      return;
+    }
+    const { SnmpService } = await import("../snmp/service.ts");
+    let hostname = "localhost";
+    try {
+      hostname = Deno.hostname();
+    } catch { /* no --allow-sys */ }
+    try {
+      this.#snmp = await SnmpService.start(settings, {
+        upsState: (card) => this.#deps.upsState(card),
+        subscribe: (listener) => this.#deps.subscribe(listener),
+        logger: this.#deps.logger,
+        clock: this.#deps.clock,
+        dataDir: this.#deps.dataDir,
+        hostname,
+      });
+    } catch (error) {
+      this.#failed("SNMP", settings.port, error, "the SNMP agent is off until the configuration changes");
+      return;
+    }
+    if (this.#stopped) return void await this.#snmp.stop();
+    const where = this.#where(this.#snmp.addresses);
+    this.#deps.logger.info(
+      `SNMP agent on ${where}: NMC ${this.#snmp.card}, engine ID ${this.#snmp.engineId}`,
+    );
   }
 
   async #applyNut(
@@ -245,10 +304,11 @@ export class NetworkServers {
       .join(", ");
   }
 
-  #failed(what: "NUT" | "NIS", port: number, error: unknown, outcome: string): void {
+  #failed(what: "NUT" | "NIS" | "SNMP", port: number, error: unknown, outcome: string): void {
+    const listener = what === "SNMP" ? "SNMP agent, UDP" : `${what} server, TCP`;
     this.#deps.emit({
       id: "ListenerFailed",
-      note: `${what} server, TCP port ${port}: ${errorText(error)}; ${outcome}`,
+      note: `${listener} port ${port}: ${errorText(error)}; ${outcome}`,
     });
   }
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import { ConfigStore } from "../config/store.ts";
-import type { EventDraft } from "../events/types.ts";
+import { type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../time/clock.ts";
 import type { OsShutdownExecutor } from "../shutdown/executor.ts";
@@ -72,7 +72,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const early: EventDraft[] = [];
   let agent: Agent | undefined;
   const onEvent = (draft: EventDraft) => agent ? agent.emit(draft) : early.push(draft);
-  const store = await ConfigStore.open(options.configPath, { logger: options.logger, onEvent });
+  // The agent logs every event (its #record): the store's event messages are not logged twice.
+  const store = await ConfigStore.open(options.configPath, {
+    logger: options.logger,
+    onEvent,
+    eventsLogged: true,
+  });
   try {
     agent = Agent.start({
       config: store.current,
@@ -82,8 +87,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       dryRun: options.dryRun,
       executor: options.executor,
       ports: options.ports,
+      // A host key pinned on first contact goes into the file like any change by this host.
+      pinSshHostKey: async (section, fingerprint) => {
+        await store.set({ [`${section}.hostKeyFingerprint`]: fingerprint }, { local: true });
+      },
     });
   } catch (error) {
+    // No agent to log them: the store's messages so far go to the log here, once.
+    for (const draft of early) options.logger.warn(`${draft.id}: ${makeEvent(draft, Date.now()).message}`);
     await store.close();
     throw error;
   }

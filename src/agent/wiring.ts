@@ -16,7 +16,9 @@ import type { AgentConfig } from "../config/types.ts";
 import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 import { type KillPowerTarget, turnOffUps } from "../nmc/killpower.ts";
 import type { ReplayCounters } from "../nmc/gate.ts";
-import { describeNotifyFailure, type Notifier, NotifierSet } from "../notify/notifier.ts";
+import { EmailNotifier } from "../notify/email.ts";
+import { type Notifier, NotifierSet } from "../notify/notifier.ts";
+import { FailureRuns, trackSuccess } from "../notify/runs.ts";
 import { SyslogNotifier } from "../notify/syslog.ts";
 import { WebhookNotifier } from "../notify/webhook.ts";
 import { shutdownCommands } from "../shutdown/executor.ts";
@@ -28,20 +30,33 @@ import {
 } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
 import type { RuntimeSettings } from "../ups/runtime.ts";
+import {
+  activeSetups,
+  hostExternal,
+  hostSshActions,
+  longestHandOverSeconds,
+  setupSequenceSeconds,
+} from "../setups/plan.ts";
 
-/** The shutdown-sequence settings of a config. */
+/**
+ * The shutdown-sequence settings of a config. With advanced UPS setups in use (`setups/plan.ts`) the
+ * host's sequence turns no UPS off (each setup's turnOffUps does) and runs the SSH actions no setup lists.
+ */
 export function sequenceSettings(
   config: AgentConfig,
   os: typeof Deno.build.os = Deno.build.os,
 ): SequenceSettings {
+  const setups = activeSetups(config).length > 0;
+  const sshActions = setups ? hostSshActions(config) : config.sshActions ?? [];
   return {
-    cards: config.nmc.cards,
-    turnOffUps: config.shutdown.turnOffUps,
+    cards: setups ? [] : config.nmc.cards,
+    turnOffUps: config.shutdown.turnOffUps && !setups,
     shutdownCommandFile: config.shutdown.shutdownCommandFile,
     shutdownCommandFileDuration: config.shutdown.shutdownCommandFileDuration,
     settleDelay: config.shutdown.settleDelay,
     osCommands: shutdownCommands(os, config.shutdown.osShutdownCommand),
     ...(config.nut?.enabled ? { hostSyncTimeout: config.nut.hostSyncTimeout } : {}),
+    ...(sshActions.length ? { sshActions } : {}),
   };
 }
 
@@ -71,6 +86,11 @@ export function commandFileProblems(
   const file = config.shutdown.shutdownCommandFile;
   const problem = file ? check(file) : undefined;
   if (problem) problems.push({ key: "Shutdown.shutdownCommandFile", path: file, problem });
+  for (const setup of activeSetups(config)) {
+    const path = setup.shutdownCommandFile;
+    const trouble = path ? check(path) : undefined;
+    if (trouble) problems.push({ key: `${setup.section}.shutdownCommandFile`, path, problem: trouble });
+  }
   return problems;
 }
 
@@ -90,7 +110,10 @@ export function withoutBrokenCommandFiles(
   const shutdown = broken.has("Shutdown.shutdownCommandFile")
     ? { ...config.shutdown, shutdownCommandFile: "" }
     : config.shutdown;
-  return { ...config, events, shutdown };
+  const upsSetups = config.upsSetups?.map((s) =>
+    broken.has(`${s.section}.shutdownCommandFile`) ? { ...s, shutdownCommandFile: "" } : s
+  );
+  return { ...config, events, shutdown, ...(upsSetups ? { upsSetups } : {}) };
 }
 
 /**
@@ -106,7 +129,9 @@ export function actionSettings(config: AgentConfig): ActionSettings {
     }
   }
   for (const id of ALWAYS_SHUTDOWN) if (!shutdownDelays.has(id)) shutdownDelays.set(id, 0);
+  const external = hostExternal(config, shutdownDelays);
   return {
+    ...(external ? { external } : {}),
     policy: {
       mode: config.nmc.mode,
       cards: config.nmc.cards,
@@ -121,11 +146,19 @@ export function actionSettings(config: AgentConfig): ActionSettings {
 /**
  * Seconds this host needs from ShutdownStarting to powered off: command file + settle delay + the wait for
  * logged-in NUT secondaries (hostSyncTimeout, when the NUT server is on: a secondary may log in at any
- * time) + the OS's own time.
+ * time) + the SSH actions of the shutdown phases + the OS's own time.
  */
 export function totalShutdownSeconds(config: AgentConfig): number {
   const hostSyncTimeout = config.nut?.enabled ? config.nut.hostSyncTimeout : undefined;
-  return sequenceSeconds({ ...config.shutdown, hostSyncTimeout }) + config.shutdown.osShutdownDuration;
+  const host = sequenceSeconds({
+    ...config.shutdown,
+    hostSyncTimeout,
+    sshActions: sequenceSettings(config).sshActions,
+  }) +
+    config.shutdown.osShutdownDuration;
+  // Advanced UPS setups: the longest setup handing over comes first; a setup that does not needs its own.
+  const own = activeSetups(config).map((s) => setupSequenceSeconds(config, s));
+  return Math.max(host + longestHandOverSeconds(config), ...own);
 }
 
 /**
@@ -193,12 +226,27 @@ export function buildNotifiers(
       : { host: remote?.[1] ?? n.syslog, port: remote?.[2] ? Number(remote[2]) : undefined };
     notifiers.push(new SyslogNotifier({ target, clock }));
   }
+  const email = n.email;
+  if (email?.smtpHost) {
+    try {
+      notifiers.push(new EmailNotifier({ settings: email, clock }));
+    } catch (error) {
+      report(`[Email]: ${(error as Error).message}; no e-mail is sent until this is fixed`);
+    }
+  }
   return notifiers;
 }
 
-/** A notifier set whose failures become NotificationFailed reports. */
+/**
+ * A notifier set whose failures become NotificationFailed reports, one per failure run of a channel (its
+ * first failure; the run ends with its next successful delivery: see `notify/runs.ts`).
+ */
 export function notifierSet(notifiers: Notifier[], onFailure: (text: string) => void): NotifierSet {
-  return new NotifierSet(notifiers, (failure) => onFailure(describeNotifyFailure(failure)));
+  const runs = new FailureRuns();
+  return new NotifierSet(notifiers.map((n) => trackSuccess(n, runs)), (failure) => {
+    const text = runs.failed(failure);
+    if (text !== undefined) onFailure(text);
+  });
 }
 
 /** Runs a command file and reports it in the sequencer's terms. */

@@ -21,6 +21,34 @@ import { CERT_FILE_NAME } from "../web/certificate.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { stopRequested } from "./run_command.ts";
 import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
+import { parseTimeArgument, TIME_FORMS } from "./since.ts";
+import { didYouMean } from "./suggest.ts";
+import { columnWidths } from "./table.ts";
+import {
+  alignStatusLines,
+  eventCells,
+  FOLLOW_MIN_WIDTHS,
+  formatEventLine,
+  formatEventLines,
+  SEVERITIES,
+} from "./event_lines.ts";
+
+import { agentEnvironmentHelp, configFlagHelp } from "./help_text.ts";
+import {
+  isUntrustedCertificate,
+  presentedFingerprint,
+  protocolMismatchMessage,
+  untrustedCertificateMessage,
+} from "./tls_trust.ts";
+
+export {
+  alignStatusLines,
+  EVENT_MIN_WIDTHS,
+  eventCells,
+  FOLLOW_MIN_WIDTHS,
+  formatEventLine,
+  formatEventLines,
+} from "./event_lines.ts";
 
 /** Name of the environment variable holding the admin password for the CLI. */
 export const PASSWORD_ENV = "PCNS_AGENT_PASSWORD";
@@ -39,6 +67,8 @@ export interface AgentConnection {
   readonly token?: string;
   /** PEM certificates to trust (the agent's own certificate). */
   readonly caCerts: readonly string[];
+  /** True when the certificates came from `--ca` (not from the configuration's data directory). */
+  readonly caGiven?: boolean;
 }
 
 /** Flags of the commands that talk to the agent. */
@@ -101,43 +131,44 @@ export function basicAuthorization(username: string, password: string): string {
   return `Basic ${btoa(binary)}`;
 }
 
-/** Filters of `events` (pure): the API query string, validated with usage errors naming the flag. */
+/**
+ * Filters of `events` (pure; `now` for `--since 2h`): the API query string, validated with usage errors
+ * naming the flag and the value, with the closest ids or severities for a near miss.
+ */
 export function eventsQuery(
   o: { id?: string; severity?: string; since?: string; limit: number },
+  now: number = Date.now(),
 ): URLSearchParams {
   const params = new URLSearchParams();
   if (o.id !== undefined) {
     if (!(o.id in EVENT_CATALOG)) {
-      throw new CliError(
-        `events --id: "${o.id}" is not an event id (e.g. PowerFailed, LowBattery)`,
-        EXIT_USAGE,
-      );
+      const hint = didYouMean(o.id, Object.keys(EVENT_CATALOG)) || " (e.g. PowerFailed, LowBattery)";
+      throw new CliError(`events --id: "${o.id}" is not an event id${hint}`, EXIT_USAGE);
     }
     params.set("id", o.id);
   }
   if (o.severity !== undefined) {
-    if (!["info", "warning", "critical"].includes(o.severity)) {
-      throw new CliError(`events --severity: "${o.severity}" must be info, warning or critical`, EXIT_USAGE);
+    if (!SEVERITIES.includes(o.severity)) {
+      throw new CliError(
+        `events --severity: "${o.severity}" must be info, warning or critical${
+          didYouMean(o.severity, SEVERITIES)
+        }`,
+        EXIT_USAGE,
+      );
     }
     params.set("severity", o.severity);
   }
   if (o.since !== undefined) {
-    const t = Date.parse(o.since);
-    if (Number.isNaN(t)) {
-      throw new CliError(
-        `events --since: "${o.since}" is not a date and time (e.g. 2025-01-31T08:00:00Z)`,
-        EXIT_USAGE,
-      );
+    let t: number;
+    try {
+      t = parseTimeArgument(o.since, now);
+    } catch (error) {
+      throw new CliError(`events --since: ${(error as Error).message}`, EXIT_USAGE);
     }
     params.set("from", new Date(t).toISOString());
   }
   params.set("limit", String(o.limit));
   return params;
-}
-
-/** One event as a text line (pure): time, severity, id, NMC, message. */
-export function formatEventLine(r: EventLogRecord): string {
-  return [r.time, r.severity.padEnd(8), r.id, ...(r.nmc ? [`[${r.nmc}]`] : []), r.message].join("  ");
 }
 
 /** A record's identity, to recognise it again when polling. */
@@ -221,6 +252,8 @@ export function formatStatus(status: Json, baseUrl: string): string[] {
       lines.push(`shutdown: ${c.eventId} pending, starts in ${seconds(c.remainingMs)}`);
     }
   } else lines.push("shutdown: none pending");
+  // Advanced UPS setups: each one's verdict ("2 of 3 healthy, needs 2: no shutdown").
+  for (const u of status.setups ?? []) lines.push(`setup ${u.name}: ${u.verdict}`);
   const p = status.packets ?? {};
   const rejected = Object.values(p.rejected ?? {}).reduce((a: number, b) => a + Number(b), 0);
   const unsigned = p.unsignedIgnored ? `, ${p.unsignedIgnored} with unsigned data after MD= (ignored)` : "";
@@ -321,7 +354,7 @@ export async function connection(
       caCerts = []; // no certificate yet (or plain HTTP): the system's trust store decides
     }
   }
-  return { baseUrl, username, password: password ?? "", token, caCerts };
+  return { baseUrl, username, password: password ?? "", token, caCerts, caGiven: flags.ca !== undefined };
 }
 
 /** Innermost error message (fetch wraps the network error). */
@@ -352,7 +385,15 @@ export async function apiGet(
       signal: AbortSignal.timeout(10_000),
     });
   } catch (error) {
-    throw new CliError(`${what}: cannot reach the agent at ${c.baseUrl}: ${rootCause(error)}`);
+    const cause = rootCause(error);
+    if (c.baseUrl.startsWith("https:") && isUntrustedCertificate(cause)) {
+      const fingerprint = await presentedFingerprint(c.baseUrl);
+      throw new CliError(
+        untrustedCertificateMessage(what, c.baseUrl, cause, fingerprint, c.caGiven === true),
+      );
+    }
+    const mismatch = protocolMismatchMessage(what, c.baseUrl, cause);
+    throw new CliError(mismatch ?? `${what}: cannot reach the agent at ${c.baseUrl}: ${cause}`);
   }
   const text = await res.text();
   let body: Json;
@@ -417,7 +458,7 @@ async function statusAction(flags: StatusFlags, configPath: string, io: CliIo): 
       return;
     }
     if (flags.json) io.out(JSON.stringify(status, null, 2));
-    else for (const line of formatStatus(status, c.baseUrl)) io.out(line);
+    else for (const line of alignStatusLines(formatStatus(status, c.baseUrl))) io.out(line);
   } finally {
     client?.close();
   }
@@ -435,22 +476,26 @@ interface EventsFlags extends ConnectionFlags {
 async function eventsAction(flags: EventsFlags, configPath: string, io: CliIo): Promise<void> {
   const limit = parseIntegerOption("--limit", flags.limit, 1, 100_000);
   const intervalMs = parseSecondsOption("--interval", flags.interval, 0.1, 3600) * 1000;
-  const base = { id: flags.id, severity: flags.severity, since: flags.since };
-  eventsQuery({ ...base, limit }); // usage errors before anything else
+  // Usage errors before anything else; `--since 2h` is resolved once, so --follow keeps the same start.
+  const from = eventsQuery({ id: flags.id, severity: flags.severity, since: flags.since, limit }).get("from");
+  const base = { id: flags.id, severity: flags.severity, since: from ?? undefined };
   const c = await connection(flags, "events", configPath);
   const client = httpClient(c);
-  const print = (r: EventLogRecord) => io.out(flags.json ? JSON.stringify(r) : formatEventLine(r));
+  let widths = FOLLOW_MIN_WIDTHS;
+  const print = (r: EventLogRecord) => io.out(flags.json ? JSON.stringify(r) : formatEventLine(r, widths));
   try {
     const first = await apiGet(c, `/api/v1/events?${eventsQuery({ ...base, limit })}`, "events", client);
     const records: EventLogRecord[] = first.records ?? [];
+    const oldestFirst = [...records].reverse();
     if (!flags.follow) {
-      if (flags.json) io.out(JSON.stringify([...records].reverse()));
-      else for (const r of [...records].reverse()) print(r);
+      if (flags.json) io.out(JSON.stringify(oldestFirst));
+      else for (const line of formatEventLines(oldestFirst)) io.out(line);
       return;
     }
     let cursor: FollowCursor = { keys: [] };
     ({ cursor } = newRecords(records, cursor));
-    for (const r of [...records].reverse()) print(r);
+    widths = columnWidths(oldestFirst.map(eventCells), FOLLOW_MIN_WIDTHS);
+    for (const r of oldestFirst) print(r);
     const stop = stopRequested();
     let stopped = false;
     stop.then(() => (stopped = true));
@@ -496,7 +541,8 @@ export function connectionOptions(command: Command, configHelp: string): Command
     )
     .option("--password-file <path>", `file whose first line is the admin password (else $${PASSWORD_ENV})`)
     .option("--ca <pem>", "certificate to trust (default: the data directory's ui-cert.pem)")
-    .option("--json", "print JSON");
+    .option("--json", "print JSON")
+    .addHelpText("after", agentEnvironmentHelp(PASSWORD_ENV, TOKEN_ENV));
 }
 
 /**
@@ -504,8 +550,7 @@ export function connectionOptions(command: Command, configHelp: string): Command
  * agent cannot be reached or refuses, 2 usage error.
  */
 export function registerAgentCommands(program: Command, io: CliIo = denoIo()): void {
-  const configHelp =
-    "configuration file, to find the agent (default: $PCNS_AGENT_CONFIG or the platform default)";
+  const configHelp = configFlagHelp("configuration file, to find the agent");
   connectionOptions(
     program.command("status").description("show the running agent's UPS and shutdown state (JSON API)"),
     configHelp,
@@ -528,7 +573,7 @@ export function registerAgentCommands(program: Command, io: CliIo = denoIo()): v
   )
     .option("--id <EventId>", "only this event, e.g. PowerFailed")
     .option("--severity <level>", "only info, warning or critical")
-    .option("--since <time>", "only events at or after this time (ISO 8601)")
+    .option("--since <time>", `only events at or after this time: ${TIME_FORMS}`)
     .option("--limit <n>", "the newest n events", "20")
     .option("-f, --follow", "keep printing new events until interrupted (with --json: one object per line)")
     .option("--interval <seconds>", "how often --follow asks the agent", "2")

@@ -18,11 +18,12 @@ import { Logger } from "../log/logger.ts";
 import { checkPasswordPolicy, checkUsername } from "../config/credentials.ts";
 import { unknownKeyMessage } from "../config/evaluate.ts";
 import { defaultConfigPath } from "../config/paths.ts";
-import { ConfigError } from "../config/problems.ts";
+import { ConfigError, type ConfigProblem } from "../config/problems.ts";
 import { displayValue, keyDef, maskConfig, SCHEMA, SECTIONS } from "../config/schema.ts";
 import { checkConfigFile, ConfigStore, inspectConfig } from "../config/store.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE } from "./errors.ts";
-import { commandFileProblems } from "../agent/wiring.ts";
+import { extraCheckProblems, newExtraProblems } from "./check_rules.ts";
+import { configFlagHelp } from "./help_text.ts";
 
 /** The terminal the commands talk to (replaceable in tests). */
 export interface CliIo {
@@ -161,14 +162,13 @@ async function checkCommand(path: string, io: CliIo): Promise<void> {
     throw new CliError(`${path} not found; ${then}`);
   }
   const sorted = [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  for (const p of sorted) io.out(`${p.level}: ${p.message}`);
-  const commandFiles = evaluation.config ? commandFileProblems(evaluation.config) : [];
-  for (const p of commandFiles) io.out(`error: ${path}: ${p.key} = ${p.path}: ${p.problem}`);
-  const errors = sorted.filter((p) => p.level === "error").length + commandFiles.length;
-  const warnings = sorted.filter((p) => p.level === "warning").length;
+  const all = [...sorted, ...(evaluation.config ? extraCheckProblems(evaluation.config, path) : [])];
+  for (const p of all) io.out(`${p.level}: ${p.message}`);
+  const errors = all.filter((p) => p.level === "error").length;
+  const warnings = all.length - errors;
   const summary = `${path}: ${errors} error(s), ${warnings} warning(s)`;
   if (errors > 0) throw new CliError(summary);
-  io.out(sorted.length + commandFiles.length === 0 ? `${path}: OK` : summary);
+  io.out(all.length === 0 ? `${path}: OK` : summary);
 }
 
 /** What a start would use, read without writing anything; fails on fatal problems. */
@@ -210,8 +210,20 @@ async function setCommand(path: string, args: readonly string[], io: CliIo): Pro
   const updates = parseAssignments(args);
   const store = await ConfigStore.open(path, { logger: cliLogger(io) });
   try {
-    await store.set(updates, { local: true });
+    // The checks `config check` adds (command files): a change may not bring a new problem.
+    let kept: ConfigProblem[] = [];
+    await store.set(updates, {
+      local: true,
+      check: (candidate, current) => {
+        const found = newExtraProblems(current, candidate, path);
+        kept = found.kept;
+        return found.added;
+      },
+    });
     for (const key of Object.keys(updates)) io.out(`${key} = ${displayValue(key, store.get(key))}`);
+    for (const p of kept) {
+      io.err(`${PREFIX}warning: ${p.message} (already so before; see pcns-agent config check)`);
+    }
   } finally {
     await store.close();
   }
@@ -266,7 +278,7 @@ async function passwdCommand(path: string, io: CliIo): Promise<void> {
  * Failures are thrown as {@link CliError} (exit code 1, or 2 for usage errors).
  */
 export function registerConfigCommands(program: Command, io: CliIo = denoIo()): void {
-  const configHelp = `configuration file (default: $PCNS_AGENT_CONFIG or ${defaultConfigPath()})`;
+  const configHelp = configFlagHelp();
   const config = program.command("config").description("check, read and change pcnsconfig.ini");
 
   config.command("check")

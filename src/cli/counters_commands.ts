@@ -13,6 +13,7 @@ import { dirOf } from "../config/paths.ts";
 import { formatCounters } from "../nmc/counters.ts";
 import { CounterFile } from "../nmc/counterstore.ts";
 import {
+  alignStatusLines,
   apiGet,
   configPathOf,
   connection,
@@ -22,6 +23,7 @@ import {
 } from "./agent_commands.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
+import { configFlagHelp } from "./help_text.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -55,7 +57,7 @@ async function showAction(flags: CountersFlags, configPath: string, io: CliIo): 
   try {
     const status = await apiGet(c, "/api/v1/status", "counters show", client);
     if (flags.json) io.out(JSON.stringify(status.counters ?? [], null, 2));
-    else for (const card of status.counters ?? []) io.out(formatCardCounters(card));
+    else for (const line of alignStatusLines((status.counters ?? []).map(formatCardCounters))) io.out(line);
   } finally {
     client?.close();
   }
@@ -102,8 +104,7 @@ async function resetAction(flags: CountersFlags, configPath: string, io: CliIo):
 /** Adds `counters show` and `counters reset`. Exit codes: 0 done, 1 refused or unreachable, 2 usage. */
 export function registerCountersCommands(program: Command, io: CliIo = denoIo()): void {
   const counters = program.command("counters").description("the NMCs' replay counters (SR/SU)");
-  const configHelp =
-    "configuration file, to find the agent (default: $PCNS_AGENT_CONFIG or the platform default)";
+  const configHelp = configFlagHelp("configuration file, to find the agent");
   connectionOptions(
     counters.command("show").description("show each NMC's last accepted counters and whether it is stuck"),
     configHelp,

@@ -8,11 +8,11 @@
  * @module
  */
 import type { Command } from "commander";
-import { commandFileProblems } from "../agent/wiring.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { inspectConfig } from "../config/store.ts";
-import { formatTimeline, runDrill } from "../drill/drill.ts";
 import { parseScenario, SCENARIO_STEPS, SCENARIOS } from "../sim/scenarios.ts";
+import { extraCheckProblems } from "./check_rules.ts";
+import { configFlagHelp } from "./help_text.ts";
 import { CliError, EXIT_USAGE, parseSecondsOption } from "./errors.ts";
 
 /** Adds the `drill` command. */
@@ -22,7 +22,7 @@ export function registerDrillCommand(program: Command): void {
     .description(
       "rehearse the shutdown with your config: prints what would run at which second, runs nothing",
     )
-    .option("-c, --config <path>", "path of pcnsconfig.ini", defaultConfigPath())
+    .option("-c, --config <path>", configFlagHelp("path of pcnsconfig.ini"))
     .option(
       "--scenario <name|steps>",
       `a scenario (${Object.keys(SCENARIOS).join(", ")}) or comma-separated steps: ${
@@ -35,6 +35,7 @@ export function registerDrillCommand(program: Command): void {
     .option("--json", "print the timeline as JSON")
     .option("--force", "rehearse even if `config check` fails, with the values the agent would use at start")
     .action(async (opts) => {
+      opts.config ??= defaultConfigPath();
       let steps;
       try {
         steps = parseScenario(opts.scenario);
@@ -60,6 +61,8 @@ export function registerDrillCommand(program: Command): void {
           throw new CliError(`--only: ${card} is not a configured NMC`, EXIT_USAGE);
         }
       }
+      // The drill and its virtual clock (@sinonjs/fake-timers) load only for this command, not for `run`.
+      const { formatTimeline, runDrill } = await import("../drill/drill.ts");
       const result = await runDrill(config, { steps, stepSeconds, only });
       if (opts.json) console.log(JSON.stringify(result, null, 2));
       else for (const line of formatTimeline(result)) console.log(line);
@@ -70,12 +73,8 @@ export function registerDrillCommand(program: Command): void {
 async function checkProblems(path: string): Promise<{ level: "error" | "warning"; line: string }[]> {
   const { evaluation } = await inspectConfig(path, true);
   const sorted = [...evaluation.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  const lines = sorted.map((p) => ({ level: p.level, line: `${p.level}: ${p.message}` }));
-  const commandFiles = evaluation.config ? commandFileProblems(evaluation.config) : [];
-  for (const p of commandFiles) {
-    lines.push({ level: "error", line: `error: ${path}: ${p.key} = ${p.path}: ${p.problem}` });
-  }
-  return lines;
+  const all = [...sorted, ...(evaluation.config ? extraCheckProblems(evaluation.config, path) : [])];
+  return all.map((p) => ({ level: p.level, line: `${p.level}: ${p.message}` }));
 }
 
 /** Prints every problem on stderr; throws if there is an error and `force` is not given. */

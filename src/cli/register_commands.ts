@@ -11,8 +11,10 @@
  * - `check`: changes nothing; per card: reachability, credentials (the card's
  *   signed page verifies), certificate and pin, clock skew (the page's
  *   `DT=`/`TM=` against this host's clock), and whether the card lists this
- *   host, asked of the running agent (`GET /api/v1/status` with HTTP Basic;
- *   the password from `PCNS_AGENT_PASSWORD`), else "unknown".
+ *   host, asked of the running agent (`GET /api/v1/status`, found as `status`
+ *   finds it: `--url`/`--ca` or the configuration; an API token from
+ *   `--token-file` or PCNS_AGENT_TOKEN, else the password from
+ *   `--password-file` or PCNS_AGENT_PASSWORD), else "unknown".
  *
  * Each takes `-c, --config`, `--json`, `--only <card...>`, `--timeout`. Exit
  * codes (as main.ts maps a thrown {@link CliError}): 0 every card fine, 1 a
@@ -42,9 +44,18 @@ import { CERT_FILE_NAME, certificateFingerprint } from "../web/certificate.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE, parseSecondsOption } from "./errors.ts";
 import { cardTarget } from "../agent/wiring.ts";
+import {
+  agentBaseUrl,
+  authorizationFor,
+  parseAgentUrl,
+  PASSWORD_ENV as AGENT_PASSWORD_ENV,
+  passwordFromFile,
+  TOKEN_ENV,
+} from "./agent_commands.ts";
+import { agentEnvironmentHelp, configFlagHelp } from "./help_text.ts";
 
 /** Environment variable holding the web UI password for `check` (to ask the running agent). */
-export const PASSWORD_ENV = "PCNS_AGENT_PASSWORD";
+export const PASSWORD_ENV = AGENT_PASSWORD_ENV;
 
 const PREFIX = "pcns-agent: ";
 
@@ -357,44 +368,89 @@ export function listedFromStatus(status: unknown, card: string): ListedAnswer {
   return { state, detail: `running agent: ${entry.summary}` };
 }
 
+/** How `check` reaches the running agent: the connection flags of `status`, else the configuration. */
+export interface AgentFlags {
+  url?: string;
+  user?: string;
+  passwordFile?: string;
+  tokenFile?: string;
+  ca?: string;
+}
+
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CliError(`check ${flag}: cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The Authorization header for `check`, from the flags or the environment; undefined when there is none. */
+async function agentAuthorization(
+  flags: AgentFlags,
+  username: string,
+  env: (name: string) => string | undefined,
+): Promise<string | undefined> {
+  let token: string | undefined;
+  if (flags.tokenFile !== undefined) {
+    token = passwordFromFile(await readFlagFile("--token-file", flags.tokenFile)).trim();
+    if (!token) throw new CliError(`check --token-file: ${flags.tokenFile} holds no token`, EXIT_USAGE);
+  } else if (flags.passwordFile === undefined) token = env(TOKEN_ENV)?.trim() || undefined;
+  if (token !== undefined) return authorizationFor({ username, password: "", token });
+  const password = flags.passwordFile !== undefined
+    ? passwordFromFile(await readFlagFile("--password-file", flags.passwordFile))
+    : env(PASSWORD_ENV);
+  return password ? authorizationFor({ username, password }) : undefined;
+}
+
 /** Asks the running agent's API for its status; an answer names why it is unknown. */
 async function askRunningAgent(
   config: AgentConfig,
   dataDir: string,
-  password: string | undefined,
+  flags: AgentFlags,
+  env: (name: string) => string | undefined,
   timeoutMs: number,
 ): Promise<unknown | { unknown: string }> {
-  if (!password) return { unknown: `set ${PASSWORD_ENV} to the web UI password to ask the running agent` };
   const net = config.networking;
-  const host = net.uiListenAddress && !["::", "0.0.0.0"].includes(net.uiListenAddress)
-    ? net.uiListenAddress
-    : "127.0.0.1";
-  const secure = net.uiProtocol === "https";
+  const url = new URL(flags.url !== undefined ? parseAgentUrl(flags.url) : agentBaseUrl(net));
+  const auth = await agentAuthorization(flags, flags.user ?? config.nmc.username, env);
+  if (!auth) {
+    return {
+      unknown: `give --password-file or --token-file (or set ${PASSWORD_ENV} or ${TOKEN_ENV}) to ask the ` +
+        "running agent",
+    };
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const secure = url.protocol === "https:";
+  const port = Number(url.port || (secure ? 443 : 80));
   let expected: string | undefined;
   if (secure) {
-    const certFile = config.webUi.certificateFile || join(dataDir, CERT_FILE_NAME);
+    const certFile = flags.ca ?? (config.webUi.certificateFile || join(dataDir, CERT_FILE_NAME));
     try {
       expected = await certificateFingerprint(certFile);
     } catch (error) {
-      return { unknown: `cannot read the web UI certificate ${certFile}: ${(error as Error).message}` };
+      return {
+        unknown: `cannot read the web UI certificate ${certFile}: ${(error as Error).message}` +
+          (flags.ca === undefined ? " (give --ca <ui-cert.pem>)" : ""),
+      };
     }
   }
   const deadline = Date.now() + timeoutMs;
   let connection: CardConnection | undefined;
   try {
     connection = await CardConnection.open(
-      { card: host, protocol: secure ? "https" : "http", port: net.httpsPort, acceptCerts: true },
+      { card: host, protocol: secure ? "https" : "http", port, acceptCerts: true },
       deadline,
     );
     if (expected && connection.certificate?.sha256.toUpperCase() !== expected.toUpperCase()) {
       return {
-        unknown: `the agent on port ${net.httpsPort} presents another certificate than ${CERT_FILE_NAME}`,
+        unknown: `the agent on port ${port} presents another certificate (SHA-256 ` +
+          `${connection.certificate?.sha256}) than ${flags.ca ?? CERT_FILE_NAME}`,
       };
     }
-    const auth = btoa(`${config.nmc.username}:${password}`);
     const request = new TextEncoder().encode(
-      `GET /api/v1/status HTTP/1.1\r\nHost: ${hostHeader(host)}:${net.httpsPort}\r\n` +
-        `Authorization: Basic ${auth}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
+      `GET /api/v1/status HTTP/1.1\r\nHost: ${hostHeader(host)}:${port}\r\n` +
+        `Authorization: ${auth}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
     );
     const reply = await connection.request(request, "/api/v1/status", deadline, timeoutMs);
     if (reply.status === 401 || reply.status === 429) {
@@ -404,7 +460,7 @@ async function askRunningAgent(
     return JSON.parse(new TextDecoder().decode(reply.body));
   } catch (error) {
     const why = error instanceof CardHttpError && error.causeCode === "refused"
-      ? `no agent answers on port ${net.httpsPort}`
+      ? `no agent answers on port ${port}`
       : (error as Error).message;
     return { unknown: why };
   } finally {
@@ -414,17 +470,17 @@ async function askRunningAgent(
 
 async function checkCommand(
   path: string,
-  opts: CommonOptions,
+  opts: CommonOptions & AgentFlags,
   io: CliIo,
   env: (name: string) => string | undefined,
 ): Promise<void> {
   const timeoutMs = parseSecondsOption("--timeout", opts.timeout, 1, 300) * 1000;
+  if (opts.url !== undefined) parseAgentUrl(opts.url); // a usage error before anything else
   const config = await loadConfig(path, io);
   const cards = selectCards(config.nmc.cards, opts.only);
   const pins = new PinStore(dirOf(path));
-  const password = env(PASSWORD_ENV);
   const [status, probes] = await Promise.all([
-    askRunningAgent(config, dirOf(path), password, Math.min(timeoutMs, 5000)),
+    askRunningAgent(config, dirOf(path), opts, env, Math.min(timeoutMs, 5000)),
     Promise.all(cards.map(async (card) => ({
       card,
       probe: await probeCard(targetOf(config, card), { timeoutMs }),
@@ -464,7 +520,7 @@ export function registerRegistrationCommands(
   options: RegistrationCliOptions = {},
 ): void {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
-  const configHelp = `configuration file (default: $PCNS_AGENT_CONFIG or ${defaultConfigPath()})`;
+  const configHelp = configFlagHelp();
   const common = (command: Command) =>
     command
       .option("-c, --config <path>", configHelp)
@@ -494,7 +550,24 @@ export function registerRegistrationCommands(
     program.command("check")
       .description(
         "check every NMC without changing anything: reachability, credentials, certificate and pin, " +
-          `clock skew, and whether the card lists this host (asks the running agent; ${PASSWORD_ENV})`,
-      ),
-  ).action((opts: CommonOptions, cmd: Command) => checkCommand(configPath(cmd, program), opts, io, env));
+          "clock skew, and whether the card lists this host (asks the running agent)",
+      )
+      .option(
+        "--url <url>",
+        "the running agent's web UI, e.g. https://127.0.0.1:6547 (default: from the config)",
+      )
+      .option("--user <name>", "admin user name for the agent (default: the configured username)")
+      .option(
+        "--token-file <path>",
+        `file whose first line is an API token for the agent (else $${TOKEN_ENV})`,
+      )
+      .option(
+        "--password-file <path>",
+        `file whose first line is the agent's admin password (else $${PASSWORD_ENV})`,
+      )
+      .option("--ca <pem>", "the agent's certificate (default: the data directory's ui-cert.pem)")
+      .addHelpText("after", agentEnvironmentHelp(PASSWORD_ENV, TOKEN_ENV)),
+  ).action((opts: CommonOptions & AgentFlags, cmd: Command) =>
+    checkCommand(configPath(cmd, program), opts, io, env)
+  );
 }

@@ -13,6 +13,7 @@ import { type LogFormat, Logger, type LogLevel, stderrSink } from "../log/logger
 import { SystemdNotifier } from "../service/notify.ts";
 import { RecordingExecutor, SystemExecutor } from "../shutdown/executor.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
+import { configFlagHelp, runEnvironmentHelp } from "./help_text.ts";
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
@@ -46,11 +47,12 @@ export function registerRunCommand(program: Command): void {
   program
     .command("run")
     .description("run the agent (creates the config with defaults if it does not exist)")
-    .option("-c, --config <path>", "path of pcnsconfig.ini", defaultConfigPath())
+    .option("-c, --config <path>", configFlagHelp("path of pcnsconfig.ini"))
     .option("--dry-run", "never shut the OS down: log what would run instead", false)
     .option("--no-web", "do not start the web UI (TCP httpPort/httpsPort)")
     .option("--log-format <text|json>", "format of the log lines on stderr", "text")
     .option("--log-level <level>", `least severe log level shown (${LOG_LEVELS.join(", ")})`, "info")
+    .addHelpText("after", runEnvironmentHelp())
     .action(async (opts) => {
       if (!["text", "json"].includes(opts.logFormat)) {
         throw new CliError(`--log-format: "${opts.logFormat}" must be text or json`, EXIT_USAGE);
@@ -67,7 +69,7 @@ export function registerRunCommand(program: Command): void {
       // The one place the real OS-shutdown executor is created: `run` without --dry-run.
       const executor = opts.dryRun ? new RecordingExecutor() : new SystemExecutor();
       const service = await startService({
-        configPath: opts.config,
+        configPath: opts.config ?? defaultConfigPath(),
         logger,
         dryRun: opts.dryRun,
         executor,

@@ -33,6 +33,7 @@ import {
 import { isValidUnixUser, needsLowPorts, UNIT_NAME } from "../service/systemd.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE, parseIntegerOption } from "./errors.ts";
+import { configFlagHelp } from "./help_text.ts";
 
 /** Flags common to the three commands. */
 interface TargetFlags {
@@ -302,7 +303,7 @@ export function registerServiceCommands(
   targetOptions(
     service.command("install")
       .description("write the systemd unit (Linux) or WinSW XML (Windows), register and enable it")
-      .option("-c, --config <path>", "configuration file the service uses (default: the platform default)")
+      .option("-c, --config <path>", configFlagHelp("configuration file the service uses"))
       .option("--user <name>", "Linux: run as this user instead of root")
       .option("--watchdog <seconds>", "Linux: WatchdogSec (0 = no watchdog)", "60")
       .option("--binary <path>", "the agent executable (default: this binary, or deno running main.ts)")

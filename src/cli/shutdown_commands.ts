@@ -16,6 +16,7 @@ import {
 } from "./agent_commands.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError } from "./errors.ts";
+import { configFlagHelp } from "./help_text.ts";
 
 async function resetAction(flags: ConnectionFlags, configPath: string, io: CliIo): Promise<void> {
   const c = await connection(flags, "shutdown reset", configPath);
@@ -57,6 +58,6 @@ export function registerShutdownCommands(program: Command, io: CliIo = denoIo())
     shutdown.command("reset").description(
       "re-arm the shutdown after a sequence that left the host up (a dry run, a failed OS shutdown)",
     ),
-    "configuration file, to find the agent (default: $PCNS_AGENT_CONFIG or the platform default)",
+    configFlagHelp("configuration file, to find the agent"),
   ).action((flags: ConnectionFlags, cmd: Command) => resetAction(flags, configPathOf(cmd, program), io));
 }

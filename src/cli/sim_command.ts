@@ -6,10 +6,10 @@
  */
 import type { Command } from "commander";
 import { parseScenario, playScenario, SCENARIO_STEPS, SCENARIOS } from "../sim/scenarios.ts";
-import { NmcWebServer } from "../sim/http.ts";
+import { NmcWebServer, type NmcWebServerOptions } from "../sim/http.ts";
 import { forceNegotiation } from "../sim/negotiation.ts";
 import { NmcSimulator, type SimTarget } from "../sim/simulator.ts";
-import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
+import { CliError, EXIT_FAILED, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
 
 /** Parses `host:port` or `[v6]:port` (port defaults to 3052). */
 export function parseTarget(text: string): SimTarget {
@@ -21,6 +21,48 @@ export function parseTarget(text: string): SimTarget {
     : [text, undefined];
   if (!hostname) throw new CliError(`--target: "${text}" has no host`, EXIT_USAGE);
   return { hostname, port: port === undefined ? 3052 : parseIntegerOption("--target port", port, 1, 65535) };
+}
+
+/** `host:port` as one writes it in a URL (IPv6 in brackets). */
+function hostPort(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
+/** The message for a web side that cannot listen (pure): names the address, the port and the flag to change. */
+export function listenErrorMessage(error: unknown, hostname: string, port: number): string {
+  const where = hostPort(hostname, port);
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `--web-port: cannot listen on ${where}: the port is already in use (another nmc-sim or program ` +
+      "has it); choose another --web-port, or 0 for any free port";
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return `--web-address: cannot listen on ${where}: ${hostname} is not an address of this host`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `--web-port: cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+  }
+  return `cannot listen on ${where}: ${(error as Error).message}`;
+}
+
+/** Starts the card's web side; a CliError naming address and port when it cannot listen. */
+function startWebSide(sim: NmcSimulator, options: NmcWebServerOptions): NmcWebServer {
+  try {
+    return new NmcWebServer(sim, options);
+  } catch (error) {
+    const port = options.port ?? 0;
+    const hostname = options.hostname ?? "127.0.0.1";
+    const usage = error instanceof Deno.errors.AddrNotAvailable || error instanceof TypeError;
+    throw new CliError(listenErrorMessage(error, hostname, port), usage ? EXIT_USAGE : EXIT_FAILED);
+  }
+}
+
+/** Reads a PEM file given by a flag; a CliError naming the flag and the path otherwise. */
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CliError(`${flag}: cannot read ${path}: ${(error as Error).message}`);
+  }
 }
 
 /** Adds the `nmc-sim` command. */
@@ -86,11 +128,11 @@ export function registerSimCommand(program: Command): void {
         const tls = opts.cert
           ? {
             protocol: "https" as const,
-            cert: await Deno.readTextFile(opts.cert),
-            key: await Deno.readTextFile(opts.key),
+            cert: await readFlagFile("--cert", opts.cert),
+            key: await readFlagFile("--key", opts.key),
           }
           : { protocol: "http" as const };
-        web = new NmcWebServer(sim, { ...tls, hostname: opts.webAddress, port });
+        web = startWebSide(sim, { ...tls, hostname: opts.webAddress, port });
         web.onTurnOff = (record) => console.log(`turn-off command accepted from ${JSON.stringify(record)}`);
         web.onRegistration = (r) =>
           console.log(

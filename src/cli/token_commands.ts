@@ -24,10 +24,26 @@ import {
 } from "../web/auth/tokens.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
+import { configFlagHelp } from "./help_text.ts";
+import { columnWidths, formatRow } from "./table.ts";
+
+/** Least widths of the `token list` columns: name, id, access, created. */
+const TOKEN_MIN_WIDTHS = [20, 8, 9];
+
+function tokenCells(t: ApiToken): string[] {
+  return [t.name, t.id, t.readOnly ? "read-only" : "full", t.created];
+}
 
 /** One token as a `token list` line (pure). */
 export function formatTokenLine(t: ApiToken): string {
-  return [t.name.padEnd(20), t.id, (t.readOnly ? "read-only" : "full").padEnd(9), t.created].join("  ");
+  return formatTokenLines([t])[0];
+}
+
+/** The `token list` lines (pure): columns as wide as the longest name, id and access. */
+export function formatTokenLines(tokens: readonly ApiToken[]): string[] {
+  const rows = tokens.map(tokenCells);
+  const widths = columnWidths(rows, TOKEN_MIN_WIDTHS);
+  return rows.map((r) => formatRow(r, widths));
 }
 
 function configPathOf(command: Command, program: Command): string {
@@ -55,8 +71,7 @@ async function guarded<T>(what: string, action: () => Promise<T>): Promise<T> {
 
 /** Adds `token create|list|revoke` to the root program. */
 export function registerTokenCommands(program: Command, io: CliIo = denoIo()): void {
-  const configHelp =
-    `configuration file; tokens live in its directory (default: $PCNS_AGENT_CONFIG or ${defaultConfigPath()})`;
+  const configHelp = configFlagHelp("configuration file; tokens live in its directory");
   const token = program.command("token").description(
     "API tokens for scripts (Authorization: Bearer), kept hashed in the data directory",
   );
@@ -97,7 +112,7 @@ export function registerTokenCommands(program: Command, io: CliIo = denoIo()): v
         return;
       }
       if (tokens.length === 0) io.err("pcns-agent: no API tokens");
-      for (const t of tokens) io.out(formatTokenLine(t));
+      for (const line of formatTokenLines(tokens)) io.out(line);
     });
 
   token.command("revoke")

@@ -35,6 +35,10 @@ import {
   suggestKey,
   suggestSection,
 } from "./schema.ts";
+import { buildEmailSettings, emailProblems } from "./schema_email.ts";
+import { snmpCrossProblems } from "./schema_snmp.ts";
+import { sshCrossProblems } from "./schema_ssh.ts";
+import { setupCrossProblems } from "./schema_setups.ts";
 import type { AgentConfig } from "./types.ts";
 
 /** Inputs besides the file text. */
@@ -260,6 +264,26 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   }
 
   problems.push(...crossChecks(values, index, file));
+  // SSH actions: a fatal problem rejects an edit (strict); at start it disables the action (buildSshActions).
+  for (const p of sshCrossProblems((name) => values.get(name))) {
+    const [section, key] = p.key.split(".");
+    const line = index.sections.get(section)?.get(key)?.line ?? index.sectionLines.get(section);
+    const level = p.fatal && strict ? "error" : "warning";
+    const message = p.fatal && !strict
+      ? `${p.message}; the action is disabled until this is fixed`
+      : p.message;
+    problems.push(problem(level, file, line, message, { key: p.key }));
+  }
+  // Advanced UPS setups: the same rule (a fatal problem rejects an edit; at start the setup is left out).
+  for (const p of setupCrossProblems((name) => values.get(name))) {
+    const [section, key] = p.key.split(".");
+    const line = index.sections.get(section)?.get(key)?.line ?? index.sectionLines.get(section);
+    const level = p.fatal && strict ? "error" : "warning";
+    const message = p.fatal && !strict
+      ? `${p.message}; the setup is disabled until this is fixed`
+      : p.message;
+    problems.push(problem(level, file, line, message, { key: p.key }));
+  }
   const ok = !problems.some((p) => p.level === "error");
   return {
     ok,
@@ -372,6 +396,17 @@ function crossChecks(
         { key: `Events.${key}` },
       ));
     }
+  }
+  for (const p of emailProblems(buildEmailSettings((name) => values.get(name) ?? ""))) {
+    const line = index.sections.get("Email")?.get(p.key.slice("Email.".length))?.line;
+    problems.push(
+      problem("warning", file, line ?? index.sectionLines.get("Email"), p.message, { key: p.key }),
+    );
+  }
+  for (const p of snmpCrossProblems((name) => values.get(name))) {
+    const line = index.sections.get("SNMP")?.get(p.key.slice("SNMP.".length))?.line;
+    const at = line ?? index.sectionLines.get("SNMP");
+    problems.push(problem("warning", file, at, p.message, { key: p.key }));
   }
   return problems;
 }

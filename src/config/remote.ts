@@ -6,8 +6,15 @@
  *   empty (that would silently return the agent to first-run setup) and never a ready-made hash;
  * - `[WebUI] allowCommandEdits` is never changed from outside: it decides what outside may change;
  * - with `allowCommandEdits = false`, the keys that name a command the agent runs as its user (event
- *   command files and their switches, the shutdown command file, the OS shutdown command) can only be
+ *   command files and their switches, the shutdown command file, the OS shutdown command, and the SSH
+ *   actions' switch, host, port, user, key file, command file and host key) can only be
  *   changed in the file (a value equal to the current one is no change and passes).
+ *
+ * - a stored secret that the agent sends somewhere (the SMTP password, the SNMP trap community, an SSH
+ *   action's password) follows its destination only when it is typed again: a change of the destination
+ *   (`Email.smtpHost`, `smtpPort`, `security = none`, `acceptCerts = true`; `SNMP.trapReceiver_N`, `trapVersion`;
+ *   `SSHActionN.host`, `port`, `hostKeyFingerprint`) without a new value of the secret in the same change is
+ *   refused, so an outside admin cannot redirect the stored secret to a server of theirs.
  *
  * `config set` and `passwd` on the host are local changes and skip these rules. Pure.
  *
@@ -25,7 +32,22 @@ export const ALLOW_COMMAND_EDITS = "WebUI.allowCommandEdits";
 /** True for a key naming a command the agent runs (or switching one on). */
 export function isCommandKey(name: string): boolean {
   return /^Events\.event_[A-Za-z]+_(commandFilePath|enableCommandFile)$/.test(name) ||
-    name === "Shutdown.shutdownCommandFile" || name === "Shutdown.osShutdownCommand";
+    name === "Shutdown.shutdownCommandFile" || name === "Shutdown.osShutdownCommand" ||
+    // SSH actions: what runs, where, as whom, and which host key is trusted.
+    /^SSHAction[0-9]\.(enabled|host|port|user|keyFile|commandFile|hostKeyFingerprint)$/.test(name);
+}
+
+/**
+ * The stored secret that setting `name` to `value` would send somewhere new or less protected (e.g.
+ * `Email.password` for a new `Email.smtpHost`, or for `Email.security = none`), if any.
+ */
+export function secretSentTo(name: string, value: string): string | undefined {
+  if (/^Email\.(smtpHost|smtpPort)$/.test(name)) return "Email.password";
+  if (name === "Email.security" && value === "none") return "Email.password"; // sent in clear from now on
+  if (name === "Email.acceptCerts" && value === "true") return "Email.password"; // any certificate will do
+  if (name === "SNMP.trapVersion" || /^SNMP\.trapReceiver_[0-9]+$/.test(name)) return "SNMP.trapCommunity";
+  const ssh = /^(SSHAction[0-9])\.(host|port|hostKeyFingerprint)$/.exec(name);
+  return ssh ? `${ssh[1]}.password` : undefined;
 }
 
 /** True when the web UI and the API may change the command keys (`[WebUI] allowCommandEdits`). */
@@ -60,10 +82,21 @@ export function remoteUpdateProblems(
       );
       continue;
     }
-    if (!isCommandKey(name) || commandEditsAllowed(current)) continue;
     const value = raw.trim();
     const normalized = d.check(value).length === 0 ? d.normalize(value) : value;
-    if (normalized === (current.get(name) ?? d.default)) continue;
+    const valid = d.check(value).length === 0; // an invalid value gets its own message from the common checks
+    const changed = normalized !== (current.get(name) ?? d.default);
+    const secret = valid && changed ? secretSentTo(name, normalized) : undefined;
+    if (secret && (current.get(secret) ?? "") !== "" && (updates[secret] ?? "").trim() === "") {
+      refuse(
+        name,
+        `${name}: changing where the stored ${secret} is sent needs ${secret} typed again in the same ` +
+          "change (otherwise the stored one would go to the new destination)",
+      );
+      continue;
+    }
+    if (!isCommandKey(name) || commandEditsAllowed(current)) continue;
+    if (!changed) continue;
     refuse(
       name,
       `${name} can only be changed in ${file} ([WebUI] allowCommandEdits = false): it names a command ` +

@@ -10,7 +10,8 @@
  * - `[EventLog] fileName`: its directory exists and is writable; an existing log is a plain file
  *   (not a directory, a device or a symbolic link);
  * - `[Networking] udpListenAddresses` and `uiListenAddress`: addresses of this host (a UDP or TCP listener
- *   on port 0 opens).
+ *   on port 0 opens);
+ * - `[SSHActionN] keyFile` / `commandFile` of an enabled action: a usable key, 1-100 commands.
  *
  * At start a problem is not fatal: {@link START_FALLBACKS} says what replaces the value so that monitoring
  * (the UDP path) always starts; the rest only warns (the web UI then fails to listen, with an event).
@@ -24,6 +25,7 @@ import { describeNonRegular } from "./fs.ts";
 import { parseIni, setIniValues, stringifyIni } from "./ini.ts";
 import { type ConfigProblem, problem } from "./problems.ts";
 import { buildConfig, type ConfigValues, keyDef, splitList } from "./schema.ts";
+import { SSH_SECTIONS } from "./schema_ssh.ts";
 
 const CERT = "WebUI.certificateFile";
 const KEY = "WebUI.keyFile";
@@ -97,6 +99,12 @@ export async function checkStartNeeds(
   if (wanted.has(UI_ADDRESS) && value(UI_ADDRESS) !== "") {
     const found = listenProblem(value(UI_ADDRESS), "tcp");
     if (found) report(UI_ADDRESS, found);
+  }
+  // [SSHActionN]: the key and command files of the enabled actions (src/ssh/requirements.ts, which loads ssh2).
+  if (SSH_SECTIONS.some((s) => value(`${s}.enabled`) === "true")) {
+    const { sshStartNeeds } = await import("../ssh/requirements.ts");
+    const changed = options.keys === undefined ? undefined : wanted;
+    for (const p of await sshStartNeeds(values, changed)) report(p.key, p.text);
   }
   return problems;
 }

@@ -14,6 +14,10 @@ import {
   looksLikePasswordHash,
   passwordHashProblem,
 } from "./credentials.ts";
+import { buildEmailSettings, emailDefs, maskEmailSettings } from "./schema_email.ts";
+import { buildSnmpSettings, maskSnmpSettings, snmpDefs } from "./schema_snmp.ts";
+import { buildSshActions, maskSshActions, SSH_SECTIONS, sshDefs } from "./schema_ssh.ts";
+import { buildUpsSetups, SETUP_SECTIONS, setupDefs } from "./schema_setups.ts";
 import type { AgentConfig, EventActions, UpsMode } from "./types.ts";
 
 /** The sections pcns-agent reads. */
@@ -24,9 +28,13 @@ export const SECTIONS = [
   "Events",
   "EventLog",
   "Notifications",
+  "Email",
   "WebUI",
   "NUT",
   "NIS",
+  "SNMP",
+  ...SSH_SECTIONS,
+  ...SETUP_SECTIONS,
 ] as const;
 
 /** A section pcns-agent reads. */
@@ -322,6 +330,16 @@ const LOG: SectionName = "EventLog";
 export const EVENT_PROPERTIES = [
   { prop: "enableLogging", kind: "boolean", description: "write the event to the event log" },
   { prop: "enableNotification", kind: "boolean", description: "send a notification for the event" },
+  {
+    prop: "notificationDelay",
+    kind: "seconds",
+    description: "seconds the event must hold before it is notified (cleared sooner: nothing is sent)",
+  },
+  {
+    prop: "notificationRepeat",
+    kind: "seconds",
+    description: "repeat the notification every N seconds until the event clears (0 = once)",
+  },
   { prop: "enableCommandFile", kind: "boolean", description: "run commandFilePath when the event occurs" },
   { prop: "commandFilePath", kind: "path", description: "absolute path of the command file (empty = none)" },
   {
@@ -350,6 +368,8 @@ export function eventDefault(id: string, prop: typeof EVENT_PROPERTIES[number]["
       return "";
     case "commandFileDelay":
     case "commandFileDuration":
+    case "notificationDelay":
+    case "notificationRepeat":
       return "0";
     default:
       return "false";
@@ -617,6 +637,7 @@ export const SCHEMA: readonly KeyDef[] = [
     description: "syslog target: empty (off), local (/dev/log, the journal) or host[:port] over UDP",
     check: syslogCheck,
   }),
+  ...emailDefs(),
   def({
     section: "WebUI",
     key: "certificateFile",
@@ -696,6 +717,9 @@ export const SCHEMA: readonly KeyDef[] = [
   ),
   intDef("WebUI", "keepAliveTimeout", 30, 1, 3600, "seconds an idle keep-alive connection is kept open"),
   ...networkServerDefs(),
+  ...snmpDefs(),
+  ...sshDefs(),
+  ...setupDefs(),
 ];
 
 /** A NUT name: 1-32 letters, digits, `_`, `-` or `.`. */
@@ -812,6 +836,8 @@ export function buildConfig(values: ConfigValues): AgentConfig {
     events[id] = {
       enableLogging: bool(e("enableLogging")),
       enableNotification: bool(e("enableNotification")),
+      notificationDelay: int(e("notificationDelay")),
+      notificationRepeat: int(e("notificationRepeat")),
       enableCommandFile: bool(e("enableCommandFile")),
       commandFilePath: str(e("commandFilePath")),
       commandFileDelay: int(e("commandFileDelay")),
@@ -867,6 +893,7 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       webhookTimeout: int("Notifications.webhookTimeout"),
       webhookRetries: int("Notifications.webhookRetries"),
       syslog: str("Notifications.syslog"),
+      email: buildEmailSettings(str),
     },
     runtimeThreshold: int("Events.runtimeThreshold"),
     webUi: {
@@ -906,6 +933,9 @@ export function buildConfig(values: ConfigValues): AgentConfig {
       listenAddresses: splitList(str("NIS.listenAddress")),
       nmc: str("NIS.nmc"),
     },
+    snmp: buildSnmpSettings(str),
+    sshActions: buildSshActions(str),
+    upsSetups: buildUpsSetups(str),
   };
 }
 
@@ -931,7 +961,13 @@ export function maskConfig(config: AgentConfig): AgentConfig {
       password: mask(config.nmc.password),
       authenticationPhrase: mask(config.nmc.authenticationPhrase),
     },
-    notifications: { ...config.notifications, webhookUrl: maskUrl(config.notifications.webhookUrl) },
+    notifications: {
+      ...config.notifications,
+      webhookUrl: maskUrl(config.notifications.webhookUrl),
+      ...(config.notifications.email ? { email: maskEmailSettings(config.notifications.email) } : {}),
+    },
+    ...(config.snmp ? { snmp: maskSnmpSettings(config.snmp) } : {}),
+    ...(config.sshActions ? { sshActions: maskSshActions(config.sshActions) } : {}),
     ...(config.nut
       ? {
         nut: {

@@ -58,6 +58,11 @@ export interface ConfigStoreOptions {
   readonly logger: Logger;
   /** Receives ConfigReloaded, ConfigRejected, ConfigWarning and CredentialsChanged events. */
   readonly onEvent?: (draft: EventDraft) => void;
+  /**
+   * `onEvent` logs every event itself (the agent does): a message that goes out as an event is then not
+   * logged here too, so it is printed once (default false: logged and emitted).
+   */
+  readonly eventsLogged?: boolean;
   /** Quiet time after the last file-system event before a reload (default 250 ms). */
   readonly debounceMs?: number;
   /** Milliseconds between polls of the file's identity while watching (default 5000; see `watch()`). */
@@ -95,6 +100,11 @@ export interface SetOptions {
    * the command keys whatever `[WebUI] allowCommandEdits` says). Default false.
    */
   readonly local?: boolean;
+  /**
+   * More checks of the changed configuration, made under the lock before anything is written (the CLI's
+   * command-file checks, src/cli/check_rules.ts); an error among them refuses the change.
+   */
+  readonly check?: (candidate: AgentConfig, current: AgentConfig) => readonly ConfigProblem[];
 }
 
 /** Outcome of {@link ConfigStore.reload}. */
@@ -128,6 +138,7 @@ export class ConfigStore {
 
   readonly #logger: Logger;
   readonly #onEvent?: (draft: EventDraft) => void;
+  readonly #eventsLogged: boolean;
   readonly #debounceMs: number;
   readonly #pollMs: number;
   readonly #listeners = new Set<ConfigListener>();
@@ -155,6 +166,7 @@ export class ConfigStore {
     this.corruptPath = corruptPathFor(path);
     this.#logger = options.logger;
     this.#onEvent = options.onEvent;
+    this.#eventsLogged = options.eventsLogged === true && options.onEvent !== undefined;
     this.#debounceMs = options.debounceMs ?? 250;
     this.#pollMs = options.pollMs ?? POLL_MS;
   }
@@ -291,6 +303,13 @@ export class ConfigStore {
               ? `configuration not changed: ${errors.length} invalid update(s)`
               : `configuration not changed: ${this.path} has other errors; fix them first (pcns-agent config check)`,
             errors,
+          );
+        }
+        const extra = (options.check?.(ev.config!, this.#config) ?? []).filter((p) => p.level === "error");
+        if (extra.length > 0) {
+          throw new ConfigError(
+            `configuration not changed: ${extra.length} problem(s) with the new values`,
+            extra,
           );
         }
         await this.#writeMain(ev.text);
@@ -432,8 +451,13 @@ export class ConfigStore {
   }
 
   #warn(message: string): void {
-    this.#logger.warn(`config: ${message}`);
+    this.#logBesideEvent("warn", message);
     this.#emit({ id: "ConfigWarning", note: message });
+  }
+
+  /** Logs a message that also goes out as an event, unless the event receiver logs events itself. */
+  #logBesideEvent(level: "info" | "warn" | "error", message: string): void {
+    if (!this.#eventsLogged) this.#logger[level](`config: ${message}`);
   }
 
   async #writeMain(text: string): Promise<void> {
@@ -526,7 +550,7 @@ export class ConfigStore {
     if (backupText === null) {
       const note =
         `${this.path} is unreadable as a whole (${why}) and there is no backup ${this.backupPath} to use`;
-      this.#logger.error(`config: ${note}`);
+      this.#logBesideEvent("error", note);
       this.#emit({ id: "ConfigWarning", note, details: { file: this.path, reason: why } });
       return null;
     }
@@ -540,7 +564,7 @@ export class ConfigStore {
     const note = `${this.path} is unreadable as a whole (${why}): using the backup ${this.backupPath} as a ` +
       `whole` + (kept ? `; the damaged file was kept as ${this.corruptPath}` : "") +
       (restored ? `; ${this.path} was restored from the backup` : "");
-    this.#logger.error(`config: ${note}`);
+    this.#logBesideEvent("error", note);
     this.#emit({
       id: "ConfigBackupUsed",
       note,
@@ -624,7 +648,7 @@ export class ConfigStore {
 
   #credentialsFromClearText(): void {
     const note = `the clear-text password in ${this.path} was replaced by a salted hash`;
-    this.#logger.warn(`config: ${note}`);
+    this.#logBesideEvent("warn", note);
     this.#emit({ id: "CredentialsChanged", note, details: { changed: ["NetworkManagementCard.password"] } });
   }
 
@@ -665,7 +689,7 @@ export class ConfigStore {
 
   /** Rejects a reload: logs each error and emits ConfigRejected; the running configuration stays. */
   #reject(errors: readonly ConfigProblem[]): ReloadResult {
-    for (const p of errors) this.#logger.error(`config: ${p.message}`);
+    for (const p of errors) this.#logBesideEvent("error", p.message);
     const note = `${errors.length} error(s) in ${this.path}; the running configuration is kept: ` +
       errors.map((p) => p.message).join(" | ");
     this.#emit({
@@ -695,7 +719,7 @@ export class ConfigStore {
     this.#values = ev.values;
     this.#config = ev.config!;
     const summary = changed.length > 0 ? `changed ${changed.join(", ")}` : "no effective change";
-    this.#logger.info(`config: ${source === "set" ? "changed" : "reloaded"} ${this.path}: ${summary}`);
+    this.#logBesideEvent("info", `${source === "set" ? "changed" : "reloaded"} ${this.path}: ${summary}`);
     this.#emit({
       id: "ConfigReloaded",
       note: summary,
@@ -706,7 +730,7 @@ export class ConfigStore {
       const note = `${credentials.join(", ")} changed (${
         source === "set" ? "config set" : `edit of ${this.path}`
       })`;
-      this.#logger.warn(`config: ${note}`);
+      this.#logBesideEvent("warn", note);
       this.#emit({ id: "CredentialsChanged", note, details: { changed: credentials, source } });
     }
     if (changed.length > 0) {

@@ -15,6 +15,8 @@ import {
   SECTIONS,
   SHUTDOWN_EVENT_IDS,
 } from "./schema.ts";
+import { isRepeatedSshSection } from "./schema_ssh.ts";
+import { isRepeatedSetupSection } from "./schema_setups.ts";
 
 /** Descriptions of event ids that are not in the event catalogue yet. */
 const UPCOMING_EVENT_TEXT: Readonly<Record<string, string>> = {
@@ -62,6 +64,18 @@ const HEADER = [
 export function defaultConfigText(eol = "\n"): string {
   const lines = [...HEADER];
   for (const section of SECTIONS) {
+    // One SSH action section as the example; [SSHAction1] ... [SSHAction9] take the same keys.
+    if (isRepeatedSshSection(section)) continue;
+    if (section === "SSHAction0") {
+      lines.push("", "; SSH actions: [SSHAction0] ... [SSHAction9], same keys (see the README)");
+    }
+    if (isRepeatedSetupSection(section)) continue;
+    if (section === "advanced_ups_setup_1") {
+      lines.push(
+        "",
+        "; Advanced UPS setups (mode = advanced): [advanced_ups_setup_1] ... _9, same keys (README)",
+      );
+    }
     lines.push("", `[${section}]`);
     const defs = SCHEMA.filter((d) => d.section === section);
     if (section !== "Events") {
@@ -129,6 +143,7 @@ export function readmeConfigSection(): string {
     }
   };
   for (const d of SCHEMA) {
+    if (isRepeatedSshSection(d.section) || isRepeatedSetupSection(d.section)) continue;
     if (d.key.startsWith("event_")) {
       if (d.name === firstEventKey) eventRows();
       continue;
@@ -143,7 +158,12 @@ export function readmeConfigSection(): string {
     const description = d.key === "ip_1"
       ? "addresses of NMC 1 to 9 (empty = none; cards are used in order)"
       : d.description;
-    rows.push(`| ${d.section} | \`${key}\` | ${cell(d.type)} | ${dflt} | ${cell(description)} |`);
+    const section = d.section === "SSHAction0"
+      ? "SSHAction0 ... SSHAction9"
+      : d.section === "advanced_ups_setup_1"
+      ? "advanced_ups_setup_1 ... _9"
+      : d.section;
+    rows.push(`| ${section} | \`${key}\` | ${cell(d.type)} | ${dflt} | ${cell(description)} |`);
   }
   const ids = CONFIG_EVENT_IDS.map((id) => `\`${id}\``).join(", ");
   return [

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { SshActionSettings } from "./schema_ssh.ts";
+import type { UpsSetupSettings } from "./schema_setups.ts";
 
 /** How several NMCs combine (PCNS UPS configuration types). */
 export type UpsMode = "single" | "redundant" | "parallel" | "advanced";
@@ -81,6 +83,37 @@ export interface NotificationSettings {
   readonly webhookRetries: number;
   /** Syslog target: "" (off), "local" (/dev/log, the journal) or host[:port] (UDP). */
   readonly syslog: string;
+  /** `[Email]` (always set by the loader; absent in a hand-built config = no e-mail). */
+  readonly email?: EmailSettings;
+}
+
+/** How the connection to the SMTP server is protected. */
+export type EmailSecurity = "starttls" | "tls" | "none";
+
+/** `[Email]`: notification e-mails through an SMTP server. */
+export interface EmailSettings {
+  /** SMTP server ("" = no e-mail). */
+  readonly smtpHost: string;
+  /** SMTP port (the default by security when the file leaves it empty: 587, 465 or 25). */
+  readonly smtpPort: number;
+  /** starttls (upgrade required), tls (implicit TLS) or none. */
+  readonly security: EmailSecurity;
+  /** Accept an untrusted (self-signed) server certificate. */
+  readonly acceptCerts: boolean;
+  /** SMTP AUTH user ("" = no login). */
+  readonly user: string;
+  /** SMTP AUTH password (a secret: never log or show it). */
+  readonly password: string;
+  /** Sender address. */
+  readonly from: string;
+  /** Recipients from to_1 ... to_10, in order, empty ones left out. */
+  readonly to: readonly string[];
+  /** Put before every subject. */
+  readonly subjectPrefix: string;
+  /** Seconds one delivery attempt may take. */
+  readonly timeout: number;
+  /** Retries after a failed attempt. */
+  readonly retries: number;
 }
 
 /** Actions configured for one event (`event_<Id>_<property>` keys). */
@@ -101,6 +134,10 @@ export interface EventActions {
   readonly enableShutdown: boolean;
   /** Seconds to wait before shutting down. */
   readonly shutdownDelay: number;
+  /** Seconds the event must hold before its notification is sent (0 or absent = at once). */
+  readonly notificationDelay?: number;
+  /** Seconds between repeated notifications while the event holds (0 or absent = once). */
+  readonly notificationRepeat?: number;
 }
 
 /** `[EventLog]`: the JSON-lines event log in the data directory. */
@@ -174,6 +211,52 @@ export interface NisSettings {
   readonly nmc: string;
 }
 
+/** `[SNMP] v3AuthProtocol_N`: HMAC-SHA-256 (default), HMAC-SHA-1 or HMAC-SHA-512. */
+export type SnmpAuthProtocol = "sha256" | "sha" | "sha512";
+
+/** `[SNMP] v3PrivProtocol_N`: AES-128 (CFB, RFC 3826) or none (authNoPriv). */
+export type SnmpPrivProtocol = "aes" | "none";
+
+/** One complete SNMPv3 user (read-only). */
+export interface SnmpUser {
+  /** User name. */
+  readonly name: string;
+  /** Authentication protocol. */
+  readonly authProtocol: SnmpAuthProtocol;
+  /** Authentication passphrase (a secret: never log or show it). */
+  readonly authPassphrase: string;
+  /** Privacy protocol. */
+  readonly privProtocol: SnmpPrivProtocol;
+  /** Privacy passphrase ("" with privProtocol none; a secret). */
+  readonly privPassphrase: string;
+}
+
+/** `[SNMP]`: the SNMP agent (UPS-MIB, RFC 1628) and its traps. */
+export interface SnmpSettings {
+  /** Serve SNMP on `port`. */
+  readonly enabled: boolean;
+  /** UDP port (161; 0 = ephemeral, for tests). */
+  readonly port: number;
+  /** Addresses to bind ("" = every address). */
+  readonly listenAddresses: readonly string[];
+  /** The card whose UPS is served (its address or its NUT name; "" = the first). */
+  readonly nmc: string;
+  /** Read-only v1/v2c communities (secrets). */
+  readonly communities: readonly string[];
+  /** Complete read-only v3 users. */
+  readonly users: readonly SnmpUser[];
+  /** Trap receivers, host[:port]. */
+  readonly trapReceivers: readonly string[];
+  /** Trap version. */
+  readonly trapVersion: "v2c" | "v3";
+  /** Community of v2c traps (a secret). */
+  readonly trapCommunity: string;
+  /** The user of v3 traps (one of `users`). */
+  readonly trapUser: string;
+  /** Seconds between repeats while a trap's condition holds (0 = once). */
+  readonly trapRepeatInterval: number;
+}
+
 /** The whole configuration. */
 export interface AgentConfig {
   /** `[NetworkManagementCard]`. */
@@ -196,4 +279,10 @@ export interface AgentConfig {
   readonly nut?: NutSettings;
   /** `[NIS]` (always set by the loader; absent in a hand-built config = off). */
   readonly nis?: NisSettings;
+  /** `[SNMP]` (always set by the loader; absent in a hand-built config = off). */
+  readonly snmp?: SnmpSettings;
+  /** `[SSHAction0]` ... `[SSHAction9]`: the sections that name a host or a name (absent = none). */
+  readonly sshActions?: readonly SshActionSettings[];
+  /** `[advanced_ups_setup_1]` ... `[advanced_ups_setup_9]` without a fatal problem (used with mode = advanced). */
+  readonly upsSetups?: readonly UpsSetupSettings[];
 }

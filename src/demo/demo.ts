@@ -14,11 +14,20 @@ import { startService } from "../agent/service.ts";
 import { readEventLog } from "../events/eventlog.ts";
 import { Logger, type LogSink, stderrSink } from "../log/logger.ts";
 
-/** Operational errors only: the demo prints every event itself, so critical event lines would come twice. */
-function errorsOnly(sink: LogSink): LogSink {
+/**
+ * Operational errors only (the demo prints every event itself, so critical event lines would come twice),
+ * and the agent's "packet rejected" warnings to `onRejected`, which the demo narrates.
+ */
+function demoSink(sink: LogSink, onRejected: (message: string) => void): LogSink {
   return (record) => {
-    if (record.level === "error") sink(record);
+    if (record.level === "warn" && record.message.startsWith("packet rejected")) onRejected(record.message);
+    else if (record.level === "error") sink(record);
   };
+}
+
+/** Total packets rejected so far, whatever the reason. */
+function rejectedTotal(rejected: Readonly<Record<string, number>>): number {
+  return Object.values(rejected).reduce((a, b) => a + b, 0);
 }
 import { statusWords } from "../nmc/status.ts";
 import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
@@ -101,10 +110,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   print("dry run forced: the OS shutdown is only recorded; the UPS turned off is the simulated one\n");
 
   const started = Date.now();
+  const rejections: string[] = [];
   const stamp = () => `+${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
   const service = await startService({
     configPath,
-    logger: new Logger(errorsOnly(stderrSink()), "error"),
+    logger: new Logger(demoSink(stderrSink(), (message) => rejections.push(message)), "warn"),
     dryRun: true,
     hotReload: false,
     ports: {
@@ -131,6 +141,31 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     uptimeStart: 0xfffffff,
   });
   const step = (name: string, text: string) => print(`  ${stamp()}  scenario: ${name}: ${text}`);
+  /** Sends the forged packet and tells what the agent did with it: rejected, with the reason, and nothing else. */
+  const showRejection = async (send: () => Promise<void>) => {
+    const before = { ...service.agent.status().packets.rejected };
+    const logged = rejections.length;
+    await send();
+    const deadline = Date.now() + 2000;
+    while (rejectedTotal(service.agent.status().packets.rejected) === rejectedTotal(before)) {
+      if (Date.now() > deadline) {
+        print(`  ${stamp()}  agent: the forged packet was NOT rejected within 2 s`);
+        return;
+      }
+      await sleep(20);
+    }
+    const now = service.agent.status().packets.rejected;
+    const reasons = Object.keys(now).filter((r) =>
+      now[r as keyof typeof now] > (before[r as keyof typeof before] ?? 0)
+    );
+    const why = rejections.length > logged
+      ? rejections[rejections.length - 1]
+      : `packet rejected: ${reasons.join(", ")}`;
+    print(`  ${stamp()}  REJECTED ${reasons.join(", ").padEnd(24)} agent: ${why}`);
+    print(
+      `  ${stamp()}  agent: no event, no countdown, no shutdown: the forged "low battery" changed nothing`,
+    );
+  };
   try {
     await sim.start();
     const script: (ScenarioStep | "forged")[] = [
@@ -145,7 +180,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       if (next === "forged") {
         step("forged packet", "on battery + low battery + SD=1, signed with a wrong authentication phrase");
         forger.update({ flags: { onBattery: true, lowBattery: true }, shuttingDown: true });
-        await forger.sendStatus();
+        await showRejection(() => forger.sendStatus());
         continue;
       }
       step(next, SCENARIO_STEPS[next]);

@@ -11,16 +11,20 @@
  */
 import { createClock } from "@sinonjs/fake-timers";
 import { Agent } from "../agent/agent.ts";
-import { commandFileProblems } from "../agent/wiring.ts";
+import { buildNotifiers, commandFileProblems } from "../agent/wiring.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { AgentEvent } from "../events/types.ts";
 import { Logger } from "../log/logger.ts";
+import { describeMark, notificationMark } from "../notify/mark.ts";
 import { RecordingExecutor } from "../shutdown/executor.ts";
 import type { CommandRun } from "../shutdown/sequencer.ts";
 import { applyStep, SCENARIO_STEPS, type ScenarioStep } from "../sim/scenarios.ts";
 import { NmcSimulator } from "../sim/simulator.ts";
 import type { HostSyncPort } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
+import type { SshActionOutcome } from "../ssh/actions.ts";
+import { sshSequenceSeconds, sshStepText } from "../ssh/plan.ts";
+import { activeSetups, setupSequenceSeconds } from "../setups/plan.ts";
 
 /** Drill options. */
 export interface DrillOptions {
@@ -76,10 +80,20 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     nmc: { ...config.nmc, cards },
     networking: { ...config.networking, udpPort: 0, udpListenAddresses: ["127.0.0.1"] },
   };
+  const channels = buildNotifiers(config, clock, () => {}).map((n) => n.name).join(", ") ||
+    "no channel (none is configured)";
   const dataDir = await Deno.makeTempDir({ prefix: "pcns-agent-drill-" });
   const executor = new RecordingExecutor(() => fake.now);
-  const recordRun = (path: string, timeoutMs: number): Promise<CommandRun> => {
-    action(`would run command file ${path} (the drill assumes it takes its full ${timeoutMs / 1000} s)`);
+  // Advanced UPS setups: the steps of a setup's own sequence name it.
+  const bySetup = (setup: string | undefined) => (setup ? ` for advanced UPS setup ${setup}` : "");
+  const setupOfSsh = (name: string) =>
+    activeSetups(config).find((s) => s.sshActions.some((n) => n.toLowerCase() === name.toLowerCase()))?.name;
+  const recordRun = (path: string, timeoutMs: number, env?: Record<string, string>): Promise<CommandRun> => {
+    action(
+      `would run command file ${path}${bySetup(env?.PCNS_SETUP)} (the drill assumes it takes its full ${
+        timeoutMs / 1000
+      } s)`,
+    );
     const output = `drill: would run ${path} (assumed to take its full ${timeoutMs / 1000} s)`;
     return new Promise((resolve) =>
       clock.setTimeout(
@@ -117,9 +131,33 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
         });
       },
       runCommandFile: recordRun,
-      notify: (event) => action(`would notify: ${event.id}`),
+      notify: (event) => {
+        const mark = describeMark(notificationMark(event));
+        action(`would notify ${event.id} via ${channels}${mark ? ` (${mark})` : ""}`);
+      },
       hostSync: drillHostSync(config, action),
+      // An SSH action: recorded, assumed to take its full duration; nothing is sent.
+      sshAction: (ssh, timeoutMs) => {
+        const seconds = timeoutMs / 1000;
+        action(
+          `would ${sshStepText(ssh)}${
+            bySetup(setupOfSsh(ssh.name))
+          } (the drill assumes it takes its full ${seconds} s)`,
+        );
+        const outcome: SshActionOutcome = {
+          ok: true,
+          skipped: true,
+          note:
+            `drill: would run ${ssh.commandFile} (assumed to take its full ${seconds} s); nothing was sent`,
+          timedOut: false,
+          hostKeyMismatch: false,
+          commands: [],
+          durationMs: timeoutMs,
+        };
+        return new Promise((resolve) => clock.setTimeout(() => resolve(outcome), timeoutMs));
+      },
     },
+    sshOnStart: false,
   });
   const onEvent = (event: AgentEvent) => {
     if (["MonitoringStarted", "MonitoringStopped", "ConfigWarning"].includes(event.id)) return;
@@ -158,10 +196,15 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
       for (const sim of targets) applyStep(sim, step);
       for (const sim of targets) if (!sim.silent) agent.receive(sim.buildStatus());
     }
-    const longestDelay = Math.max(0, ...Object.values(config.events).map((a) => a.shutdownDelay));
+    const longestDelay = Math.max(
+      0,
+      ...Object.values(config.events).map((a) => Math.max(a.shutdownDelay, a.notificationDelay ?? 0)),
+    );
     const tail = options.tailSeconds ??
       longestDelay + config.shutdown.shutdownCommandFileDuration + config.shutdown.settleDelay +
-        (config.nut?.enabled ? config.nut.hostSyncTimeout : 0) + config.nmc.commLostTimeout + 60;
+        (config.nut?.enabled ? config.nut.hostSyncTimeout : 0) + sshSequenceSeconds(config.sshActions) +
+        config.nmc.commLostTimeout + 60 +
+        Math.max(0, ...activeSetups(config).map((s) => setupSequenceSeconds(config, s)));
     const deadline = fake.now + tail * 1000;
     while (fake.now < deadline && agent.status().shutdown.phase !== "done") await fake.tickAsync(1000);
   } finally {

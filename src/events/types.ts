@@ -97,6 +97,16 @@ export const EVENT_CATALOG = {
   },
   CommandFileSkipped: { severity: "info", text: "Command file not run (dry run)", kind: "service" },
   NotificationFailed: { severity: "warning", text: "Notification could not be delivered", kind: "service" },
+  NotificationSkipped: {
+    severity: "info",
+    text: "Notification not sent: the event cleared within its notification delay",
+    kind: "service",
+  },
+  NotificationTest: {
+    severity: "info",
+    text: "Test notification from pcns-agent notify test",
+    kind: "service",
+  },
   EventLogReopened: {
     severity: "warning",
     text: "The event log file was deleted or replaced outside the agent: a new one was opened",
@@ -113,6 +123,12 @@ export const EVENT_CATALOG = {
   UpsTurnOffSkipped: { severity: "warning", text: "UPS turn-off not sent (dry run)", kind: "service" },
   OsShutdown: { severity: "critical", text: "Shutting down the operating system", kind: "service" },
   OsShutdownFailed: { severity: "critical", text: "The OS shutdown command failed", kind: "service" },
+  SetupActionsStarting: {
+    severity: "critical",
+    text: "An advanced UPS setup's actions are starting (its UPSs are not healthy enough)",
+    kind: "service",
+  },
+  SetupActionsDone: { severity: "info", text: "An advanced UPS setup's actions ended", kind: "service" },
   CountdownResumed: {
     severity: "warning",
     text: "Shutdown countdown resumed after a restart",
@@ -231,6 +247,30 @@ export const EVENT_CATALOG = {
   HostSyncTimedOut: {
     severity: "warning",
     text: "NUT secondaries did not log out within hostSyncTimeout",
+    kind: "service",
+  },
+  HistoryUnavailable: {
+    severity: "warning",
+    text: "The saved UPS history (dashboard chart) could not be read or written",
+    kind: "service",
+  },
+  EventLogCleared: { severity: "warning", text: "Event log cleared", kind: "service" },
+  SshActionSucceeded: { severity: "info", text: "SSH action finished", kind: "service" },
+  SshActionFailed: { severity: "warning", text: "SSH action failed", kind: "service" },
+  SshActionTimedOut: {
+    severity: "warning",
+    text: "SSH action did not finish in its duration: cut off",
+    kind: "service",
+  },
+  SshActionSkipped: { severity: "info", text: "SSH action not run", kind: "service" },
+  SshHostKeyPinned: {
+    severity: "info",
+    text: "SSH host key pinned (trust on first use)",
+    kind: "service",
+  },
+  SshHostKeyMismatch: {
+    severity: "critical",
+    text: "SSH host key does not match the pinned fingerprint: refused",
     kind: "service",
   },
 } as const satisfies Record<string, EventInfo>;

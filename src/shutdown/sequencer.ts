@@ -17,8 +17,20 @@
  * dry run too: the UPS's condition is real, only this host's own shutdown is
  * rehearsed.
  *
- * A dry run names what it did not do: `UpsTurnOffSkipped` and
- * `CommandFileSkipped` instead of "sent" and "finished".
+ * SSH actions (`[SSHActionN]`, src/ssh/) of phase beforeShutdown run just
+ * before the shutdown command file, those of afterShutdown just after it; the
+ * actions of a phase run in parallel, each after its delay and cut off at its
+ * duration, and whatever they do the sequence goes on.
+ *
+ * A dry run names what it did not do: `UpsTurnOffSkipped`,
+ * `CommandFileSkipped` and `SshActionSkipped` instead of "sent" and "finished".
+ *
+ * An advanced UPS setup's sequence (`settings.setup`, see `src/setups/`) is
+ * the same run cut short: SetupActionsStarting, its UPS turn-off, its SSH
+ * actions and its command file; then, with shutdownThisServer, it hands over
+ * to the host's own sequence (`ports.handOver`) and waits for it; then
+ * SetupActionsDone (outcome `actions-done`). It never sets FSD, never waits
+ * the settle delay and never runs the OS step itself.
  *
  * Every side effect goes through injected ports, so the drill, the demo and
  * the tests run the same code with recorders and a fake clock.
@@ -28,6 +40,8 @@
 import type { EventDraft } from "../events/types.ts";
 import type { Clock } from "../time/clock.ts";
 import type { OsShutdownExecutor } from "./executor.ts";
+import type { SshActionSettings } from "../config/schema_ssh.ts";
+import { phaseActions, type ShutdownSshPhase, sshPlanSteps, sshSequenceSeconds } from "../ssh/plan.ts";
 
 /** Result of running a command file. */
 export interface CommandRun {
@@ -61,8 +75,11 @@ export interface TurnOffResult {
 
 /** How a finished sequence ended. */
 export interface SequenceOutcome {
-  /** `shut-down`: the OS shutdown command ran; `rehearsed`: a dry run recorded it; `failed`: it did not run. */
-  readonly result: "shut-down" | "rehearsed" | "failed";
+  /**
+   * `shut-down`: the OS shutdown command ran; `rehearsed`: a dry run recorded it; `failed`: it did not run;
+   * `actions-done`: an advanced UPS setup's actions ended (it has no OS step of its own).
+   */
+  readonly result: "shut-down" | "rehearsed" | "failed" | "actions-done";
   /** When the OS-shutdown step ended. */
   readonly at: number;
   /** The command, or what went wrong. */
@@ -105,6 +122,18 @@ export interface SequencePorts {
   readonly os: OsShutdownExecutor;
   /** The NUT server's forced shutdown, when it runs (used only with `hostSyncTimeout` set). */
   readonly hostSync?: HostSyncPort;
+  /** Runs the SSH actions of a phase (in a dry run: records them); resolves when all have ended. */
+  runSshActions?(phase: ShutdownSshPhase, actions: readonly SshActionSettings[]): Promise<void>;
+  /** An advanced UPS setup with shutdownThisServer: starts the host's sequence, resolves when it ended. */
+  handOver?(trigger: SequenceTrigger): Promise<void>;
+}
+
+/** An advanced UPS setup's sequence (see the module documentation). */
+export interface SetupSequence {
+  /** The setup's name (events, plan). */
+  readonly name: string;
+  /** shutdownThisServer: hand over to the host's sequence after the setup's actions. */
+  readonly handOver: boolean;
 }
 
 /** What the sequence needs from the configuration. */
@@ -126,6 +155,10 @@ export interface SequenceSettings {
    * log out before the OS step (undefined: no NUT server, no such steps).
    */
   readonly hostSyncTimeout?: number;
+  /** The SSH actions (only the enabled ones of the shutdown phases run here). */
+  readonly sshActions?: readonly SshActionSettings[];
+  /** An advanced UPS setup's sequence: no FSD, settle delay or OS step of its own. */
+  readonly setup?: SetupSequence;
 }
 
 /** One planned step of the sequence. */
@@ -140,11 +173,17 @@ export interface PlannedStep {
 export function planSequence(settings: SequenceSettings): PlannedStep[] {
   const steps: PlannedStep[] = [];
   let at = 0;
-  const nut = settings.hostSyncTimeout !== undefined;
+  const nut = settings.hostSyncTimeout !== undefined && !settings.setup;
   if (nut) steps.push({ atSeconds: 0, what: "set FSD (forced shutdown) for the NUT secondaries of the UPS" });
   if (settings.turnOffUps && settings.cards.length > 0) {
     steps.push({ atSeconds: at, what: `turn off the UPS through NMC ${settings.cards.join(", ")}` });
   }
+  const ssh = (phase: ShutdownSshPhase) => {
+    const planned = sshPlanSteps(settings.sshActions, phase, at);
+    steps.push(...planned);
+    at = Math.max(at, ...phaseActions(settings.sshActions, phase).map((a) => at + a.delay + a.duration));
+  };
+  ssh("beforeShutdown");
   if (settings.shutdownCommandFile) {
     steps.push({
       atSeconds: at,
@@ -152,6 +191,16 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
         `run the shutdown command file ${settings.shutdownCommandFile} (up to ${settings.shutdownCommandFileDuration} s)`,
     });
     at += settings.shutdownCommandFileDuration;
+  }
+  ssh("afterShutdown");
+  if (settings.setup) {
+    steps.push({
+      atSeconds: at,
+      what: settings.setup.handOver
+        ? "start this server's shutdown sequence (shutdownThisServer = true)"
+        : "done: this server is not shut down (shutdownThisServer = false)",
+    });
+    return steps;
   }
   if (nut) {
     steps.push({
@@ -168,15 +217,16 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
 
 /**
  * Seconds the whole sequence needs at most (for runtime checks and negotiation, plus the OS's own time),
- * the wait for NUT secondaries included when `hostSyncTimeout` is set.
+ * the wait for NUT secondaries included when `hostSyncTimeout` is set, and the SSH actions of both
+ * shutdown phases (each phase its longest delay + duration).
  */
 export function sequenceSeconds(
   settings:
     & Pick<SequenceSettings, "shutdownCommandFile" | "shutdownCommandFileDuration" | "settleDelay">
-    & { readonly hostSyncTimeout?: number },
+    & { readonly hostSyncTimeout?: number; readonly sshActions?: readonly SshActionSettings[] },
 ): number {
   return (settings.shutdownCommandFile ? settings.shutdownCommandFileDuration : 0) + settings.settleDelay +
-    (settings.hostSyncTimeout ?? 0);
+    (settings.hostSyncTimeout ?? 0) + sshSequenceSeconds(settings.sshActions);
 }
 
 /** Why the sequence started. */
@@ -194,7 +244,9 @@ export class ShutdownSequencer {
   readonly #ports: SequencePorts;
   #run: Promise<void> | undefined;
   #phase: "idle" | "running" | "done" = "idle";
-  #step = "";
+  #stepName = "";
+  #stepSince: number | undefined;
+  #startedAt: number | undefined;
   #outcome: SequenceOutcome | undefined;
   #aborted = false;
   #wake: (() => void) | undefined;
@@ -212,7 +264,23 @@ export class ShutdownSequencer {
 
   /** The step running now ("" when idle or done). */
   get step(): string {
-    return this.#step;
+    return this.#stepName;
+  }
+
+  /** When the current step started (ms; undefined when idle or done), for the UI's clock times. */
+  get stepSince(): number | undefined {
+    return this.#stepSince;
+  }
+
+  /** When the running (or finished) sequence started (ms; undefined while idle). */
+  get startedAt(): number | undefined {
+    return this.#startedAt;
+  }
+
+  /** Sets the step and when it started. */
+  set #step(name: string) {
+    this.#stepName = name;
+    this.#stepSince = name === "" ? undefined : this.#ports.clock.now();
   }
 
   /** How the last run ended (while done). */
@@ -230,6 +298,7 @@ export class ShutdownSequencer {
     if (this.#phase === "running") return false;
     this.#ports.hostSync?.clearForcedShutdown();
     this.#phase = "idle";
+    this.#startedAt = undefined;
     this.#run = undefined;
     this.#outcome = undefined;
     this.#step = "";
@@ -253,7 +322,15 @@ export class ShutdownSequencer {
    */
   start(trigger: SequenceTrigger, settings: SequenceSettings): Promise<void> {
     this.#run ??= this.#execute(trigger, settings).catch((error) => {
-      const where = this.#step;
+      const where = this.#stepName;
+      if (settings.setup) {
+        const note = `internal error at step "${where}": ${error}`;
+        this.#ports.emit({ id: "SetupActionsDone", note });
+        this.#outcome = { result: "actions-done", at: this.#ports.clock.now(), note };
+        this.#phase = "done";
+        this.#step = "";
+        return;
+      }
       this.#finish({ ok: false, command: [], error: `internal error at step "${where}": ${error}` });
     });
     return this.#run;
@@ -360,17 +437,45 @@ export class ShutdownSequencer {
     }
   }
 
+  /** Runs the SSH actions of `phase`, if any; they never stop the sequence. */
+  async #runSsh(phase: ShutdownSshPhase, settings: SequenceSettings): Promise<void> {
+    const actions = phaseActions(settings.sshActions, phase);
+    if (actions.length === 0 || !this.#ports.runSshActions || this.#aborted) return;
+    this.#step = `SSH actions ${phase === "beforeShutdown" ? "before" : "after"} the shutdown command file`;
+    await this.#ports.runSshActions(phase, actions).catch(() => {});
+  }
+
+  /** The end of a setup's sequence: the host's sequence (shutdownThisServer), then SetupActionsDone. */
+  async #endSetup(trigger: SequenceTrigger, setup: SetupSequence): Promise<void> {
+    const handOver = setup.handOver ? this.#ports.handOver : undefined;
+    if (handOver) {
+      this.#step = "this server's shutdown sequence";
+      await handOver(trigger).catch(() => {});
+      if (this.#aborted) return;
+    }
+    const note = handOver
+      ? "its actions ran and this server's shutdown sequence ended"
+      : "its actions ran; this server is not shut down (shutdownThisServer = false)";
+    this.#ports.emit({ id: "SetupActionsDone", note });
+    this.#outcome = { result: "actions-done", at: this.#ports.clock.now(), note };
+    this.#phase = "done";
+    this.#step = "";
+  }
+
   async #execute(trigger: SequenceTrigger, settings: SequenceSettings): Promise<void> {
     const { emit, clock } = this.#ports;
     this.#phase = "running";
+    this.#startedAt = clock.now();
     this.#aborted = false;
     const plan = planSequence(settings);
     emit({
-      id: "ShutdownStarting",
+      id: settings.setup ? "SetupActionsStarting" : "ShutdownStarting",
       note: trigger.reason,
       details: { trigger: trigger.eventId, cards: trigger.cards, plan, dryRun: this.#ports.os.dryRun },
     });
-    const hostSync = settings.hostSyncTimeout !== undefined ? this.#ports.hostSync : undefined;
+    const hostSync = settings.hostSyncTimeout !== undefined && !settings.setup
+      ? this.#ports.hostSync
+      : undefined;
     const fsdCards = trigger.cards.length > 0 ? trigger.cards : settings.cards;
     if (hostSync) this.#forceShutdown(hostSync, fsdCards);
 
@@ -389,10 +494,15 @@ export class ShutdownSequencer {
       }));
     }
 
+    await this.#runSsh("beforeShutdown", settings);
     if (settings.shutdownCommandFile) {
       this.#step = "shutdown command file";
       const timeoutMs = settings.shutdownCommandFileDuration * 1000;
-      const env = { PCNS_EVENT_ID: "ShutdownStarting", PCNS_SHUTDOWN_TRIGGER: trigger.eventId };
+      const env: Record<string, string> = {
+        PCNS_EVENT_ID: settings.setup ? "SetupActionsStarting" : "ShutdownStarting",
+        PCNS_SHUTDOWN_TRIGGER: trigger.eventId,
+        ...(settings.setup ? { PCNS_SETUP: settings.setup.name } : {}),
+      };
       const run = await this.#ports.runCommandFile(settings.shutdownCommandFile, timeoutMs, env)
         .catch((e): CommandRun => ({
           ok: false,
@@ -404,8 +514,13 @@ export class ShutdownSequencer {
         }));
       emit(commandFileEvent(settings.shutdownCommandFile, run));
     }
+    await this.#runSsh("afterShutdown", settings);
 
     if (this.#aborted) return;
+    if (settings.setup) {
+      await this.#endSetup(trigger, settings.setup);
+      return;
+    }
     if (hostSync) await this.#waitForSecondaries(hostSync, fsdCards, settings.hostSyncTimeout!);
     if (this.#aborted) return;
 

@@ -10,9 +10,12 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import appCss from "../../ui/app.css" with { type: "text" };
 import appJs from "../../ui/app.js" with { type: "text" };
+import favicon from "../../ui/favicon.svg" with { type: "text" };
 import { verifyPassword } from "../config/credentials.ts";
 import { maskConfig } from "../config/schema.ts";
 import { sequenceSettings } from "../agent/wiring.ts";
+import { registerPageRoutes } from "./app_pages.tsx";
+import { liveStream } from "./live.ts";
 import { planSequence } from "../shutdown/sequencer.ts";
 import { csrfProtection } from "./auth/csrf.ts";
 import { securityHeaders } from "./auth/headers.ts";
@@ -32,20 +35,9 @@ import { EventRateLimit } from "./eventrate.ts";
 import type { WebAppContext } from "./context.ts";
 import { eventsToCsv, parseEventQuery, queryEvents } from "./eventquery.ts";
 import { renderMetrics } from "./metrics.ts";
-import { DashboardPage } from "./pages/dashboard.tsx";
-import { EventsPage } from "./pages/events.tsx";
 import type { FieldErrors } from "./pages/layout.tsx";
 import { LoginPage, SetupPage } from "./pages/public.tsx";
-import {
-  AccountPage,
-  CertificatePage,
-  COMMUNICATION_KEYS,
-  CommunicationPage,
-  EVENT_KEYS,
-  EventsSettingsPage,
-  SHUTDOWN_KEYS,
-  ShutdownSettingsPage,
-} from "./pages/settings.tsx";
+import { AccountPage, CertificatePage } from "./pages/settings.tsx";
 
 /** Per-request facts from the transport. */
 export interface RequestInfo {
@@ -77,7 +69,17 @@ type Env = {
 /** Paths that API tokens and HTTP Basic may open (scripts); pages need a login session. */
 const isApiPath = (path: string) => path.startsWith("/api/") || path === "/metrics";
 
-const PUBLIC_PREFIXES = ["/assets/", "/login", "/setup"];
+const PUBLIC_PREFIXES = ["/assets/", "/login", "/setup", "/favicon.ico"];
+/** One-line notices after a redirect, by query parameter. */
+const NOTICES: ReadonlyArray<readonly [string, string]> = [
+  ["saved", "Saved."],
+  ["cleared", "Event log cleared."],
+  [
+    "guided",
+    "Guided setup finished: the dashboard shows the UPS as this host sees it. Run it again from " +
+    "Settings > Communication.",
+  ],
+];
 /** Throttle "user names" of setup attempts and API tokens (not valid user names: no clash). */
 const SETUP_USER = "(setup)";
 const TOKEN_USER = "(api token)";
@@ -112,7 +114,8 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     csrf: c.get("session")?.csrfToken,
     secure: c.env.secure,
     path: new URL(c.req.url).pathname,
-    notice: notice ?? (c.req.query("saved") ? "Saved." : undefined),
+    notice: notice ?? NOTICES.find(([q]) => c.req.query(q))?.[1],
+    serverTime: ctx.now(),
   });
   const readForm = async (c: Context<Env>) => {
     const body = await c.req.parseBody({ all: true });
@@ -134,11 +137,17 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     c.header("Cache-Control", "public, max-age=3600");
     return c.body(appJs, 200, { "Content-Type": "text/javascript; charset=utf-8" });
   });
+  const icon = (c: Context<Env>) => {
+    c.header("Cache-Control", "public, max-age=86400");
+    return c.body(favicon, 200, { "Content-Type": "image/svg+xml" });
+  };
+  app.get("/assets/favicon.svg", icon);
+  app.get("/favicon.ico", icon);
 
   // First start: nothing but the setup page until a password exists.
   app.use("*", async (c, next) => {
     const path = new URL(c.req.url).pathname;
-    if (needsSetup() && !path.startsWith("/assets/") && path !== "/setup") {
+    if (needsSetup() && !path.startsWith("/assets/") && path !== "/setup" && path !== "/favicon.ico") {
       return path.startsWith("/api/") || path === "/metrics"
         ? c.json({ error: "first-run setup required at /setup" }, 503)
         : c.redirect("/setup", 303);
@@ -294,7 +303,7 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
       note: `administrator ${JSON.stringify(clientText(form("username").trim()))} from ${c.env.remoteAddr}`,
     });
     startSession(c, form("username").trim());
-    return c.redirect("/", 303);
+    return c.redirect("/guide/card", 303); // the guided setup goes on: the card, the UPS, the timing
   });
 
   app.get("/login", (c) => {
@@ -331,70 +340,6 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     return c.redirect("/login", 303);
   });
 
-  // ---- pages ----
-  app.get("/", (c) => {
-    const plan = planSequence(sequenceSettings(ctx.config()));
-    return c.html(
-      <DashboardPage {...frame(c, "Dashboard")} status={ctx.status()} now={ctx.now()} plan={plan} />,
-    );
-  });
-
-  app.get("/events", async (c) => {
-    const parsed = parseEventQuery(new URL(c.req.url).searchParams, 200);
-    const query = "error" in parsed ? { page: 1, perPage: 50 } : parsed;
-    const result = queryEvents(await ctx.events(), query);
-    const error = "error" in parsed ? parsed.error : undefined;
-    return c.html(
-      <EventsPage {...frame(c, "Event log")} query={query} result={result} error={error} />,
-      error ? 400 : 200,
-    );
-  });
-
-  const settingsPage = (
-    path: string,
-    title: string,
-    keys: readonly string[],
-    render: (c: Context<Env>, values: ReadonlyMap<string, string>, errors?: FieldErrors) => unknown,
-  ) => {
-    app.get(path, (c) => c.html(render(c, ctx.values()) as string));
-    app.post(path, async (c) => {
-      const form = await readForm(c);
-      const updates: Record<string, string> = {};
-      const submitted = new Map(ctx.values());
-      for (const key of keys) {
-        if (!form.has(key)) continue; // not on the submitted form: unchanged
-        const value = form(key);
-        const isSecret = key.endsWith(".authenticationPhrase") || key.endsWith(".password");
-        if (value === "" && isSecret) continue; // empty secret field: unchanged
-        updates[key] = value;
-        if (!isSecret) submitted.set(key, value);
-      }
-      const result = await ctx.updateConfig(updates);
-      if (!result.ok) return c.html(render(c, submitted, result.errors) as string, 400);
-      return c.redirect(`${path}?saved=1`, 303);
-    });
-    return title;
-  };
-  settingsPage(
-    "/settings/communication",
-    "Communication",
-    COMMUNICATION_KEYS,
-    (c, values, errors) => (
-      <CommunicationPage {...frame(c, "Communication")} values={values} errors={errors} />
-    ),
-  );
-  settingsPage(
-    "/settings/events",
-    "Events",
-    EVENT_KEYS,
-    (c, values, errors) => <EventsSettingsPage {...frame(c, "Events")} values={values} errors={errors} />,
-  );
-  settingsPage(
-    "/settings/shutdown",
-    "Shutdown",
-    SHUTDOWN_KEYS,
-    (c, values, errors) => <ShutdownSettingsPage {...frame(c, "Shutdown")} values={values} errors={errors} />,
-  );
   // ---- replay counters of a card whose counters went back (rebooted or replaced card) ----
   const resetCountersBy = (c: Context<Env>, via: string) =>
     `${c.get("session")?.username ?? c.get("basicUser") ?? "?"} via ${via} from ${c.env.remoteAddr}`;
@@ -412,11 +357,6 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     const reset = ctx.resetCounters?.(card, resetCountersBy(c, "the web API")) ?? [];
     return c.json({ reset, counters: ctx.status().counters });
   });
-  app.post("/settings/communication/check", async (c) => {
-    const checks = await Promise.all(ctx.config().nmc.cards.map((card) => ctx.checkNmc(card)));
-    return c.html(<CommunicationPage {...frame(c, "Communication")} values={ctx.values()} checks={checks} />);
-  });
-
   app.get("/account", (c) => c.html(<AccountPage {...frame(c, "Account")} />));
   app.post("/account", async (c) => {
     const form = await readForm(c);
@@ -480,7 +420,23 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     if (!ctx.config().nmc.cards.includes(card)) {
       return c.json({ error: `card: "${card}" is not a configured NMC` }, 400);
     }
-    return c.json({ card, samples: ctx.history(card) });
+    return c.json({ card, samples: ctx.history(card), recent: ctx.recentHistory?.(card) ?? [] });
+  });
+  // The status as server-sent events: a `status` event whenever it changes (at most once a second).
+  app.get("/api/v1/status/stream", () => {
+    return liveStream({
+      event: "status",
+      render: () => {
+        const status = ctx.status();
+        const countdowns = status.shutdown.countdowns.map(({ remainingMs: _r, ...c }) => c);
+        return { status: JSON.stringify({ ...status, shutdown: { ...status.shutdown, countdowns } }) };
+      },
+      subscribe: ctx.subscribe ? (listener) => ctx.subscribe!(() => listener()) : undefined,
+      // Token or Basic credentials are checked when the stream opens: a revoked token or a changed password
+      // ends it at the next reconnect, at most 10 minutes later.
+      alive: () => true,
+      maxAgeMs: 10 * 60_000,
+    });
   });
   app.get("/api/v1/events", async (c) => {
     const params = new URL(c.req.url).searchParams;
@@ -494,6 +450,10 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
     if (format === "csv") {
       c.header("Content-Disposition", 'attachment; filename="pcns-agent-events.csv"');
       return c.body(eventsToCsv(page.records), 200, { "Content-Type": "text/csv; charset=utf-8" });
+    }
+    // Asked for by name (the page's download link): a file, as the CSV is.
+    if (params.has("format")) {
+      c.header("Content-Disposition", 'attachment; filename="pcns-agent-events.json"');
     }
     return c.json(page);
   });
@@ -574,7 +534,12 @@ export function createWebApp(options: WebAppOptions): Hono<Env> {
       c.body(renderMetrics(ctx.status(), ctx.now()), 200, { "Content-Type": "text/plain; version=0.0.4" }),
   );
 
-  app.notFound((c) => c.text("Not found", 404));
+  registerPageRoutes(app as never, {
+    ctx,
+    frame: (c, title, notice) => frame(c as Context<Env>, title, notice),
+    readForm: (c) => readForm(c as Context<Env>),
+    sessionAlive: (id) => sessions.get(id) !== undefined,
+  });
   app.onError((error, c) => {
     ctx.emit({
       id: "WebRequestFailed",

@@ -8,7 +8,7 @@
 import type { AgentStatus } from "../agent/agent.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { EventLogRecord } from "../events/eventlog.ts";
-import type { EventDraft } from "../events/types.ts";
+import type { AgentEvent, EventDraft } from "../events/types.ts";
 import type { KillPowerResult } from "../nmc/killpower.ts";
 import type { HistorySample } from "../ups/history.ts";
 import type { CertificateInfo } from "./certificate.ts";
@@ -42,6 +42,12 @@ export interface WebAppContext {
   emit(draft: EventDraft): void;
   /** Forgets the replay counters of one card (or every card); `by` names who asked; returns the cards reset. */
   resetCounters?(card: string | undefined, by: string): string[];
+  /** The last hour of a card's readings at 10 s (absent: the chart shows the 24 h samples). */
+  recentHistory?(card: string): HistorySample[];
+  /** Calls `listener` with every agent event (the live dashboard); returns the unsubscribe function. */
+  subscribe?(listener: (event: AgentEvent) => void): () => void;
+  /** Empties the event log (every generation); the app logs who did it. */
+  clearEvents?(): Promise<void>;
   /** Time source (ms). */
   now(): number;
 }

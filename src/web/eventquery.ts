@@ -34,6 +34,34 @@ export interface EventPage {
   readonly pages: number;
 }
 
+/**
+ * A filter bound: `YYYY-MM-DD` (the day's start, or its end when `end`), `YYYY-MM-DD HH:MM[:SS]` or
+ * `YYYY-MM-DDTHH:MM[:SS]` in the host's local time, or a full ISO time with `Z` or an offset. Undefined
+ * for anything else (no guessing: "yesterday" is refused).
+ */
+export function parseTimeBound(text: string, end = false): number | undefined {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (day) {
+    const [y, m, d] = [Number(day[1]), Number(day[2]) - 1, Number(day[3])];
+    const start = new Date(y, m, d).getTime();
+    if (new Date(start).getDate() !== d) return undefined;
+    return end ? new Date(y, m, d + 1).getTime() - 1 : start;
+  }
+  const local = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text);
+  if (local) {
+    const [y, mo, d, h, mi, s] = local.slice(1).map((x) => Number(x ?? 0));
+    const t = new Date(y, mo - 1, d, h, mi, s).getTime();
+    const check = new Date(t);
+    if (check.getDate() !== d || check.getHours() !== h || check.getMinutes() !== mi) return undefined;
+    return end && local[6] === undefined ? t + 59_999 : t;
+  }
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
+    const t = Date.parse(text);
+    return Number.isNaN(t) ? undefined : t;
+  }
+  return undefined;
+}
+
 /** Parses a query from URL parameters; bad values are reported by name, never guessed. */
 export function parseEventQuery(params: URLSearchParams, maxPerPage = 1000): EventQuery | { error: string } {
   const int = (name: string, dflt: number, min: number, max: number) => {
@@ -45,10 +73,12 @@ export function parseEventQuery(params: URLSearchParams, maxPerPage = 1000): Eve
     return Number(v);
   };
   const time = (name: string) => {
-    const v = params.get(name);
-    if (v === null || v === "") return undefined;
-    const t = Date.parse(v);
-    if (Number.isNaN(t)) throw new Error(`${name}: "${v}" is not a date and time`);
+    const v = params.get(name)?.trim();
+    if (v === undefined || v === "") return undefined;
+    const t = parseTimeBound(v, name === "to");
+    if (t === undefined) {
+      throw new Error(`${name}: "${v}" is not a date (YYYY-MM-DD) or date and time (YYYY-MM-DD HH:MM)`);
+    }
     return t;
   };
   try {

@@ -22,9 +22,11 @@ import { SessionStore } from "./auth/sessions.ts";
 import { SetupToken } from "./auth/setup.ts";
 import { TokenVerifier } from "./auth/tokens.ts";
 import { createWebApp } from "./app.tsx";
+import { clearEventLog } from "./eventclear.ts";
 import { installCertificate, type LoadedCertificate, loadOrCreateCertificate } from "./certificate.ts";
 import { connectionLimitsFor, openFilesLimit } from "./connections.ts";
 import type { ConfigUpdateResult, WebAppContext } from "./context.ts";
+import { localHostName, usableUrls } from "./ui_url.ts";
 import { CertificateWatcher, type RequestInfo, requestPath, WebTransport } from "./transport.ts";
 
 /** How to start the web UI. */
@@ -168,9 +170,12 @@ export class WebUi {
       (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr.hostname, secure: info.secure }),
     );
     ui.#watchCertificateFiles();
-    const scheme = config.networking.uiProtocol;
+    const n = config.networking;
+    const host = localHostName();
+    const urls = usableUrls(n.uiProtocol, n.uiListenAddress, ui.#transport.httpsPort, host).join(" and ");
+    const redirect = usableUrls("http", n.uiListenAddress, ui.#transport.httpPort, host)[0];
     logger.info(
-      `web UI on ${scheme}://:${ui.#transport.httpsPort}/ (http://:${ui.#transport.httpPort}/ redirects)` +
+      `web UI on ${urls} (${redirect} redirects)` +
         (ui.#certificate ? `; certificate SHA-256 ${ui.#certificate.info.fingerprintSha256}` : ""),
     );
     ui.#announceSetup();
@@ -263,9 +268,10 @@ export class WebUi {
 
   #announceSetup(): void {
     if (this.#config.nmc.password !== "") return;
+    const n = this.#config.networking;
+    const url = usableUrls(n.uiProtocol, n.uiListenAddress, this.#transport.httpsPort, localHostName())[0];
     this.#options.logger.warn(
-      `first-run setup: no web UI password is set. Open https://<this host>:${this.#transport.httpsPort}/setup ` +
-        `and enter the setup token ${this.#setup.token}`,
+      `first-run setup: no web UI password is set. Open ${url}setup and enter the setup token ${this.#setup.token}`,
     );
   }
 
@@ -338,6 +344,9 @@ export class WebUi {
       },
       emit: (draft) => agent.emit(draft),
       resetCounters: (card, by) => agent.resetCounters(card, by),
+      recentHistory: (card) => agent.recentHistory(card),
+      subscribe: (listener) => agent.bus.subscribe(listener),
+      clearEvents: async () => void await clearEventLog(agent.eventLogPath),
       now: () => this.#clock.now(),
     };
   }

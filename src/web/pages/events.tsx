@@ -1,11 +1,15 @@
 /**
- * The event log page: newest first, filters, paging, CSV/JSON export links.
+ * The event log page: newest first, filters (event by its human name,
+ * severity, ISO date fields), local time with the UTC offset, paging,
+ * CSV/JSON downloads, and an audited "clear the log" action. On a phone
+ * each row becomes a small card so the message stays visible.
  *
  * @module
  */
 import { EVENT_CATALOG } from "../../events/types.ts";
 import type { EventPage, EventQuery } from "../eventquery.ts";
-import { Layout, type PageFrame } from "./layout.tsx";
+import { eventName } from "../labels.ts";
+import { CsrfForm, Layout, type PageFrame } from "./layout.tsx";
 
 function link(q: EventQuery, change: Record<string, string | number>, base = "/events"): string {
   const p = new URLSearchParams();
@@ -19,25 +23,59 @@ function link(q: EventQuery, change: Record<string, string | number>, base = "/e
   return `${base}?${p}`;
 }
 
-const local = (t: number | undefined) => t === undefined ? "" : new Date(t).toISOString().slice(0, 16);
+const two = (n: number) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+
+/** The host's UTC offset at `t` as `+01:00`. */
+export function utcOffset(t: number): string {
+  const minutes = -new Date(t).getTimezoneOffset();
+  return `${minutes < 0 ? "-" : "+"}${two(minutes / 60)}:${two(minutes % 60)}`;
+}
+
+/** `2026-12-02 15:04:05 +01:00`: the host's local time with its UTC offset. */
+export function localTime(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${
+    two(d.getMinutes())
+  }:${two(d.getSeconds())} ${utcOffset(t)}`;
+}
+
+/** A filter bound as the date field shows it (`YYYY-MM-DD HH:MM`, local). */
+const fieldValue = (t: number | undefined) => t === undefined ? "" : localTime(t).slice(0, 16);
+
+/** Events by human name for the filter, grouped UPS first. */
+function eventOptions(selected?: string) {
+  const ids = Object.keys(EVENT_CATALOG) as (keyof typeof EVENT_CATALOG)[];
+  const group = (kind: string, label: string) => (
+    <optgroup label={label}>
+      {ids.filter((id) => EVENT_CATALOG[id].kind === kind)
+        .sort((a, b) => eventName(a).localeCompare(eventName(b)))
+        .map((id) => <option key={id} value={id} selected={selected === id}>{eventName(id)}</option>)}
+    </optgroup>
+  );
+  return [group("ups", "UPS events"), group("service", "Agent events")];
+}
 
 /** The event log page. */
-export function EventsPage(props: PageFrame & { query: EventQuery; result: EventPage; error?: string }) {
+export function EventsPage(
+  props: PageFrame & { query: EventQuery; result: EventPage; error?: string; now: number },
+) {
   const { query: q, result } = props;
+  const offset = utcOffset(props.now);
+  const exportLink = (format: string) =>
+    link(q, { page: 1, limit: 100000 }, "/api/v1/events") + `&format=${format}`;
+  const pattern = "\\d{4}-\\d{2}-\\d{2}([ T]\\d{2}:\\d{2}(:\\d{2})?)?";
   return (
     <Layout {...props}>
       <form method="get" action="/events" class="filters">
         <label>
-          Event{" "}
+          Event
           <select name="id">
             <option value="">all</option>
-            {Object.keys(EVENT_CATALOG).sort().map((id) => (
-              <option value={id} selected={q.id === id}>{id}</option>
-            ))}
+            {eventOptions(q.id)}
           </select>
         </label>
         <label>
-          Severity{" "}
+          Severity
           <select name="severity">
             <option value="">all</option>
             {["critical", "warning", "info"].map((s) => (
@@ -46,24 +84,46 @@ export function EventsPage(props: PageFrame & { query: EventQuery; result: Event
           </select>
         </label>
         <label>
-          From (UTC) <input type="datetime-local" name="from" value={local(q.from)} />
+          From
+          <input
+            type="text"
+            name="from"
+            value={fieldValue(q.from)}
+            placeholder="YYYY-MM-DD HH:MM"
+            pattern={pattern}
+            inputmode="numeric"
+            title="A date (YYYY-MM-DD) or date and time (YYYY-MM-DD HH:MM), local time"
+          />
         </label>
         <label>
-          To (UTC) <input type="datetime-local" name="to" value={local(q.to)} />
+          To
+          <input
+            type="text"
+            name="to"
+            value={fieldValue(q.to)}
+            placeholder="YYYY-MM-DD HH:MM"
+            pattern={pattern}
+            inputmode="numeric"
+            title="A date (YYYY-MM-DD, the whole day) or date and time (YYYY-MM-DD HH:MM), local time"
+          />
         </label>
         <button type="submit">Filter</button>
+        {q.id || q.severity || q.from !== undefined || q.to !== undefined
+          ? <a href="/events">Clear filters</a>
+          : null}
       </form>
+      <p class="muted">Times are this host's local time (UTC{offset}).</p>
       {props.error ? <p class="banner error" role="alert">{props.error}</p> : null}
       <p>
-        {result.total} events. Export:{" "}
-        <a href={link(q, { page: 1, limit: 100000 }, "/api/v1/events") + "&format=csv"}>CSV</a>{" "}
-        <a href={link(q, { page: 1, limit: 100000 }, "/api/v1/events") + "&format=json"}>JSON</a>
+        <span data-field="total">{result.total}</span> events. Download:{" "}
+        <a href={exportLink("csv")} download="pcns-agent-events.csv">CSV</a>{" "}
+        <a href={exportLink("json")} download="pcns-agent-events.json">JSON</a>
       </p>
       <div class="table-wrap">
-        <table>
+        <table class="eventlog">
           <thead>
             <tr>
-              <th scope="col">Time (UTC)</th>
+              <th scope="col">Time</th>
               <th scope="col">Event</th>
               <th scope="col">Severity</th>
               <th scope="col">NMC</th>
@@ -72,14 +132,16 @@ export function EventsPage(props: PageFrame & { query: EventQuery; result: Event
           </thead>
           <tbody>
             {result.records.map((r) => (
-              <tr class={`sev-${r.severity}`}>
-                <td>
-                  <time datetime={r.time}>{r.time.replace("T", " ").replace("Z", "")}</time>
+              <tr class={`sev-${r.severity}`} data-id={r.id}>
+                <td class="time">
+                  <time datetime={r.time}>{localTime(Date.parse(r.time))}</time>
                 </td>
-                <td>{r.id}</td>
-                <td>{r.severity}</td>
-                <td>{r.nmc ?? ""}</td>
-                <td>{r.message}</td>
+                <td class="event">
+                  {eventName(r.id)} <code class="ini">{r.id}</code>
+                </td>
+                <td class="severity">{r.severity}</td>
+                <td class="nmc">{r.nmc ?? ""}</td>
+                <td class="message">{r.message}</td>
               </tr>
             ))}
           </tbody>
@@ -90,6 +152,23 @@ export function EventsPage(props: PageFrame & { query: EventQuery; result: Event
         <span>Page {result.page} of {result.pages}</span>
         {result.page < result.pages ? <a href={link(q, { page: result.page + 1 })}>Older</a> : null}
       </nav>
+      {props.csrf
+        ? (
+          <details class="danger card">
+            <summary>Clear the event log</summary>
+            <CsrfForm action="/events/clear" csrf={props.csrf}>
+              <p>
+                Deletes every event in the log and its rotated files. The clearing itself is logged (who and
+                from where) as the first event of the new log. Download a copy first if you need one.
+              </p>
+              <label class="confirm">
+                <input type="checkbox" name="confirm" value="yes" required /> I want to delete all events
+              </label>
+              <button type="submit" class="danger">Clear the event log</button>
+            </CsrfForm>
+          </details>
+        )
+        : null}
     </Layout>
   );
 }

@@ -7,6 +7,8 @@
  */
 import type { Child } from "hono/jsx";
 import { type KeyDef, keyDef } from "../../config/schema.ts";
+import { iniName, keyLabel, optionLabels } from "../labels.ts";
+import { settingsMenu } from "./settings_registry.ts";
 
 /** What every page needs to render its frame. */
 export interface PageFrame {
@@ -22,17 +24,23 @@ export interface PageFrame {
   readonly path: string;
   /** A one-line notice (e.g. "Saved"). */
   readonly notice?: string;
+  /** The server's time (ms) when the page was rendered: the script counts down from it. */
+  readonly serverTime?: number;
 }
 
+/** The main menu: the settings pages share one entry (their own menu is on each settings page). */
 const NAV: ReadonlyArray<readonly [string, string]> = [
   ["/", "Dashboard"],
   ["/events", "Event log"],
-  ["/settings/communication", "Communication"],
-  ["/settings/events", "Events"],
-  ["/settings/shutdown", "Shutdown"],
+  ["/settings", "Settings"],
   ["/account", "Account"],
-  ["/certificate", "Certificate"],
 ];
+
+/** True when the menu entry `href` is the page at `path` (or, for Settings, one of its pages). */
+function isCurrent(href: string, path: string): boolean {
+  if (href === "/settings") return path.startsWith("/settings/") || path === "/certificate";
+  return href === path;
+}
 
 /** The HTML document around a page's content. */
 export function Layout(props: PageFrame & { children?: Child }) {
@@ -42,25 +50,31 @@ export function Layout(props: PageFrame & { children?: Child }) {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         {props.csrf ? <meta name="csrf-token" content={props.csrf} /> : null}
+        {props.serverTime !== undefined
+          ? <meta name="server-time" content={String(props.serverTime)} />
+          : null}
         <title>{props.title} - pcns-agent</title>
+        <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml" />
         <link rel="stylesheet" href="/assets/app.css" />
         <script src="/assets/app.js" defer></script>
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
         <header>
-          <span class="brand">pcns-agent</span>
+          <a class="brand" href="/">pcns-agent</a>
           {props.user
             ? (
-              <nav aria-label="Main">
-                {NAV.map(([href, label]) => (
-                  <a href={href} aria-current={props.path === href ? "page" : undefined}>{label}</a>
-                ))}
-                <form method="post" action="/logout" class="inline">
+              <>
+                <nav aria-label="Main">
+                  {NAV.map(([href, label]) => (
+                    <a href={href} aria-current={isCurrent(href, props.path) ? "page" : undefined}>{label}</a>
+                  ))}
+                </nav>
+                <form method="post" action="/logout" class="logout">
                   <input type="hidden" name="_csrf" value={props.csrf ?? ""} />
                   <button type="submit">Log out {props.user}</button>
                 </form>
-              </nav>
+              </>
             )
             : null}
         </header>
@@ -71,12 +85,37 @@ export function Layout(props: PageFrame & { children?: Child }) {
           </p>
         )}
         <main id="main">
+          {props.user && isCurrent("/settings", props.path) ? <SettingsNav path={props.path} /> : null}
           <h1>{props.title}</h1>
           {props.notice ? <p class="banner ok" role="status">{props.notice}</p> : null}
           {props.children}
         </main>
       </body>
     </html>
+  );
+}
+
+/** The menu of the settings pages (schema-driven: a new config section gets its page here). */
+export function SettingsNav(props: { path: string }) {
+  const menu = settingsMenu();
+  const here = menu.find((e) => e.href === props.path || e.members.some(([h]) => h === props.path));
+  return (
+    <>
+      <nav class="subnav" aria-label="Settings">
+        {menu.map((e) => (
+          <a key={e.href} href={e.href} aria-current={e === here ? "page" : undefined}>{e.label}</a>
+        ))}
+      </nav>
+      {here && here.members.length > 1
+        ? (
+          <nav class="subnav members" aria-label={here.label}>
+            {here.members.map(([href, label]) => (
+              <a href={href} aria-current={props.path === href ? "page" : undefined}>{label}</a>
+            ))}
+          </nav>
+        )
+        : null}
+    </>
   );
 }
 
@@ -95,6 +134,8 @@ export function Field(props: {
   type?: string;
   value?: string;
   hint?: string;
+  /** The ini name, shown small after the help (`[Shutdown] settleDelay`). */
+  ini?: string;
   errors?: FieldErrors;
   autocomplete?: string;
   required?: boolean;
@@ -102,22 +143,28 @@ export function Field(props: {
   max?: number;
   placeholder?: string;
   options?: readonly string[];
+  /** Visible words per option value (default: the value). */
+  optionLabels?: Readonly<Record<string, string>>;
+  /** Extra class on the field (e.g. "setting" for the label-left layout). */
+  class?: string;
 }) {
   const id = `f-${props.name.replace(/[^A-Za-z0-9_-]/g, "-")}`;
   const errs = messages(props.errors, props.name);
-  const describedBy = [props.hint ? `${id}-hint` : "", errs.length ? `${id}-err` : ""].filter(Boolean).join(
-    " ",
-  );
+  const describedBy = [props.hint || props.ini ? `${id}-hint` : "", errs.length ? `${id}-err` : ""].filter(
+    Boolean,
+  ).join(" ");
   let control;
   if (props.options) {
     control = (
       <select id={id} name={props.name} aria-describedby={describedBy || undefined}>
-        {props.options.map((o) => <option key={o} value={o} selected={o === props.value}>{o}</option>)}
+        {props.options.map((o) => (
+          <option key={o} value={o} selected={o === props.value}>{props.optionLabels?.[o] ?? o}</option>
+        ))}
       </select>
     );
   } else if (props.type === "checkbox") {
     control = (
-      <span>
+      <span class="switch">
         <input type="hidden" name={props.name} value="false" />
         <input
           id={id}
@@ -146,41 +193,59 @@ export function Field(props: {
       />
     );
   }
+  const classes = ["field", props.class, errs.length ? "invalid" : ""].filter(Boolean).join(" ");
   return (
-    <div class={errs.length ? "field invalid" : "field"}>
+    <div class={classes}>
       <label for={id}>{props.label}</label>
       {control}
-      {props.hint ? <small id={`${id}-hint`}>{props.hint}</small> : null}
+      {props.hint || props.ini
+        ? (
+          <small id={`${id}-hint`}>
+            {props.hint}
+            {props.ini ? <code class="ini">{props.ini}</code> : null}
+          </small>
+        )
+        : null}
       {errs.length ? <ul id={`${id}-err`} class="errors">{errs.map((m) => <li key={m}>{m}</li>)}</ul> : null}
     </div>
   );
 }
 
+/** The help text of a key: its description, without a leading "EventId: " and capitalised. */
+export function keyHelp(def: KeyDef): string {
+  const text = def.description.replace(/^[A-Z][A-Za-z]+: /, "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** An input for a config key, typed from the schema (checkbox, select, number, password, text). */
-export function ConfigField(props: { name: string; value: string; errors?: FieldErrors; label?: string }) {
+export function ConfigField(
+  props: {
+    name: string;
+    value: string;
+    errors?: FieldErrors;
+    label?: string;
+    class?: string;
+    help?: boolean;
+  },
+) {
   const def = keyDef(props.name) as KeyDef;
-  const label = props.label ?? def.key;
-  if (def.type === "boolean") {
+  const common = {
+    name: props.name,
+    label: props.label ?? keyLabel(props.name),
+    errors: props.errors,
+    ini: iniName(props.name),
+    class: props.class ?? "setting",
+  };
+  const help = props.help === false ? undefined : keyHelp(def);
+  if (def.type === "boolean") return <Field {...common} type="checkbox" value={props.value} hint={help} />;
+  if (/^[A-Za-z0-9-]+(\|[A-Za-z0-9-]+)+$/.test(def.type)) {
     return (
       <Field
-        name={props.name}
-        label={label}
-        type="checkbox"
-        value={props.value}
-        hint={def.description}
-        errors={props.errors}
-      />
-    );
-  }
-  if (/^[a-z]+(\|[a-z]+)+$/.test(def.type)) {
-    return (
-      <Field
-        name={props.name}
-        label={label}
+        {...common}
         options={def.type.split("|")}
+        optionLabels={optionLabels(props.name)}
         value={props.value}
-        hint={def.description}
-        errors={props.errors}
+        hint={help}
       />
     );
   }
@@ -188,34 +253,28 @@ export function ConfigField(props: { name: string; value: string; errors?: Field
   if (range) {
     return (
       <Field
-        name={props.name}
-        label={label}
+        {...common}
         type="number"
         min={Number(range[1])}
         max={Number(range[2])}
         value={props.value}
-        hint={`${def.description} (${def.type})`}
-        errors={props.errors}
+        hint={help === undefined ? undefined : `${help} (${range[1]}-${range[2]})`}
       />
     );
   }
   if (def.secret) {
     return (
       <Field
-        name={props.name}
-        label={label}
+        {...common}
         type="password"
         value=""
         placeholder={props.value ? "unchanged" : ""}
         autocomplete="new-password"
-        hint={`${def.description}; leave empty to keep the current value`}
-        errors={props.errors}
+        hint={`${help ?? ""}${help ? "; l" : "L"}eave empty to keep the current value`}
       />
     );
   }
-  return (
-    <Field name={props.name} label={label} value={props.value} hint={def.description} errors={props.errors} />
-  );
+  return <Field {...common} value={props.value} hint={help} />;
 }
 
 /** A form that posts with the session's CSRF token. */

@@ -1,215 +1,108 @@
 /**
- * Settings pages: Communication, Events, Shutdown, Account, Certificate.
- * Inputs are generated from the config schema; each save goes through the
- * config store (validated, atomic, comments kept), with field-level errors.
+ * Settings pages: one schema-driven page per entry of the settings registry
+ * (Communication with its live Check details, Event actions as a table,
+ * Shutdown, Notifications, ...), plus Account and Certificate. Each save goes
+ * through the config store (validated, atomic, comments kept), with
+ * field-level errors.
  *
  * @module
  */
-import { commandEditsAllowed, isCommandKey } from "../../config/remote.ts";
-import { CONFIG_EVENT_IDS, EVENT_PROPERTIES, keyDef, MAX_CARDS, SCHEMA } from "../../config/schema.ts";
-import { type EventId, SHUTDOWN_ROLES } from "../../events/types.ts";
 import type { KillPowerResult } from "../../nmc/killpower.ts";
 import type { CertificateInfo } from "../certificate.ts";
-import {
-  ConfigField,
-  CsrfForm,
-  Field,
-  type FieldErrors,
-  Layout,
-  type PageFrame,
-  PasswordPolicyList,
-} from "./layout.tsx";
-
-/** Keys on the Communication page. */
-export const COMMUNICATION_KEYS: readonly string[] = [
-  ...Array.from({ length: MAX_CARDS }, (_, i) => `NetworkManagementCard.ip_${i + 1}`),
-  "NetworkManagementCard.protocol",
-  "NetworkManagementCard.port",
-  "NetworkManagementCard.acceptCerts",
-  "NetworkManagementCard.mode",
-  "NetworkManagementCard.redundantUps",
-  "NetworkManagementCard.username",
-  "NetworkManagementCard.authenticationPhrase",
-  "NetworkManagementCard.localHostAddress",
-  "NetworkManagementCard.registerWithNmc",
-  "NetworkManagementCard.commLostTimeout",
-];
-
-/** Keys on the Shutdown page. */
-export const SHUTDOWN_KEYS: readonly string[] = SCHEMA.filter((d) => d.section === "Shutdown").map((d) =>
-  d.name
-);
-
-/** Keys on the Events page (per-event actions, runtime threshold, notification channels). */
-export const EVENT_KEYS: readonly string[] = [
-  ...CONFIG_EVENT_IDS.flatMap((id) => EVENT_PROPERTIES.map((p) => `Events.event_${id}_${p.prop}`)),
-  "Events.runtimeThreshold",
-  ...SCHEMA.filter((d) => d.section === "Notifications").map((d) => d.name),
-];
+import { EventTable } from "./eventtable.tsx";
+import { CsrfForm, Field, type FieldErrors, Layout, type PageFrame, PasswordPolicyList } from "./layout.tsx";
+import { pageKeys, type SettingsPageDef, settingsPages } from "./settings_registry.ts";
+import { SettingsFields } from "./settingsform.tsx";
 
 type Values = ReadonlyMap<string, string>;
 
-/** Communication settings plus "Check details". */
-export function CommunicationPage(
-  props: PageFrame & { values: Values; errors?: FieldErrors; checks?: readonly KillPowerResult[] },
+/** The result list of "Check details". */
+export function CheckResults(props: { checks: readonly KillPowerResult[] }) {
+  return (
+    <ul class="checks" data-checks>
+      {props.checks.length === 0
+        ? <li class="bad">No card is configured: enter a card address first.</li>
+        : null}
+      {props.checks.map((c) => (
+        <li class={c.ok ? "ok" : "bad"} data-card={c.card}>
+          NMC {c.card}: {c.ok ? `OK: ${c.detail ?? "reachable"}` : `failed at ${c.step}: ${c.error}`}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** The "Check details" form of the Communication page. */
+function CheckDetails(props: { csrf: string; checks?: readonly KillPowerResult[] }) {
+  return (
+    <CsrfForm action="/settings/communication/check" csrf={props.csrf} class="card">
+      <h2>Check details</h2>
+      <p>
+        Contacts every configured card now: reachability, certificate, user name and authentication phrase
+        (through the card's signed control page). Nothing is changed on the cards.
+      </p>
+      <p class="muted">
+        A real card may also need this host added to its PowerChute Network Shutdown client list by hand (in
+        the card's own web UI) before it sends status packets here.
+      </p>
+      <button type="submit">Check details</button>
+      {props.checks ? <CheckResults checks={props.checks} /> : null}
+    </CsrfForm>
+  );
+}
+
+/** A settings page of the registry, its fields from the schema. */
+export function SettingsPage(
+  props: PageFrame & {
+    page: SettingsPageDef;
+    values: Values;
+    errors?: FieldErrors;
+    checks?: readonly KillPowerResult[];
+  },
 ) {
-  const v = (k: string) => props.values.get(k) ?? "";
+  const { page } = props;
+  const keys = pageKeys(page);
+  const isEvents = page.slug === "events";
+  const other = isEvents ? keys.filter((k) => !/^Events\.event_/.test(k)) : keys;
+  const formError = props.errors?._;
   return (
     <Layout {...props}>
-      <CsrfForm action="/settings/communication" csrf={props.csrf!} class="card">
-        <fieldset>
-          <legend>Network Management Cards</legend>
-          <div class="columns">
-            {COMMUNICATION_KEYS.slice(0, MAX_CARDS).map((k, i) => (
-              <ConfigField name={k} value={v(k)} errors={props.errors} label={`NMC ${i + 1}`} />
-            ))}
-          </div>
-        </fieldset>
-        <fieldset>
-          <legend>Connection and credentials</legend>
-          {COMMUNICATION_KEYS.slice(MAX_CARDS).map((k) => (
-            <ConfigField name={k} value={v(k)} errors={props.errors} />
-          ))}
-        </fieldset>
-        <button type="submit">Save</button>
-      </CsrfForm>
-      <CsrfForm action="/settings/communication/check" csrf={props.csrf!} class="card">
-        <p>
-          Check details: contacts every configured NMC now (reachability, certificate, user name and
-          authentication phrase, via the card's signed control page). Nothing is changed on the cards.
-        </p>
-        <button type="submit">Check details</button>
-        {props.checks
+      {page.intro ? <p class="intro">{page.intro}</p> : null}
+      {page.slug === "communication"
+        ? (
+          <p>
+            <a href="/guide/card" data-guide>Run the guided setup</a>{" "}
+            <span class="muted">(card, check, UPS configuration, turn-off, timing)</span>
+          </p>
+        )
+        : null}
+      {formError ? <p class="banner error" role="alert">{[formError].flat().join("; ")}</p> : null}
+      <CsrfForm action={`/settings/${page.slug}`} csrf={props.csrf!} class="card settings">
+        {isEvents
           ? (
-            <ul class="checks">
-              {props.checks.map((c) => (
-                <li class={c.ok ? "ok" : "bad"}>
-                  NMC {c.card}: {c.ok ? `OK: ${c.detail ?? "reachable"}` : `failed at ${c.step}: ${c.error}`}
-                </li>
-              ))}
-            </ul>
+            <>
+              <p class="muted">
+                Low battery and UPS turn-off always shut the host down (as in PCNS); their delay still
+                applies. A command file with a delay runs only if its event still holds when the delay ends.
+              </p>
+              <EventTable values={props.values} errors={props.errors} />
+            </>
           )
           : null}
+        <SettingsFields page={page} keys={other} values={props.values} errors={props.errors} />
+        <div class="actions">
+          <button type="submit">Save</button>
+        </div>
       </CsrfForm>
+      {page.slug === "communication" ? <CheckDetails csrf={props.csrf!} checks={props.checks} /> : null}
     </Layout>
   );
 }
 
-/** Per-event actions, runtime threshold and notification channels. */
+/** The Event actions page on its own (the table of every event's actions). */
 export function EventsSettingsPage(props: PageFrame & { values: Values; errors?: FieldErrors }) {
-  const v = (k: string) => props.values.get(k) ?? "";
-  return (
-    <Layout {...props}>
-      <CsrfForm action="/settings/events" csrf={props.csrf!} class="card">
-        <p>
-          LowBattery and UpsTurnOffInitiated always shut the host down (as in PCNS); their delay still
-          applies. A command file with a delay runs only if its event still holds when the delay ends.
-        </p>
-        {CONFIG_EVENT_IDS.map((id) => (
-          <fieldset class="event">
-            <legend>{id}</legend>
-            <div class="columns">
-              {EVENT_PROPERTIES.map((p) =>
-                shutdownFixed(id, p.prop) ?? (isLocked(props.values, `Events.event_${id}_${p.prop}`)
-                  ? (
-                    <LockedField
-                      name={`Events.event_${id}_${p.prop}`}
-                      value={v(`Events.event_${id}_${p.prop}`)}
-                      errors={props.errors}
-                      label={p.prop}
-                    />
-                  )
-                  : (
-                    <ConfigField
-                      name={`Events.event_${id}_${p.prop}`}
-                      value={v(`Events.event_${id}_${p.prop}`)}
-                      errors={props.errors}
-                      label={p.prop}
-                    />
-                  ))
-              )}
-            </div>
-          </fieldset>
-        ))}
-        <fieldset>
-          <legend>Runtime and notifications</legend>
-          {EVENT_KEYS.slice(CONFIG_EVENT_IDS.length * EVENT_PROPERTIES.length).map((k) => (
-            <ConfigField name={k} value={v(k)} errors={props.errors} />
-          ))}
-        </fieldset>
-        <button type="submit">Save</button>
-      </CsrfForm>
-    </Layout>
-  );
-}
-
-/**
- * The shutdown action of an event that cannot be configured, shown as fixed instead of as an input (so
- * the form never offers a value that would be ignored): `false` = nothing to show, undefined = an input.
- */
-function shutdownFixed(id: string, prop: string) {
-  if (prop !== "enableShutdown" && prop !== "shutdownDelay") return undefined;
-  const role = SHUTDOWN_ROLES[id as EventId];
-  if (role === "optional" || (role === "always" && prop === "shutdownDelay")) return undefined;
-  if (prop === "shutdownDelay") return false; // said with enableShutdown
-  const text = role === "always"
-    ? `always: ${id} always shuts the host down (as in PCNS); it cannot be disabled`
-    : role === "fixed"
-    ? `always: ${id} always shuts the host down after a fixed 10 s (as in PCNS)`
-    : `none: ${id} cannot shut the host down`;
-  return (
-    <div class="field fixed">
-      <span class="label">enableShutdown</span>
-      <span>{text}</span>
-    </div>
-  );
-}
-
-/** True when `key` names a command and `[WebUI] allowCommandEdits = false`: shown, not editable. */
-function isLocked(values: Values, key: string): boolean {
-  return isCommandKey(key) && !commandEditsAllowed(values);
-}
-
-/**
- * A command key shown read-only (`[WebUI] allowCommandEdits = false`): no input, so the form never submits
- * it; a hand-made change is refused by the config store, and its error is shown here.
- */
-function LockedField(
-  props: { key?: string; name: string; value: string; label?: string; errors?: FieldErrors },
-) {
-  const errors = [props.errors?.[props.name] ?? []].flat();
-  return (
-    <div class={errors.length ? "field fixed invalid" : "field fixed"} data-locked={props.name}>
-      <label>{props.label ?? keyDef(props.name)?.key ?? props.name}</label>
-      <code>{props.value === "" ? "(empty)" : props.value}</code>
-      <small>
-        editable only in pcnsconfig.ini ([WebUI] allowCommandEdits = false): it names a command the agent runs
-      </small>
-      {errors.length ? <ul class="errors" role="alert">{errors.map((m) => <li key={m}>{m}</li>)}</ul> : null}
-    </div>
-  );
-}
-
-/** The shutdown sequence settings. */
-export function ShutdownSettingsPage(props: PageFrame & { values: Values; errors?: FieldErrors }) {
-  const v = (k: string) => props.values.get(k) ?? "";
-  return (
-    <Layout {...props}>
-      <CsrfForm action="/settings/shutdown" csrf={props.csrf!} class="card">
-        <p>
-          Order: event delay, UPS turn-off through the NMC (if enabled), shutdown command file (until it
-          exits, at most its duration), settle delay, OS shutdown. Rehearse it with{" "}
-          <code>pcns-agent drill</code>.
-        </p>
-        {SHUTDOWN_KEYS.map((k) =>
-          isLocked(props.values, k)
-            ? <LockedField key={k} name={k} value={v(k)} errors={props.errors} />
-            : <ConfigField key={k} name={k} value={v(k)} errors={props.errors} />
-        )}
-        <button type="submit">Save</button>
-      </CsrfForm>
-    </Layout>
-  );
+  const page = settingsPages().find((p) => p.slug === "events")!;
+  return <SettingsPage {...props} page={page} />;
 }
 
 /** Change the administrator password. */
