@@ -67,9 +67,10 @@ Deno.test({
       await waitUntilAsync(
         async () => {
           const calls = await Deno.readTextFile(peer.hookLog).catch(() => "");
-          return calls.includes("onbattery");
+          // Both hooks: apcupsd forks them almost at once, and under load either may write first.
+          return calls.includes("onbattery") && calls.includes("powerout");
         },
-        "apcupsd's onbattery hook",
+        "apcupsd's powerout and onbattery hooks",
         20_000,
       );
       const calls = (await Deno.readTextFile(peer.hookLog)).trim().split("\n");

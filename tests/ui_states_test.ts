@@ -129,10 +129,13 @@ function harness() {
     config: () => config,
     values: () => new Map(),
     history: (card) => (card === A ? dayHistory() : []),
-    recentHistory: (card) =>
-      card === A
-        ? Array.from({ length: 360 }, (_, i) => ({ time: NOW - (359 - i) * 10_000, batteryPercent: 80 }))
-        : [],
+    // Relative to the moment the page asks (a loaded machine may render long after NOW): a full last hour.
+    recentHistory: (card) => {
+      const asked = Date.now();
+      return card === A
+        ? Array.from({ length: 360 }, (_, i) => ({ time: asked - (359 - i) * 10_000, batteryPercent: 80 }))
+        : [];
+    },
     events: () => Promise.resolve([]),
     updateConfig: () => Promise.resolve({ ok: true, changed: [] }),
     checkNmc: (card) =>
