@@ -200,7 +200,8 @@ Deno.test("email: a stalled SMTP server never delays the shutdown: the OS step c
     assert.ok(stalled.open >= 2, `both e-mails are still waiting on the server (${stalled.open} open)`);
     const stopping = performance.now();
     await agent.stop();
-    assert.ok(performance.now() - stopping < 1000, "stopping does not wait for the mail either");
+    // The mails would wait for their 5 s timeout: stopping well before it means the stop did not wait.
+    assert.ok(performance.now() - stopping < 4000, "stopping does not wait for the mail either");
   } finally {
     await agent.stop();
     await stalled.close(); // the clients see the end of their connections and give up

@@ -94,7 +94,9 @@ Deno.test({
       applyStep(sims[0], "power-failure");
       await sims[0].sendStatus();
       const liveMs = await msUntilText(page, `${card1} [data-field="condition"]`, /^On battery$/);
-      assert.ok(liveMs < 1000, `the dashboard followed the packet after ${liveMs} ms`);
+      // Pushed, not polled (the old page polled every 5 s): ~80 ms here; the bound leaves room for a loaded CI.
+      assert.ok(liveMs < 2500, `the dashboard followed the packet after ${liveMs} ms`);
+      console.log(`dashboard followed the packet after ${liveMs} ms`);
       await msUntilText(page, "[data-why]", /1 of 2 UPSs critical: no shutdown \(redundant/);
       assert.match((await page.textContent("[data-phase]"))!, /No shutdown pending/);
       await shot(page, "dashboard-redundant-one-critical-desktop");
