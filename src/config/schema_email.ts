@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isHostName, isIPv4, isIPv6 } from "./hosts.ts";
 import type { KeyDef } from "./schema.ts";
 import type { EmailSecurity, EmailSettings } from "./types.ts";
 
@@ -29,28 +30,6 @@ export const DEFAULT_SUBJECT_PREFIX = "[pcns-agent]";
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const ADDRESS_HINT = "an e-mail address such as ups@example.com";
-
-// Host checks of its own: schema.ts imports this module, so importing values back from it would be circular.
-function isIPv4(value: string): boolean {
-  const parts = value.split(".");
-  return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isIPv6(value: string): boolean {
-  if (!value.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(value)) return false;
-  try {
-    new URL(`http://[${value}]/`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isHostName(value: string): boolean {
-  if (value.length > 253 || /^[0-9.]+$/.test(value)) return false;
-  const name = value.endsWith(".") ? value.slice(0, -1) : value;
-  return name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
-}
 
 /**
  * Problems with an e-mail address (`local@domain`, the domain a host name or `[IP]`), as short phrases;

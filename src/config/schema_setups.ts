@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { isHost } from "./hosts.ts";
 import type { KeyDef } from "./schema.ts";
 
 // No value imports from schema.ts: it imports this module, and whichever loads first would see the
@@ -22,25 +23,6 @@ import type { KeyDef } from "./schema.ts";
 /** Splits a comma-separated list ("" = empty list). */
 function splitList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
-
-function isIPv4(value: string): boolean {
-  const parts = value.split(".");
-  return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isHost(value: string): boolean {
-  if (isIPv4(value)) return true;
-  if (value.includes(":")) {
-    try {
-      return /^[0-9A-Fa-f:.]+$/.test(value) && new URL(`http://[${value}]/`).hostname !== "";
-    } catch {
-      return false;
-    }
-  }
-  if (value.length > 253 || /^[0-9.]+$/.test(value)) return false;
-  const name = value.endsWith(".") ? value.slice(0, -1) : value;
-  return name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
 }
 
 /** The section names, `[advanced_ups_setup_1]` to `[advanced_ups_setup_9]`. */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { isHost, isIPv6 } from "./hosts.ts";
 import type { KeyDef } from "./schema.ts";
 import type { SnmpAuthProtocol, SnmpPrivProtocol, SnmpSettings, SnmpUser } from "./types.ts";
 
@@ -28,28 +29,6 @@ export const SNMP_PRIV_PROTOCOLS: readonly SnmpPrivProtocol[] = ["aes", "none"];
 export const DEFAULT_TRAP_PORT = 162;
 
 const S = "SNMP";
-
-function isIPv4(value: string): boolean {
-  const parts = value.split(".");
-  return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isIPv6(value: string): boolean {
-  if (!value.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(value)) return false;
-  try {
-    new URL(`http://[${value}]/`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isHost(value: string): boolean {
-  if (isIPv4(value) || isIPv6(value)) return true;
-  if (value.length > 253 || /^[0-9.]+$/.test(value)) return false;
-  const name = value.endsWith(".") ? value.slice(0, -1) : value;
-  return name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
-}
 
 /** A trap receiver `host`, `host:port`, `[IPv6]`, `[IPv6]:port` or bare IPv6 as host and port (pure). */
 export function parseTrapReceiver(value: string): { host: string; port: number } | undefined {

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { isHost } from "./hosts.ts";
 import type { KeyDef } from "./schema.ts";
 
 // No value imports from schema.ts: it imports this module, and its constants are not set yet when
@@ -77,28 +78,6 @@ export interface SshActionSettings {
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const TRUE_WORDS = ["true", "yes", "1"];
 const BOOL_WORDS = [...TRUE_WORDS, "false", "no", "0"];
-
-function isIPv4(value: string): boolean {
-  const parts = value.split(".");
-  return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isIPv6(value: string): boolean {
-  if (!value.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(value)) return false;
-  try {
-    new URL(`http://[${value}]/`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isHost(value: string): boolean {
-  if (isIPv4(value) || isIPv6(value)) return true;
-  if (value.length > 253 || /^[0-9.]+$/.test(value)) return false;
-  const name = value.endsWith(".") ? value.slice(0, -1) : value;
-  return name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
-}
 
 /** Problems with an action name ("" = the section name is used). */
 export function sshNameProblems(value: string): string[] {
