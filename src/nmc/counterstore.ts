@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import type { ReplayCounters } from "./counters.ts";
+import { writeFileAtomicSync } from "../fs/atomic.ts";
 
 /** File name of the saved counters in the data directory. */
 export const COUNTER_FILE_NAME = "nmc-counters.json";
@@ -82,22 +83,6 @@ export class CounterFile implements CounterStore {
       savedAt: new Date().toISOString(),
       cards: Object.fromEntries([...cards].map(([card, c]) => [card, { sr: c.sr, su: c.su }])),
     };
-    const tmp = `${this.#path}.tmp`;
-    try {
-      const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-      try {
-        const data = new TextEncoder().encode(JSON.stringify(content) + "\n");
-        for (let at = 0; at < data.length;) at += file.writeSync(data.subarray(at));
-        file.syncSync();
-      } finally {
-        file.close();
-      }
-      Deno.renameSync(tmp, this.#path);
-    } catch (error) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* nothing to clean up */ }
-      throw error;
-    }
+    writeFileAtomicSync(this.#path, JSON.stringify(content) + "\n");
   }
 }

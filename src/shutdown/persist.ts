@@ -11,6 +11,7 @@
  */
 import type { ActiveEvent, ShutdownCandidate } from "../actions/policy.ts";
 import type { SequenceTrigger } from "./sequencer.ts";
+import { writeFileAtomicSync } from "../fs/atomic.ts";
 
 /** The sequence as persisted while it runs (a finished sequence is never persisted). */
 export interface PersistedSequence {
@@ -95,22 +96,9 @@ export class ShutdownStateFile implements ShutdownStateStore {
 
   /** Writes atomically: temp file, fsync, rename. A failed write leaves no temp file behind. */
   save(state: PersistedShutdownState): void {
-    const tmp = `${this.#path}.tmp`;
     try {
-      const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-      try {
-        file.writeSync(new TextEncoder().encode(JSON.stringify(state) + "\n"));
-        file.syncSync();
-      } finally {
-        file.close();
-      }
-      Deno.renameSync(tmp, this.#path);
+      writeFileAtomicSync(this.#path, JSON.stringify(state) + "\n");
     } catch (error) {
-      try {
-        Deno.removeSync(tmp);
-      } catch {
-        // never created, or the file system refuses even that
-      }
       throw new Error(`cannot write ${this.#path}: ${(error as Error).message}`);
     }
     this.#present = true;

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import type { HistorySample, HistorySnapshot } from "./history.ts";
+import { writeFileAtomicSync } from "../fs/atomic.ts";
 
 /** File name in the data directory. */
 export const HISTORY_FILE_NAME = "ups-history.json";
@@ -121,22 +122,6 @@ export class HistoryFile {
 
   /** Writes a temp file, syncs it and renames it over the old one; throws with the OS reason on failure. */
   save(snapshot: HistorySnapshot, now: number): void {
-    const tmp = `${this.#path}.tmp`;
-    try {
-      const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-      try {
-        const data = new TextEncoder().encode(formatHistoryFile(snapshot, now));
-        for (let at = 0; at < data.length;) at += file.writeSync(data.subarray(at));
-        file.syncSync();
-      } finally {
-        file.close();
-      }
-      Deno.renameSync(tmp, this.#path);
-    } catch (error) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* nothing to clean up */ }
-      throw error;
-    }
+    writeFileAtomicSync(this.#path, formatHistoryFile(snapshot, now));
   }
 }
