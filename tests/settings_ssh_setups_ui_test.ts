@@ -5,15 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError } from "../src/config/problems.ts";
-import { createWebApp } from "../src/web/app.tsx";
-import { LoginThrottle } from "../src/web/auth/lockout.ts";
-import { SessionStore } from "../src/web/auth/sessions.ts";
-import { SetupToken } from "../src/web/auth/setup.ts";
-import type { WebAppContext } from "../src/web/context.ts";
-import { problemsByKey } from "../src/web/server.ts";
-import { systemClock } from "../src/time/clock.ts";
 import { configText, openStore, withTempDir } from "./fixtures/config/helpers.ts";
+import { settingsClient } from "./helpers/settings_app.ts";
 
 const PASSWORD = "Correct-Horse-7-battery";
 const SSH_SECRET = "Ssh-Pass-Never-Shown-9";
@@ -49,42 +42,7 @@ Deno.test("web UI: SSH action and advanced setup pages give field-level errors, 
     );
     const { store } = await openStore(path);
     try {
-      const ctx = {
-        config: () => store.current,
-        values: () => store.values,
-        now: () => Date.now(),
-        emit: () => {},
-        updateConfig: async (updates: Record<string, string>) => {
-          try {
-            const change = await store.set(updates);
-            return { ok: true as const, changed: change.changed };
-          } catch (error) {
-            if (error instanceof ConfigError) return { ok: false as const, errors: problemsByKey(error) };
-            throw error;
-          }
-        },
-      } as unknown as WebAppContext;
-      const app = createWebApp({
-        ctx,
-        sessions: new SessionStore({ idleMs: 60_000, lifetimeMs: 3_600_000, clock: systemClock }),
-        throttle: new LoginThrottle({ threshold: 5, durationMs: 60_000, clock: systemClock }),
-        setup: new SetupToken({}),
-      });
-      let cookie = "";
-      const request = async (p: string, form?: Record<string, string>) => {
-        const headers = new Headers();
-        if (cookie) headers.set("cookie", cookie);
-        if (form) headers.set("content-type", "application/x-www-form-urlencoded");
-        const res = await app.request(`https://ui.test${p}`, {
-          method: form ? "POST" : "GET",
-          headers,
-          body: form ? new URLSearchParams(form).toString() : undefined,
-        }, { remoteAddr: "192.0.2.10", secure: true });
-        const set = res.headers.get("set-cookie");
-        if (set) cookie = set.split(";")[0];
-        return res;
-      };
-      assert.equal((await request("/login", { username: "apc", password: PASSWORD })).status, 303);
+      const { request } = await settingsClient(store, "apc", PASSWORD);
 
       const sshPage = await request("/settings/sshaction0");
       assert.equal(sshPage.status, 200);
