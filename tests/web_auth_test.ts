@@ -514,9 +514,13 @@ Deno.test("login: unknown user and wrong password take comparable time", () => {
   const ratio = median(unknown) / median(known);
   assert.ok(ratio > 0.5 && ratio < 2, `unknown/known time ratio ${ratio.toFixed(2)}`);
   const noPassword = { username: "apc", passwordHash: "" };
-  const start = performance.now();
-  verifyLogin({ username: "apc", password: "x" }, noPassword);
-  const unset = performance.now() - start;
+  const unsetTimes: number[] = [];
+  for (let i = 0; i < 7; i++) { // medians on both sides: one sample on a loaded machine says little
+    const start = performance.now();
+    verifyLogin({ username: "apc", password: "x" }, noPassword);
+    unsetTimes.push(performance.now() - start);
+  }
+  const unset = median(unsetTimes);
   assert.ok(unset > median(known) * 0.5, `no-password check still runs scrypt (${unset.toFixed(1)} ms)`);
 });
 
