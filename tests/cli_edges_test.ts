@@ -17,7 +17,7 @@ import {
 } from "../src/cli/agent_commands.ts";
 import { formatTokenLines } from "../src/cli/token_commands.ts";
 import { parseTimeArgument } from "../src/cli/since.ts";
-import { closestMatches } from "../src/cli/suggest.ts";
+import { closestMatches } from "../src/text/suggest.ts";
 import { protocolMismatchMessage, untrustedCertificateMessage } from "../src/cli/tls_trust.ts";
 import type { EventLogRecord } from "../src/events/eventlog.ts";
 import { usableUrls } from "../src/web/ui_url.ts";

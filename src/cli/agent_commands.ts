@@ -22,7 +22,7 @@ import { type CliIo, denoIo } from "./config_commands.ts";
 import { stopRequested } from "./run_command.ts";
 import { CliError, EXIT_USAGE, parseIntegerOption, parseSecondsOption } from "./errors.ts";
 import { parseTimeArgument, TIME_FORMS } from "./since.ts";
-import { didYouMean } from "./suggest.ts";
+import { didYouMean } from "../text/suggest.ts";
 import { columnWidths } from "./table.ts";
 import {
   alignStatusLines,

@@ -20,6 +20,7 @@ import { buildSshActions, maskSshActions, SSH_SECTIONS, sshDefs } from "./schema
 import { buildUpsSetups, SETUP_SECTIONS, setupDefs } from "./schema_setups.ts";
 import type { AgentConfig, EventActions, UpsMode } from "./types.ts";
 import { isHost, isHostName, isIPv4, isIPv6 } from "./hosts.ts";
+import { editDistance } from "../text/suggest.ts";
 
 export { isHost, isHostName, isIPv4, isIPv6 };
 
@@ -949,21 +950,6 @@ export function maskConfig(config: AgentConfig): AgentConfig {
       }
       : {}),
   };
-}
-
-/** Edit distance, for "did you mean" hints on unknown keys. */
-export function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }
 
 /** The closest known key of `section` to `key` (case-insensitive, a prefix, or up to 2 edits), if any. */

@@ -8,7 +8,8 @@
  */
 import type { Context, Hono } from "hono";
 import { actionSettings, sequenceSettings } from "../agent/wiring.ts";
-import { editDistance, keyDef } from "../config/schema.ts";
+import { keyDef } from "../config/schema.ts";
+import { editDistance } from "../text/suggest.ts";
 import { planSequence } from "../shutdown/sequencer.ts";
 import type { Session } from "./auth/sessions.ts";
 import { clientText } from "./clienttext.ts";

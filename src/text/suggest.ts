@@ -1,6 +1,6 @@
 /**
- * "Did you mean ...?" for flag values chosen from a fixed list (event ids,
- * severities): the closest candidates by edit distance, case-insensitive.
+ * "Did you mean ...?" for values chosen from a fixed list (flag values, ini keys, page names,
+ * event ids): the closest candidates by edit distance, case-insensitive.
  *
  * @module
  */
