@@ -6,44 +6,46 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { registerAgentCommands } from "./src/cli/agent_commands.ts";
-import { registerConfigCommands } from "./src/cli/config_commands.ts";
-import { registerDemoCommand } from "./src/cli/demo_command.ts";
-import { registerDrillCommand } from "./src/cli/drill_command.ts";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
-import { registerCountersCommands } from "./src/cli/counters_commands.ts";
-import { registerNotifyCommands } from "./src/cli/notify_commands.ts";
-import { registerRegistrationCommands } from "./src/cli/register_commands.ts";
-import { registerRunCommand } from "./src/cli/run_command.ts";
-import { registerServiceCommands } from "./src/cli/service_commands.ts";
-import { registerShutdownCommands } from "./src/cli/shutdown_commands.ts";
-import { registerSimCommand } from "./src/cli/sim_command.ts";
-import { registerSshCommands } from "./src/cli/ssh_commands.ts";
-import { registerTokenCommands } from "./src/cli/token_commands.ts";
 import { ConfigError } from "./src/config/problems.ts";
 import { versionText } from "./src/version.ts";
 
-/** Builds the command tree. */
-export function buildProgram(): Command {
+/** Adds one command (or a group of them) to the program. */
+type Register = (program: Command) => void;
+
+/**
+ * The commands' register functions, in help order. Each lives with its implementation, so they are loaded
+ * on demand: for `run` (the service start) only its own module, not those of the other 20 commands.
+ */
+async function commandRegistrars(only?: "run"): Promise<Register[]> {
+  const run = import("./src/cli/run_command.ts").then((m) => m.registerRunCommand);
+  if (only === "run") return [await run];
+  return await Promise.all([
+    run,
+    import("./src/cli/demo_command.ts").then((m) => m.registerDemoCommand),
+    import("./src/cli/sim_command.ts").then((m) => m.registerSimCommand),
+    import("./src/cli/drill_command.ts").then((m) => m.registerDrillCommand),
+    import("./src/cli/config_commands.ts").then((m) => m.registerConfigCommands),
+    import("./src/cli/agent_commands.ts").then((m) => m.registerAgentCommands),
+    import("./src/cli/counters_commands.ts").then((m) => m.registerCountersCommands),
+    import("./src/cli/shutdown_commands.ts").then((m) => m.registerShutdownCommands),
+    import("./src/cli/register_commands.ts").then((m) => m.registerRegistrationCommands),
+    import("./src/cli/service_commands.ts").then((m) => m.registerServiceCommands),
+    import("./src/cli/token_commands.ts").then((m) => m.registerTokenCommands),
+    import("./src/cli/notify_commands.ts").then((m) => m.registerNotifyCommands),
+    import("./src/cli/ssh_commands.ts").then((m) => m.registerSshCommands),
+  ]);
+}
+
+/** Builds the command tree (`only: "run"`: just the `run` command, what `pcns-agent run ...` needs). */
+export async function buildProgram(only?: "run"): Promise<Command> {
   const program = new Command()
     .name("pcns-agent")
     .description("PowerChute Network Shutdown compatible UPS shutdown agent")
     .version(versionText(), "-V, --version", "print version, commit and Deno version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  registerRunCommand(program);
-  registerDemoCommand(program);
-  registerSimCommand(program);
-  registerDrillCommand(program);
-  registerConfigCommands(program);
-  registerAgentCommands(program);
-  registerCountersCommands(program);
-  registerShutdownCommands(program);
-  registerRegistrationCommands(program);
-  registerServiceCommands(program);
-  registerTokenCommands(program);
-  registerNotifyCommands(program);
-  registerSshCommands(program);
+  for (const register of await commandRegistrars(only)) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -51,7 +53,8 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(args, { from: "user" });
+    const program = await buildProgram(args[0] === "run" ? "run" : undefined);
+    await program.parseAsync(args, { from: "user" });
     return EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {

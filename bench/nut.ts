@@ -70,7 +70,7 @@ async function swarm(port: number, count: number, pollMs: number): Promise<void>
   console.log(JSON.stringify(seen));
 }
 
-async function run(count: number, pollMs: number): Promise<BenchResult[]> {
+async function run(count: number, pollMs: number, steadySeconds: number): Promise<BenchResult[]> {
   const base = testConfig();
   const config = withNut({ ...base, shutdown: { ...base.shutdown, settleDelay: 0 } }, {
     users: [{ name: USER, passwordHash: hashPassword(PASSWORD) }],
@@ -120,7 +120,12 @@ async function run(count: number, pollMs: number): Promise<BenchResult[]> {
     const loginMs = Number((await nextLine()).split(" ")[1]);
     await until(() => (agent.status().nut?.clients.length ?? 0) === count, `${count} logins`, 30_000);
     const rss = rssMiB(Deno.pid);
-    await new Promise((r) => setTimeout(r, pollMs * 2)); // steady polling
+    // Steady polling for a while (an hour in the issue; here 20 s, 5 s quick): RSS sampled every second.
+    const steadyRss = [rss];
+    for (let t = 0; t < steadySeconds; t++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      steadyRss.push(rssMiB(Deno.pid));
+    }
     agent.receive(statusPacket({ su: 20, status: 0x50 }));
     const seen: number[] = JSON.parse(await nextLine());
     await until(() => executor.calls.length === 1, "the OS step", 60_000);
@@ -130,6 +135,18 @@ async function run(count: number, pollMs: number): Promise<BenchResult[]> {
     const label = `${count} secondaries, polling every ${pollMs} ms`;
     return [
       { name: `NUT: log in ${count} secondaries`, value: loginMs, unit: "ms", details: { agentRssMiB: rss } },
+      {
+        name: `NUT: RSS growth over ${steadySeconds} s of ${label}`,
+        value: Math.round((steadyRss.at(-1)! - rss) * 10) / 10,
+        unit: "MiB",
+        target: "flat (within 5 MiB)",
+        met: steadyRss.at(-1)! - rss < 5,
+        details: {
+          afterLoginMiB: rss,
+          maxMiB: Math.max(...steadyRss),
+          note: "agent and benchmark in one process",
+        },
+      },
       {
         name: `NUT: ShutdownStarting -> last FSD seen (${label})`,
         value: Math.max(...delays),
@@ -156,7 +173,8 @@ async function run(count: number, pollMs: number): Promise<BenchResult[]> {
 /** The NUT benchmark: 500 secondaries polling every second (as upsmon's POLLFREQALERT 1), and every 100 ms. */
 export async function benchNut(quick = false): Promise<BenchResult[]> {
   const count = quick ? 100 : 500;
-  return [...await run(count, 1000), ...await run(count, 100)];
+  const steady = quick ? 5 : 20;
+  return [...await run(count, 1000, steady), ...await run(count, 100, steady)];
 }
 
 if (import.meta.main) {

@@ -199,7 +199,7 @@ function leafCommands(command: Command, prefix = ""): [string, Command][] {
 }
 
 Deno.test("help texts: every --config names PCNS_AGENT_CONFIG; every command that asks the agent has --url and --password-file", async () => {
-  const leaves = leafCommands(buildProgram());
+  const leaves = leafCommands(await buildProgram());
   assert.ok(leaves.length > 15, leaves.map(([n]) => n).join(", "));
   for (const [name, command] of leaves) {
     const help = command.helpInformation() + (command as unknown as { _helpText?: string })._helpText;

@@ -27,7 +27,7 @@ import {
   locateSignature,
   type PacketKind,
   type PacketLine,
-  parsePacket,
+  parseSignedRange,
   printable,
   signaturesEqual,
 } from "./packet.ts";
@@ -178,7 +178,7 @@ export function judgePacket(
   if (!signaturesEqual(expected, signature.value)) {
     return reject("bad-md5", "MD5 does not match the user name and authentication phrase");
   }
-  const packet = parsePacket(signed);
+  const packet = parseSignedRange(signed);
 
   const card = firstValue(packet, "PC");
   if (card === undefined || !settings.cards.includes(card)) {

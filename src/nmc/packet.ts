@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { md5Hex } from "./md5.ts";
 
 /** The packet type named by the first line. */
 export type PacketKind = "MASTATUS" | "MACONFIG" | "OTHER";
@@ -102,12 +102,27 @@ export function isClosingTrailer(trailer: Uint8Array): boolean {
  */
 export function parsePacket(raw: Uint8Array): ParsedPacket {
   const signatureOffset = findSignatureOffset(raw);
-  const text = decoder.decode(signatureOffset < 0 ? raw : raw.subarray(0, signatureOffset));
+  return {
+    ...parseSignedRange(signatureOffset < 0 ? raw : raw.subarray(0, signatureOffset)),
+    signatureOffset,
+  };
+}
+
+/**
+ * {@link parsePacket} of bytes already known to hold no signature line (the signed range the gate cut at
+ * `MD=`): the same lines, without scanning for `MD=` a second time. `signatureOffset` is -1.
+ */
+export function parseSignedRange(signed: Uint8Array): ParsedPacket {
+  const text = decoder.decode(signed);
   const lines: PacketLine[] = [];
   let lineCount = 0;
   let kind: PacketKind | undefined;
-  for (const rawLine of text.split(/\r\n|\r|\n/)) {
-    const line = rawLine.trim();
+  // Lines end at CRLF, CR or LF (as `split(/\r\n|\r|\n/)` cuts them), scanned by hand: this runs per datagram.
+  for (let start = 0; start <= text.length;) {
+    let end = start;
+    while (end < text.length && !isEol(text.charCodeAt(end))) end++;
+    const line = text.slice(start, end).trim();
+    start = text.charCodeAt(end) === 0x0d && text.charCodeAt(end + 1) === 0x0a ? end + 2 : end + 1;
     if (line === "") continue;
     lineCount++;
     if (kind === undefined) kind = line === "MASTATUS" || line === "MACONFIG" ? line : "OTHER";
@@ -115,7 +130,7 @@ export function parsePacket(raw: Uint8Array): ParsedPacket {
     if (eq < 0) continue;
     lines.push({ key: line.slice(0, eq), value: line.slice(eq + 1).trimEnd() });
   }
-  return { kind: kind ?? "OTHER", lines, lineCount, signatureOffset };
+  return { kind: kind ?? "OTHER", lines, lineCount, signatureOffset: -1 };
 }
 
 /**
@@ -142,7 +157,7 @@ export function credentialSuffix(username: string, phrase: string): Uint8Array {
 
 /** Lower-case hex MD5 over `signed` followed by precomputed credential bytes (see `credentialSuffix`). */
 export function computeSignatureWith(signed: Uint8Array, suffix: Uint8Array): string {
-  return createHash("md5").update(signed).update(suffix).digest("hex");
+  return md5Hex(signed, suffix);
 }
 
 /** Lower-case hex MD5 over `signed` followed by the user name and the authentication phrase. */

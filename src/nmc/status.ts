@@ -235,8 +235,12 @@ export function leadingNumber(value: string): number | undefined {
 
 /** True for a data key: exactly two hex digits (upper or lower case). */
 export function isDataKey(key: string): boolean {
-  return /^[0-9A-Fa-f]{2}$/.test(key);
+  return key.length === 2 && isHexDigit(key.charCodeAt(0)) && isHexDigit(key.charCodeAt(1));
 }
+
+/** 0-9, A-F, a-f as a character code (a byte test: every packet line's key passes here). */
+const isHexDigit = (c: number) =>
+  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
 /** A decoded status packet: its reading and how many of its lines were applied. */
 export interface DecodedStatus {
