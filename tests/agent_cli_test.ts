@@ -18,6 +18,7 @@ import {
   passwordFromFile,
 } from "../src/cli/agent_commands.ts";
 import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { localTime } from "../src/text/localtime.ts";
 import {
   collectText,
   feedUntil,
@@ -78,7 +79,7 @@ Deno.test("agent CLI (pure): base URL, --url, password file, Basic header, query
 
   assert.equal(
     formatEventLine({ ...c, severity: "critical", nmc: "10.0.0.5", message: "UPS on battery" }),
-    "2025-01-01T00:00:01.000Z  critical  PowerFailed  [10.0.0.5]  UPS on battery",
+    `${localTime(Date.parse(c.time))}  critical  PowerFailed  [10.0.0.5]  UPS on battery`,
   );
   const lines = formatStatus({
     time: "2025-01-01T00:01:00.000Z",
@@ -170,11 +171,21 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
     const list = JSON.parse(events.stdout);
     assert.equal(list.length, 1);
     assert.equal(list[0].id, "CommunicationEstablished");
-    const text = await runMain(["events", "--limit", "3", ...cli]);
+    // Text lines: local time with the UTC offset (here TZ=Europe/Berlin); --json keeps ISO UTC (above).
+    assert.match(list[0].time, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    const text = await runMain(["events", "--limit", "3", ...cli], { env: { TZ: "Europe/Berlin" } });
     assert.equal(text.code, 0, text.stderr);
-    assert.equal(text.stdout.trim().split("\n").length, 3);
-    assert.match(text.stdout, /^\d{4}-\d\d-\d\dT\S+Z {2}(info|warning|critical) +\S+ {2}/m);
-
+    const textLines = text.stdout.trim().split("\n");
+    assert.equal(textLines.length, 3);
+    for (const line of textLines) {
+      const m = line.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([+-]\d\d:\d\d) {2}(info|warning|critical) /);
+      assert.ok(m, line);
+      const t = Date.parse(`${m[1]}T${m[2]}${m[3]}`);
+      const berlin = new Intl.DateTimeFormat("en", { timeZone: "Europe/Berlin", timeZoneName: "longOffset" })
+        .formatToParts(t).find((p) => p.type === "timeZoneName")?.value;
+      assert.equal(`GMT${m[3]}`, berlin, line);
+      assert.ok(Math.abs(Date.now() - t) < 10 * 60_000, `${line}: the time of an event of this run`);
+    }
     // --follow: prints what is there, then each new event once; SIGTERM ends it with 0.
     follower = mainCommand(["events", "--follow", "--json", "--interval", "0.2", "--limit", "1", ...cli])
       .spawn();

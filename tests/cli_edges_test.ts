@@ -18,6 +18,7 @@ import {
 import { formatTokenLines } from "../src/cli/token_commands.ts";
 import { parseTimeArgument } from "../src/cli/since.ts";
 import { closestMatches } from "../src/text/suggest.ts";
+import { localTime } from "../src/text/localtime.ts";
 import { protocolMismatchMessage, untrustedCertificateMessage } from "../src/cli/tls_trust.ts";
 import type { EventLogRecord } from "../src/events/eventlog.ts";
 import { usableUrls } from "../src/web/ui_url.ts";
@@ -104,7 +105,7 @@ Deno.test("text columns line up: events, follow lines, token list, status and co
   // A single line (as before) keeps its compact form.
   assert.equal(
     formatEventLine(rec("PowerFailed")),
-    "2026-01-01T00:00:00.000Z  info      PowerFailed  msg PowerFailed",
+    `${localTime(Date.parse("2026-01-01T00:00:00.000Z"))}  info      PowerFailed  msg PowerFailed`,
   );
   // --follow prints one line at a time: the widths are fixed so that later lines still line up.
   const followed = [rec("PowerFailed", "10.0.0.5"), rec("CommunicationEstablished", "192.168.100.200")]

@@ -16,10 +16,10 @@ import {
   displayValue,
   isHost,
   keyDef,
-  maskConfig,
   SCHEMA,
   UPCOMING_UPS_EVENT_IDS,
 } from "../src/config/schema.ts";
+import { maskConfig } from "../src/config/build.ts";
 import { UPS_EVENT_IDS } from "../src/events/types.ts";
 import { defaultConfigText, readmeConfigSection } from "../src/config/template.ts";
 

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { evaluateConfig, prepareUpdates } from "../src/config/evaluate.ts";
-import { defaultValues, displayValue, maskConfig } from "../src/config/schema.ts";
+import { maskConfig } from "../src/config/build.ts";
+import { defaultValues, displayValue } from "../src/config/schema.ts";
 import { emailAddressProblems, isEmailAddress } from "../src/config/schema_email.ts";
 import { defaultConfigText } from "../src/config/template.ts";
 import { ConfigError } from "../src/config/problems.ts";

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { evaluateConfig } from "../src/config/evaluate.ts";
-import { keyDef, maskConfig } from "../src/config/schema.ts";
+import { maskConfig } from "../src/config/build.ts";
+import { keyDef } from "../src/config/schema.ts";
 import { parseTrapReceiver } from "../src/config/schema_snmp.ts";
 import { makeEvent } from "../src/events/types.ts";
 import { memoryLogger } from "../src/log/logger.ts";

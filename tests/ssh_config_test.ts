@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { Command } from "commander";
 import { evaluateConfig } from "../src/config/evaluate.ts";
-import { displayValue, maskConfig } from "../src/config/schema.ts";
+import { maskConfig } from "../src/config/build.ts";
+import { displayValue } from "../src/config/schema.ts";
 import { remoteUpdateProblems } from "../src/config/remote.ts";
 import { defaultConfigText } from "../src/config/template.ts";
 import { ConfigError } from "../src/config/problems.ts";

@@ -3,10 +3,10 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { memoryLogger } from "../src/log/logger.ts";
 import { fakeClock } from "./helpers/clock.ts";
 import { certificateInfo, generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
+import { bindAddress } from "../src/web/binding.ts";
+import { CertificateWatcher } from "../src/web/certwatch.ts";
 import {
-  bindAddress,
   canonicalAddress,
-  CertificateWatcher,
   hostFromHeader,
   isLongLivedResponse,
   redirectHost,

@@ -331,6 +331,7 @@ export class Agent {
           pin: options.pinSshHostKey,
         }),
       startHostSequence: (trigger) => this.#actions.startSequence(trigger),
+      hostSync: ports.hostSync ?? this.#servers?.hostSync, // FSD for the NUT secondaries of the setup's UPSs
       loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
       stateFile: (section) =>
         this.#stateFile

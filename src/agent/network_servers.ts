@@ -83,8 +83,8 @@ export class NetworkServers {
   #config: AgentConfig | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
-  /** Cards with FSD asked for (kept across a NUT server start or restart). */
-  #fsd: readonly string[] | undefined;
+  /** Cards with FSD asked for, "all" for every served UPS (kept across a NUT server start or restart). */
+  #fsd: Set<string> | "all" = new Set();
   readonly #logoutListeners = new Set<() => void>();
   readonly #startedAt: number;
 
@@ -145,12 +145,22 @@ export class NetworkServers {
   /** The forced-shutdown port for the shutdown sequence. */
   readonly hostSync: HostSyncPort = {
     forceShutdown: (cards): HostSyncStart => {
-      this.#fsd = cards;
+      if (cards.length === 0) this.#fsd = "all";
+      else if (this.#fsd !== "all") { for (const card of cards) this.#fsd.add(card); }
       return this.#nut?.forceShutdown(cards) ?? { ups: [], loggedIn: 0, clients: [] };
     },
     clearForcedShutdown: () => {
-      this.#fsd = undefined;
+      this.#fsd = new Set();
       this.#nut?.clearForcedShutdown();
+    },
+    clearForcedShutdownOf: (cards) => {
+      if (cards.length === 0) return;
+      if (this.#fsd === "all") {
+        // Every served UPS but these: the other cards keep FSD.
+        const rest = (this.#config?.nut?.ups ?? []).map((u) => u.card).filter((c) => !cards.includes(c));
+        this.#fsd = new Set(rest);
+      } else for (const card of cards) this.#fsd.delete(card);
+      this.#nut?.clearForcedShutdownOf(cards);
     },
     loggedIn: (cards) => this.#nut?.loggedIn(cards) ?? [],
     onLogout: (listener) => {
@@ -252,7 +262,8 @@ export class NetworkServers {
     this.#nut.onLogout(() => {
       for (const listener of [...this.#logoutListeners]) listener();
     });
-    if (this.#fsd !== undefined) this.#nut.forceShutdown(this.#fsd);
+    if (this.#fsd === "all") this.#nut.forceShutdown([]);
+    else if (this.#fsd.size > 0) this.#nut.forceShutdown([...this.#fsd]);
     const names = settings.ups.map((u) => `${u.name} (NMC ${u.card})`).join(", ") ||
       "no UPS (no NMC configured)";
     this.#deps.logger.info(`NUT server on ${this.#where(this.#nut.addresses)}: ${names}`);

@@ -7,14 +7,21 @@
  */
 import type { EventLogRecord } from "../events/eventlog.ts";
 import { EVENT_CATALOG } from "../events/types.ts";
+import { localTime } from "../text/localtime.ts";
 import { alignLabels, columnWidths, formatRow } from "./table.ts";
 
 /** The event severities, mildest first. */
 export const SEVERITIES: readonly string[] = ["info", "warning", "critical"];
 
-/** The columns of one event (pure): time, severity, id, `[NMC]` or "", message. */
+/** An event's time as the columns show it: local with the UTC offset (a time that does not parse as is). */
+export function eventTime(time: string): string {
+  const t = Date.parse(time);
+  return Number.isFinite(t) ? localTime(t) : time;
+}
+
+/** The columns of one event (pure): local time, severity, id, `[NMC]` or "", message. */
 export function eventCells(r: EventLogRecord): string[] {
-  return [r.time, r.severity, r.id, r.nmc ? `[${r.nmc}]` : "", r.message];
+  return [eventTime(r.time), r.severity, r.id, r.nmc ? `[${r.nmc}]` : "", r.message];
 }
 
 /** Least widths of the event columns (severity and id as wide as the longest there is). */
@@ -25,9 +32,9 @@ export const EVENT_MIN_WIDTHS: readonly number[] = [
   0,
 ];
 
-/** Widths `events --follow` keeps for every line: the widest id and an IPv4 card. */
+/** Widths `events --follow` keeps for every line: a local time, the widest id and an IPv4 card. */
 export const FOLLOW_MIN_WIDTHS: readonly number[] = [
-  24,
+  "2026-12-02 15:04:05 +01:00".length,
   EVENT_MIN_WIDTHS[1],
   Math.max(...Object.keys(EVENT_CATALOG).map((id) => id.length)),
   "[255.255.255.255]".length,

@@ -23,13 +23,13 @@ import {
 import { indexIni, type IniDocument, parseIni, setIniValue, setIniValues, stringifyIni } from "./ini.ts";
 import { type ConfigProblem, problem } from "./problems.ts";
 import { scrubMessage, scrubStrayPasswords } from "./scrub.ts";
+import { buildConfig } from "./build.ts";
+import { MAX_CARDS } from "./keydefs.ts";
 import {
-  buildConfig,
   CONFIG_EVENT_IDS,
   type ConfigValues,
   displayValue,
   keyDef,
-  MAX_CARDS,
   SCHEMA,
   SECTIONS,
   suggestKey,

@@ -16,4 +16,5 @@ export type { KeyChange, ReloadResult } from "./store.ts";
 export { ConfigError, type ConfigProblem } from "./problems.ts";
 export { checkPasswordPolicy, hashPassword, verifyPassword } from "./credentials.ts";
 export { backupPathFor, defaultConfigPath } from "./paths.ts";
-export { maskConfig, SCHEMA } from "./schema.ts";
+export { maskConfig } from "./build.ts";
+export { SCHEMA } from "./schema.ts";

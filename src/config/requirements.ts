@@ -24,7 +24,9 @@ import type { Evaluation } from "./evaluate.ts";
 import { describeNonRegular } from "./fs.ts";
 import { parseIni, setIniValues, stringifyIni } from "./ini.ts";
 import { type ConfigProblem, problem } from "./problems.ts";
-import { buildConfig, type ConfigValues, keyDef, splitList } from "./schema.ts";
+import { buildConfig } from "./build.ts";
+import { splitList } from "./keydefs.ts";
+import { type ConfigValues, keyDef } from "./schema.ts";
 import { SSH_SECTIONS } from "./schema_ssh.ts";
 
 const CERT = "WebUI.certificateFile";

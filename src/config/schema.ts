@@ -1,24 +1,44 @@
 /**
  * The typed schema of pcnsconfig.ini: every known key with its type, default,
- * allowed range and a one-line description, the per-value checks, and the
- * conversion of checked values into the {@link AgentConfig} every module uses.
+ * allowed range and a one-line description, in file order ({@link SCHEMA}), the
+ * lookups on it and the key and section suggestions for typos. The building
+ * blocks are in `keydefs.ts`, the sections with many keys in `schema_*.ts`, the
+ * conversion into the typed `AgentConfig` in `build.ts`.
  *
  * All functions here are pure.
  *
  * @module
  */
 import { type EventId, SHUTDOWN_ROLES, UPS_EVENT_IDS } from "../events/types.ts";
+import { checkAuthenticationPhrase, checkUsername } from "./credentials.ts";
 import {
-  checkAuthenticationPhrase,
-  checkUsername,
-  looksLikePasswordHash,
-  passwordHashProblem,
-} from "./credentials.ts";
-import { buildEmailSettings, emailDefs, maskEmailSettings } from "./schema_email.ts";
-import { buildSnmpSettings, maskSnmpSettings, snmpDefs } from "./schema_snmp.ts";
-import { buildSshActions, maskSshActions, SSH_SECTIONS, sshDefs } from "./schema_ssh.ts";
-import { buildUpsSetups, SETUP_SECTIONS, setupDefs } from "./schema_setups.ts";
-import type { AgentConfig, EventActions, UpsMode } from "./types.ts";
+  absolutePathCheck,
+  boolDef,
+  booleanCheck,
+  commandCheck,
+  def,
+  enumDef,
+  fileNameCheck,
+  hostCheck,
+  hostListCheck,
+  intDef,
+  integerCheck,
+  type KeyDef,
+  maskUrl,
+  MAX_CARDS,
+  normalizeBoolean,
+  normalizeInteger,
+  normalizeList,
+  passwordCheck,
+  syslogCheck,
+  thenCheck,
+  webhookUrlCheck,
+} from "./keydefs.ts";
+import { emailDefs } from "./schema_email.ts";
+import { networkServerDefs } from "./schema_nut.ts";
+import { snmpDefs } from "./schema_snmp.ts";
+import { SSH_SECTIONS, sshDefs } from "./schema_ssh.ts";
+import { SETUP_SECTIONS, setupDefs } from "./schema_setups.ts";
 import { isHost, isHostName, isIPv4, isIPv6 } from "./hosts.ts";
 import { editDistance } from "../text/suggest.ts";
 
@@ -44,36 +64,6 @@ export const SECTIONS = [
 /** A section pcns-agent reads. */
 export type SectionName = typeof SECTIONS[number];
 
-/** One key of the schema. */
-export interface KeyDef {
-  /** Section the key lives in. */
-  readonly section: SectionName;
-  /** Key name as written in the file (case-sensitive). */
-  readonly key: string;
-  /** `Section.key`, the name used by `config get/set` and in change lists. */
-  readonly name: string;
-  /** Type and allowed range, as shown in messages and the README. */
-  readonly type: string;
-  /** Default value (file text). */
-  readonly default: string;
-  /** One-line description. */
-  readonly description: string;
-  /** Must be present with a valid value (no schema default is used). */
-  readonly required?: boolean;
-  /** Masked as `***` wherever values are shown. */
-  readonly secret?: boolean;
-  /** Problems with a value (empty list = valid); the value is already trimmed. */
-  readonly check: (value: string) => string[];
-  /** Canonical file text of a valid value (e.g. `TRUE` -> `true`). */
-  readonly normalize: (value: string) => string;
-  /** How a non-secret value that may embed credentials is shown (default: as is). */
-  readonly display?: (value: string) => string;
-  /** The value written into a fresh file, when it differs from `default` (the value of an absent key). */
-  readonly template?: string;
-  /** A password: clear text typed in the file is hashed when the file is loaded (as the UI password). */
-  readonly hashOnLoad?: boolean;
-}
-
 /** UPS event ids the next issue adds to the catalogue; their keys are accepted now. */
 export const UPCOMING_UPS_EVENT_IDS = [
   "BatteryDischarged",
@@ -94,204 +84,6 @@ export const SHUTDOWN_EVENT_IDS: readonly string[] = ["PowerFailed", "LowBattery
 
 /** Default `shutdownDelay` per event id (others 0). */
 export const DEFAULT_SHUTDOWN_DELAYS: Readonly<Record<string, number>> = { PowerFailed: 120 };
-
-/** Number of `ip_N` keys. */
-export const MAX_CARDS = 9;
-
-/** Number of `[NUT] user_N` / `password_N` pairs. */
-export const MAX_NUT_USERS = 10;
-
-// ---- value checks -------------------------------------------------------------------------------
-
-const identity = (v: string) => v;
-
-function integerCheck(min: number, max: number, extra?: (n: number) => boolean, range?: string) {
-  const describe = range ?? `${min}-${max}`;
-  return (value: string): string[] => {
-    if (!/^\+?[0-9]+$/.test(value)) return [`must be a whole number (${describe})`];
-    const n = Number(value);
-    if (extra ? !extra(n) : n < min || n > max) return [`must be ${describe}`];
-    return [];
-  };
-}
-
-const normalizeInteger = (v: string) => String(Number(v));
-
-const TRUE_WORDS = ["true", "yes", "1"];
-const FALSE_WORDS = ["false", "no", "0"];
-
-function booleanCheck(value: string): string[] {
-  const v = value.toLowerCase();
-  return TRUE_WORDS.includes(v) || FALSE_WORDS.includes(v) ? [] : ["must be true or false"];
-}
-
-const normalizeBoolean = (v: string) => String(TRUE_WORDS.includes(v.toLowerCase()));
-
-function enumCheck(values: readonly string[]) {
-  return (value: string): string[] =>
-    values.includes(value.toLowerCase()) ? [] : [`must be one of ${values.join(", ")}`];
-}
-
-const normalizeEnum = (v: string) => v.toLowerCase();
-
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-const HOST_RANGE = "an IPv4 address, an IPv6 address or a host name";
-
-function hostCheck(allowEmpty: boolean) {
-  return (value: string): string[] => {
-    if (value === "") return allowEmpty ? [] : [`must not be empty (${HOST_RANGE})`];
-    return isHost(value) ? [] : [`must be ${HOST_RANGE}`];
-  };
-}
-
-/** Splits a comma-separated address list ("" = empty list). */
-export function splitList(value: string): string[] {
-  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
-
-function hostListCheck(value: string): string[] {
-  const bad = splitList(value).filter((h) => !isHost(h));
-  return bad.length > 0
-    ? [`${bad.map((b) => JSON.stringify(b)).join(", ")}: must each be ${HOST_RANGE}`]
-    : [];
-}
-
-const normalizeList = (v: string) => splitList(v).join(",");
-
-/** True for an absolute path on Linux/macOS (`/...`) or Windows (`C:\...`, `\\server\...`). */
-export function isAbsolutePath(value: string): boolean {
-  return value.startsWith("/") || /^[A-Za-z]:[\\/]/.test(value) || value.startsWith("\\\\");
-}
-
-function absolutePathCheck(value: string): string[] {
-  if (value === "") return [];
-  if (CONTROL.test(value)) return ["must not contain control characters"];
-  return isAbsolutePath(value) ? [] : ["must be an absolute path (or empty for none)"];
-}
-
-function commandCheck(value: string): string[] {
-  return CONTROL.test(value) ? ["must not contain control characters"] : [];
-}
-
-function fileNameCheck(value: string): string[] {
-  if (value === "") return ["must not be empty"];
-  if (CONTROL.test(value)) return ["must not contain control characters"];
-  return value.split(/[\\/]/).includes("..")
-    ? ['must not contain ".." (it is relative to the data directory)']
-    : [];
-}
-
-/** True for `host`, `host:port`, `[IPv6]`, `[IPv6]:port` or a bare IPv6 address. */
-export function isHostPort(value: string): boolean {
-  const bracketed = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(value);
-  const portOk = (p: string | undefined) =>
-    p === undefined || (/^[0-9]{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535);
-  if (bracketed) return isIPv6(bracketed[1]) && portOk(bracketed[2]);
-  if (isIPv6(value)) return true;
-  const colon = value.lastIndexOf(":");
-  if (colon < 0) return isHost(value);
-  return isHost(value.slice(0, colon)) && portOk(value.slice(colon + 1));
-}
-
-function syslogCheck(value: string): string[] {
-  if (value === "" || value === "local" || isHostPort(value)) return [];
-  return ['must be empty (off), "local" (/dev/log, the journal) or host[:port] for UDP'];
-}
-
-function webhookUrlCheck(value: string): string[] {
-  if (value === "") return [];
-  if (/\s/.test(value) || CONTROL.test(value)) return ["must not contain blanks or control characters"];
-  try {
-    const url = new URL(value);
-    if (url.protocol !== "http:" && url.protocol !== "https:") return ["must start with http:// or https://"];
-    if (url.hostname === "") return ["must name a host"];
-    return [];
-  } catch {
-    return ["must be an http:// or https:// URL"];
-  }
-}
-
-/** A URL with any `user:password@` part masked, for display. */
-export function maskUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.username === "" && url.password === "") return value;
-    url.username = "***";
-    url.password = "";
-    return url.toString();
-  } catch {
-    return value;
-  }
-}
-
-function passwordCheck(value: string): string[] {
-  // Clear text is handled by the loader (hashed or rejected); here only a stored value is judged.
-  if (value === "") return [];
-  if (looksLikePasswordHash(value)) {
-    const problem = passwordHashProblem(value);
-    return problem ? [problem] : [];
-  }
-  return ["must be a scrypt hash (a clear-text password is hashed when the file is loaded)"];
-}
-
-// ---- the schema ---------------------------------------------------------------------------------
-
-type Def = Omit<KeyDef, "name" | "normalize"> & { normalize?: (v: string) => string };
-
-function def(d: Def): KeyDef {
-  return { ...d, name: `${d.section}.${d.key}`, normalize: d.normalize ?? identity };
-}
-
-function intDef(
-  section: SectionName,
-  key: string,
-  dflt: number,
-  min: number,
-  max: number,
-  description: string,
-) {
-  return def({
-    section,
-    key,
-    type: `integer ${min}-${max}`,
-    default: String(dflt),
-    description,
-    check: integerCheck(min, max),
-    normalize: normalizeInteger,
-  });
-}
-
-function boolDef(section: SectionName, key: string, dflt: boolean, description: string) {
-  return def({
-    section,
-    key,
-    type: "boolean",
-    default: String(dflt),
-    description,
-    check: booleanCheck,
-    normalize: normalizeBoolean,
-  });
-}
-
-function enumDef(
-  section: SectionName,
-  key: string,
-  values: readonly string[],
-  dflt: string,
-  description: string,
-) {
-  return def({
-    section,
-    key,
-    type: values.join("|"),
-    default: dflt,
-    description,
-    check: enumCheck(values),
-    normalize: normalizeEnum,
-  });
-}
 
 const NMC: SectionName = "NetworkManagementCard";
 const NET: SectionName = "Networking";
@@ -361,10 +153,6 @@ const SHUTDOWN_CAPABLE = Object.keys(SHUTDOWN_ROLES).filter((id) => SHUTDOWN_ROL
 function shutdownKeyDef(id: string, prop: string, key: string, dflt: string): KeyDef | undefined {
   const role = SHUTDOWN_ROLES[id as EventId];
   if (role === "optional" || (prop !== "enableShutdown" && prop !== "shutdownDelay")) return undefined;
-  const extra = (check: (v: string) => string[], more: (v: string) => string[]) => (v: string) => {
-    const problems = check(v);
-    return problems.length > 0 ? problems : more(v);
-  };
   if (prop === "enableShutdown") {
     const isTrue = (v: string) => normalizeBoolean(v) === "true";
     if (role === "always") {
@@ -372,7 +160,7 @@ function shutdownKeyDef(id: string, prop: string, key: string, dflt: string): Ke
         ...boolDef(EVT, key, true, ""),
         description:
           `${id}: always true: ${id} always shuts the host down (as in PCNS), it cannot be disabled`,
-        check: extra(
+        check: thenCheck(
           booleanCheck,
           (v) =>
             isTrue(v)
@@ -390,7 +178,7 @@ function shutdownKeyDef(id: string, prop: string, key: string, dflt: string): Ke
     return def({
       ...boolDef(EVT, key, false, ""),
       description: `${id}: not used: ${id} cannot shut the host down (must be false)`,
-      check: extra(
+      check: thenCheck(
         booleanCheck,
         (v) => isTrue(v) ? [`${id} cannot shut the host down (only ${SHUTDOWN_CAPABLE} can)`] : [],
       ),
@@ -404,7 +192,10 @@ function shutdownKeyDef(id: string, prop: string, key: string, dflt: string): Ke
   return {
     ...delay,
     description: `${id}: not used: ${id} cannot shut the host down (must be 0)`,
-    check: extra(delay.check, (v) => (Number(v) === 0 ? [] : [`${id} cannot shut the host down: must be 0`])),
+    check: thenCheck(
+      delay.check,
+      (v) => (Number(v) === 0 ? [] : [`${id} cannot shut the host down: must be 0`]),
+    ),
   };
 }
 
@@ -695,89 +486,6 @@ export const SCHEMA: readonly KeyDef[] = [
   ...setupDefs(),
 ];
 
-/** A NUT name: 1-32 letters, digits, `_`, `-` or `.`. */
-function nutNameCheck(what: string, reserved?: RegExp) {
-  return (value: string): string[] => {
-    if (value === "") return [];
-    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(value)) return [`must be 1-32 letters, digits, _, - or . (a ${what})`];
-    return reserved?.test(value) ? ["nmc1 ... nmc9 are the default names: choose another"] : [];
-  };
-}
-
-/** The `[NUT]` and `[NIS]` keys (the servers for stock NUT and apcupsd clients). */
-function networkServerDefs(): KeyDef[] {
-  const listen = (section: SectionName) =>
-    def({
-      section,
-      key: "listenAddress",
-      type: "comma-separated addresses",
-      default: "",
-      description: "addresses to listen on (empty = every address, IPv4 and IPv6)",
-      check: hostListCheck,
-      normalize: normalizeList,
-    });
-  return [
-    boolDef("NUT", "enabled", false, "serve NUT (RFC 9271) to stock NUT clients: upsc, upsmon secondaries"),
-    intDef("NUT", "port", 3493, 1, 65535, "TCP port of the NUT server"),
-    listen("NUT"),
-    ...Array.from({ length: MAX_NUT_USERS }, (_, i) => [
-      def({
-        section: "NUT",
-        key: `user_${i + 1}`,
-        type: "NUT user name",
-        default: "",
-        description: `user name ${i + 1} a NUT secondary logs in with (empty = none)`,
-        check: nutNameCheck("user name"),
-      }),
-      def({
-        section: "NUT",
-        key: `password_${i + 1}`,
-        type: "scrypt hash",
-        default: "",
-        description: `password of user_${i + 1}; type it in clear text, it is hashed on load`,
-        secret: true,
-        hashOnLoad: true,
-        check: passwordCheck,
-      }),
-    ]).flat(),
-    ...Array.from({ length: MAX_CARDS }, (_, i) =>
-      def({
-        section: "NUT",
-        key: `upsName_${i + 1}`,
-        type: "NUT UPS name",
-        default: "",
-        description: `the NUT name of the UPS of ip_${i + 1} (empty = nmc${i + 1})`,
-        check: nutNameCheck("UPS name", /^nmc[1-9]$/i),
-      })),
-    intDef(
-      "NUT",
-      "hostSyncTimeout",
-      15,
-      0,
-      3600,
-      "seconds the shutdown waits for logged-in NUT secondaries to log out before the OS step (as HOSTSYNC)",
-    ),
-    intDef("NUT", "maxConnections", 256, 8, 10000, "NUT connections open at once"),
-    intDef("NUT", "maxConnectionsPerAddress", 32, 1, 10000, "NUT connections open at once from one address"),
-    intDef("NUT", "idleTimeout", 60, 1, 3600, "seconds a NUT connection may stay silent (upsd: 60)"),
-    boolDef("NIS", "enabled", false, "serve apcupsd's NIS (apcaccess, Home Assistant's apcupsd integration)"),
-    intDef("NIS", "port", 3551, 1, 65535, "TCP port of the NIS server"),
-    listen("NIS"),
-    def({
-      section: "NIS",
-      key: "nmc",
-      type: "NMC address or NUT UPS name",
-      default: "",
-      description: "the card whose UPS is served: an ip_N address or its NUT name (empty = the first)",
-      check: (
-        v,
-      ) => (v === "" || isHost(v) || /^[A-Za-z0-9_.-]{1,32}$/.test(v)
-        ? []
-        : ["must be an ip_N address or a UPS name"]),
-    }),
-  ];
-}
-
 /** Schema keys by `Section.key`. */
 export const KEYS: ReadonlyMap<string, KeyDef> = new Map(SCHEMA.map((d) => [d.name, d]));
 
@@ -794,124 +502,6 @@ export function defaultValues(): Map<string, string> {
   return new Map(SCHEMA.map((d) => [d.name, d.default]));
 }
 
-/** Builds the typed configuration from a complete set of checked, canonical values. */
-export function buildConfig(values: ConfigValues): AgentConfig {
-  const str = (name: string): string => {
-    const v = values.get(name);
-    if (v === undefined) throw new Error(`internal: no value for ${name}`);
-    return v;
-  };
-  const int = (name: string) => Number(str(name));
-  const bool = (name: string) => str(name) === "true";
-  const events: Record<string, EventActions> = {};
-  for (const id of CONFIG_EVENT_IDS) {
-    const e = (prop: string) => `Events.event_${id}_${prop}`;
-    events[id] = {
-      enableLogging: bool(e("enableLogging")),
-      enableNotification: bool(e("enableNotification")),
-      notificationDelay: int(e("notificationDelay")),
-      notificationRepeat: int(e("notificationRepeat")),
-      enableCommandFile: bool(e("enableCommandFile")),
-      commandFilePath: str(e("commandFilePath")),
-      commandFileDelay: int(e("commandFileDelay")),
-      commandFileDuration: int(e("commandFileDuration")),
-      enableShutdown: bool(e("enableShutdown")),
-      shutdownDelay: int(e("shutdownDelay")),
-    };
-  }
-  const cards: string[] = [];
-  for (let i = 1; i <= MAX_CARDS; i++) {
-    const ip = str(`NetworkManagementCard.ip_${i}`);
-    if (ip !== "") cards.push(ip);
-  }
-  return {
-    nmc: {
-      username: str("NetworkManagementCard.username"),
-      password: str("NetworkManagementCard.password"),
-      authenticationPhrase: str("NetworkManagementCard.authenticationPhrase"),
-      protocol: str("NetworkManagementCard.protocol") as "http" | "https",
-      port: int("NetworkManagementCard.port"),
-      acceptCerts: bool("NetworkManagementCard.acceptCerts"),
-      mode: str("NetworkManagementCard.mode") as UpsMode,
-      cards,
-      localHostAddress: str("NetworkManagementCard.localHostAddress"),
-      registerWithNmc: bool("NetworkManagementCard.registerWithNmc"),
-      commLostTimeout: int("NetworkManagementCard.commLostTimeout"),
-      redundantUps: int("NetworkManagementCard.redundantUps"),
-    },
-    networking: {
-      udpPort: int("Networking.udpPort"),
-      udpListenAddresses: splitList(str("Networking.udpListenAddresses")),
-      requireCardSource: bool("Networking.requireCardSource"),
-      httpPort: int("Networking.httpPort"),
-      httpsPort: int("Networking.httpsPort"),
-      uiProtocol: str("Networking.uiProtocol") as "http" | "https",
-      uiListenAddress: str("Networking.uiListenAddress"),
-    },
-    shutdown: {
-      shutdownCommandFile: str("Shutdown.shutdownCommandFile"),
-      shutdownCommandFileDuration: int("Shutdown.shutdownCommandFileDuration"),
-      turnOffUps: bool("Shutdown.turnOffUps"),
-      settleDelay: int("Shutdown.settleDelay"),
-      osShutdownCommand: str("Shutdown.osShutdownCommand"),
-      osShutdownDuration: int("Shutdown.osShutdownDuration"),
-    },
-    events,
-    eventLog: {
-      fileName: str("EventLog.fileName"),
-      maxSizeKiB: int("EventLog.maxSizeKiB"),
-    },
-    notifications: {
-      webhookUrl: str("Notifications.webhookUrl"),
-      webhookTimeout: int("Notifications.webhookTimeout"),
-      webhookRetries: int("Notifications.webhookRetries"),
-      syslog: str("Notifications.syslog"),
-      email: buildEmailSettings(str),
-    },
-    runtimeThreshold: int("Events.runtimeThreshold"),
-    webUi: {
-      certificateFile: str("WebUI.certificateFile"),
-      keyFile: str("WebUI.keyFile"),
-      sessionIdleTimeout: int("WebUI.sessionIdleTimeout"),
-      sessionLifetime: int("WebUI.sessionLifetime"),
-      lockoutThreshold: int("WebUI.lockoutThreshold"),
-      lockoutDuration: int("WebUI.lockoutDuration"),
-      metricsWithoutLogin: bool("WebUI.metricsWithoutLogin"),
-      maxConnections: int("WebUI.maxConnections"),
-      maxConnectionsPerAddress: int("WebUI.maxConnectionsPerAddress"),
-      handshakeTimeout: int("WebUI.handshakeTimeout"),
-      headerTimeout: int("WebUI.headerTimeout"),
-      keepAliveTimeout: int("WebUI.keepAliveTimeout"),
-    },
-    nut: {
-      enabled: bool("NUT.enabled"),
-      port: int("NUT.port"),
-      listenAddresses: splitList(str("NUT.listenAddress")),
-      users: Array.from({ length: MAX_NUT_USERS }, (_, i) => ({
-        name: str(`NUT.user_${i + 1}`),
-        passwordHash: str(`NUT.password_${i + 1}`),
-      })).filter((u) => u.name !== ""),
-      ups: Array.from({ length: MAX_CARDS }, (_, i) => ({
-        name: str(`NUT.upsName_${i + 1}`) || `nmc${i + 1}`,
-        card: str(`NetworkManagementCard.ip_${i + 1}`),
-      })).filter((u) => u.card !== ""),
-      hostSyncTimeout: int("NUT.hostSyncTimeout"),
-      maxConnections: int("NUT.maxConnections"),
-      maxConnectionsPerAddress: int("NUT.maxConnectionsPerAddress"),
-      idleTimeout: int("NUT.idleTimeout"),
-    },
-    nis: {
-      enabled: bool("NIS.enabled"),
-      port: int("NIS.port"),
-      listenAddresses: splitList(str("NIS.listenAddress")),
-      nmc: str("NIS.nmc"),
-    },
-    snmp: buildSnmpSettings(str),
-    sshActions: buildSshActions(str),
-    upsSetups: buildUpsSetups(str),
-  };
-}
-
 /** The text shown for a value: `***` for a non-empty secret, credentials masked in URLs, else the value. */
 export function displayValue(name: string, value: string): string {
   const d = keyDef(name);
@@ -922,34 +512,6 @@ export function displayValue(name: string, value: string): string {
 /** Names of keys whose canonical values differ between two value sets, in schema order. */
 export function changedKeys(before: ConfigValues, after: ConfigValues): string[] {
   return SCHEMA.map((d) => d.name).filter((name) => before.get(name) !== after.get(name));
-}
-
-/** A copy of the configuration with secrets replaced by `***` (for `config show --json`, logs, the UI). */
-export function maskConfig(config: AgentConfig): AgentConfig {
-  const mask = (v: string) => (v === "" ? "" : "***");
-  return {
-    ...config,
-    nmc: {
-      ...config.nmc,
-      password: mask(config.nmc.password),
-      authenticationPhrase: mask(config.nmc.authenticationPhrase),
-    },
-    notifications: {
-      ...config.notifications,
-      webhookUrl: maskUrl(config.notifications.webhookUrl),
-      ...(config.notifications.email ? { email: maskEmailSettings(config.notifications.email) } : {}),
-    },
-    ...(config.snmp ? { snmp: maskSnmpSettings(config.snmp) } : {}),
-    ...(config.sshActions ? { sshActions: maskSshActions(config.sshActions) } : {}),
-    ...(config.nut
-      ? {
-        nut: {
-          ...config.nut,
-          users: config.nut.users.map((u) => ({ ...u, passwordHash: mask(u.passwordHash) })),
-        },
-      }
-      : {}),
-  };
 }
 
 /** The closest known key of `section` to `key` (case-insensitive, a prefix, or up to 2 edits), if any. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { isHostName, isIPv4, isIPv6 } from "./hosts.ts";
-import type { KeyDef } from "./schema.ts";
+import { boolDef, CONTROL, type Def, def as baseDef, enumDef, intDef, type KeyDef } from "./keydefs.ts";
 import type { EmailSecurity, EmailSettings } from "./types.ts";
 
 /** Number of `[Email] to_N` keys. */
@@ -26,8 +26,6 @@ export const DEFAULT_SMTP_PORTS: Readonly<Record<EmailSecurity, number>> = {
 /** Default `subjectPrefix`. */
 export const DEFAULT_SUBJECT_PREFIX = "[pcns-agent]";
 
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const ADDRESS_HINT = "an e-mail address such as ups@example.com";
 
@@ -85,31 +83,9 @@ function portCheck(value: string): string[] {
     : ["must be 1-65535 (or empty: 587 for starttls, 465 for tls, 25 for none)"];
 }
 
-function integerCheck(min: number, max: number) {
-  return (value: string): string[] => {
-    if (!/^\+?[0-9]+$/.test(value)) return [`must be a whole number (${min}-${max})`];
-    const n = Number(value);
-    return n >= min && n <= max ? [] : [`must be ${min}-${max}`];
-  };
-}
-
-const BOOLEANS = ["true", "yes", "1", "false", "no", "0"];
-
-type Def = Omit<KeyDef, "name" | "normalize" | "section"> & { normalize?: (v: string) => string };
-
-function def(d: Def): KeyDef {
-  return { ...d, section: "Email", name: `Email.${d.key}`, normalize: d.normalize ?? ((v) => v) };
-}
-
-function intDef(key: string, dflt: number, min: number, max: number, description: string): KeyDef {
-  return def({
-    key,
-    type: `integer ${min}-${max}`,
-    default: String(dflt),
-    description,
-    check: integerCheck(min, max),
-    normalize: (v) => String(Number(v)),
-  });
+/** An `[Email]` key (the section is implied). */
+function def(d: Omit<Def, "section">): KeyDef {
+  return baseDef({ ...d, section: "Email" });
 }
 
 /** Every `[Email]` key, in file order. */
@@ -130,27 +106,20 @@ export function emailDefs(): KeyDef[] {
       check: portCheck,
       normalize: (v) => (v === "" ? "" : String(Number(v))),
     }),
-    def({
-      key: "security",
-      type: EMAIL_SECURITIES.join("|"),
-      default: "starttls",
-      description:
-        "starttls (plain connection upgraded to TLS; refused if the server does not offer it), tls (TLS from " +
+    enumDef(
+      "Email",
+      "security",
+      EMAIL_SECURITIES,
+      "starttls",
+      "starttls (plain connection upgraded to TLS; refused if the server does not offer it), tls (TLS from " +
         "the first byte) or none (no encryption: only on a trusted network)",
-      check: (v) =>
-        (EMAIL_SECURITIES as readonly string[]).includes(v.toLowerCase())
-          ? []
-          : [`must be one of ${EMAIL_SECURITIES.join(", ")}`],
-      normalize: (v) => v.toLowerCase(),
-    }),
-    def({
-      key: "acceptCerts",
-      type: "boolean",
-      default: "false",
-      description: "accept an untrusted (e.g. self-signed) certificate of the SMTP server",
-      check: (v) => (BOOLEANS.includes(v.toLowerCase()) ? [] : ["must be true or false"]),
-      normalize: (v) => String(["true", "yes", "1"].includes(v.toLowerCase())),
-    }),
+    ),
+    boolDef(
+      "Email",
+      "acceptCerts",
+      false,
+      "accept an untrusted (e.g. self-signed) certificate of the SMTP server",
+    ),
     def({
       key: "user",
       type: "text",
@@ -188,8 +157,22 @@ export function emailDefs(): KeyDef[] {
       description: "text put before the subject of every notification e-mail",
       check: textCheck(100),
     }),
-    intDef("timeout", 30, 1, 300, "seconds one attempt to hand an e-mail to the SMTP server may take"),
-    intDef("retries", 3, 0, 10, "retries after a failed attempt (waiting 5 s, 10 s, 20 s, ... between them)"),
+    intDef(
+      "Email",
+      "timeout",
+      30,
+      1,
+      300,
+      "seconds one attempt to hand an e-mail to the SMTP server may take",
+    ),
+    intDef(
+      "Email",
+      "retries",
+      3,
+      0,
+      10,
+      "retries after a failed attempt (waiting 5 s, 10 s, 20 s, ... between them)",
+    ),
   ];
 }
 

@@ -15,15 +15,18 @@
  * @module
  */
 import { isHost } from "./hosts.ts";
-import type { KeyDef } from "./schema.ts";
+import {
+  absolutePathCheck,
+  boolDef,
+  def as key,
+  intDef,
+  type KeyDef,
+  normalizeList,
+  splitList,
+} from "./keydefs.ts";
 
 // No value imports from schema.ts: it imports this module, and whichever loads first would see the
-// other's constants uninitialised.
-
-/** Splits a comma-separated list ("" = empty list). */
-function splitList(value: string): string[] {
-  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
+// other's constants uninitialised. The shared helpers come from keydefs.ts.
 
 /** The section names, `[advanced_ups_setup_1]` to `[advanced_ups_setup_9]`. */
 export const SETUP_SECTIONS = [
@@ -63,43 +66,6 @@ export interface UpsSetupSettings {
   readonly turnOffUps: boolean;
 }
 
-const TRUE_WORDS = ["true", "yes", "1"];
-const BOOL_WORDS = [...TRUE_WORDS, "false", "no", "0"];
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-function key(d: Omit<KeyDef, "name" | "normalize"> & { normalize?: (v: string) => string }): KeyDef {
-  return { ...d, name: `${d.section}.${d.key}`, normalize: d.normalize ?? ((v) => v) };
-}
-
-function intKey(section: SetupSection, k: string, dflt: number, min: number, max: number, text: string) {
-  return key({
-    section,
-    key: k,
-    type: `integer ${min}-${max}`,
-    default: String(dflt),
-    description: text,
-    check: (v) => {
-      if (!/^\+?[0-9]+$/.test(v)) return [`must be a whole number (${min}-${max})`];
-      const n = Number(v);
-      return n < min || n > max ? [`must be ${min}-${max}`] : [];
-    },
-    normalize: (v) => String(Number(v)),
-  });
-}
-
-function boolKey(section: SetupSection, k: string, dflt: boolean, text: string) {
-  return key({
-    section,
-    key: k,
-    type: "boolean",
-    default: String(dflt),
-    description: text,
-    check: (v) => (BOOL_WORDS.includes(v.toLowerCase()) ? [] : ["must be true or false"]),
-    normalize: (v) => String(TRUE_WORDS.includes(v.toLowerCase())),
-  });
-}
-
 /** Problems with a setup name ("" = the section name is used). */
 export function setupNameProblems(value: string): string[] {
   if (value === "") return [];
@@ -120,16 +86,6 @@ export function actionListProblems(value: string): string[] {
   return bad.length ? [`not an SSH action name: ${bad.join(", ")}`] : [];
 }
 
-function pathProblems(value: string): string[] {
-  if (value === "") return [];
-  if (CONTROL.test(value)) return ["must not contain control characters"];
-  return value.startsWith("/") || /^[A-Za-z]:[\\/]/.test(value) || value.startsWith("\\\\")
-    ? []
-    : ["must be an absolute path (or empty for none)"];
-}
-
-const canonicalList = (v: string) => splitList(v).join(",");
-
 /** The keys of one section, in file order. */
 function sectionDefs(section: SetupSection): KeyDef[] {
   return [
@@ -149,9 +105,9 @@ function sectionDefs(section: SetupSection): KeyDef[] {
       description: "the NMCs of the setup's UPSs, each one of ip_1 ... ip_9 and in no other setup " +
         "(empty = the section is not used)",
       check: cardListProblems,
-      normalize: canonicalList,
+      normalize: normalizeList,
     }),
-    intKey(
+    intDef(
       section,
       "minimumHealthy",
       1,
@@ -166,9 +122,9 @@ function sectionDefs(section: SetupSection): KeyDef[] {
       type: "absolute path",
       default: "",
       description: "the setup's own shutdown command file (empty = none)",
-      check: pathProblems,
+      check: absolutePathCheck,
     }),
-    intKey(
+    intDef(
       section,
       "shutdownCommandFileDuration",
       0,
@@ -176,7 +132,7 @@ function sectionDefs(section: SetupSection): KeyDef[] {
       3600,
       "seconds to wait for the setup's command file",
     ),
-    boolKey(
+    boolDef(
       section,
       "shutdownThisServer",
       true,
@@ -190,9 +146,9 @@ function sectionDefs(section: SetupSection): KeyDef[] {
       default: "",
       description: "SSH actions (by name) that run in this setup's sequence instead of the host's",
       check: actionListProblems,
-      normalize: canonicalList,
+      normalize: normalizeList,
     }),
-    boolKey(
+    boolDef(
       section,
       "turnOffUps",
       false,

@@ -10,11 +10,23 @@
  * @module
  */
 import { isHost, isIPv6 } from "./hosts.ts";
-import type { KeyDef } from "./schema.ts";
+import {
+  boolDef,
+  cardRefCheck,
+  def as key,
+  enumDef,
+  intDef,
+  integerCheck,
+  type KeyDef,
+  normalizeInteger,
+  normalizeList,
+  splitList,
+  thenCheck,
+} from "./keydefs.ts";
 import type { SnmpAuthProtocol, SnmpPrivProtocol, SnmpSettings, SnmpUser } from "./types.ts";
 
 // No value imports from schema.ts: it imports this module, and its constants are not set yet when
-// snmpDefs() runs. The few host checks needed are repeated here.
+// snmpDefs() runs. The shared helpers come from keydefs.ts.
 
 /** Number of `community_N`, `v3User_N` and `trapReceiver_N` keys each. */
 export const MAX_SNMP_ENTRIES = 5;
@@ -50,49 +62,6 @@ export function parseTrapReceiver(value: string): { host: string; port: number }
   return isHost(host) && port !== undefined ? { host, port } : undefined;
 }
 
-const splitList = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-
-function key(d: Omit<KeyDef, "name" | "normalize"> & { normalize?: (v: string) => string }): KeyDef {
-  return { ...d, name: `${d.section}.${d.key}`, normalize: d.normalize ?? ((v) => v) };
-}
-
-function intKey(
-  k: string,
-  dflt: number,
-  [min, max]: [number, number],
-  description: string,
-  more?: { range: string; problem: (n: number) => string | undefined },
-) {
-  const range = more?.range ?? `${min}-${max}`;
-  return key({
-    section: S,
-    key: k,
-    type: `integer ${range}`,
-    default: String(dflt),
-    description,
-    check: (v) => {
-      if (!/^\+?[0-9]+$/.test(v)) return [`must be a whole number (${range})`];
-      const n = Number(v);
-      if (n < min || n > max) return [`must be ${range}`];
-      const extra = more?.problem(n);
-      return extra ? [extra] : [];
-    },
-    normalize: (v) => String(Number(v)),
-  });
-}
-
-function enumKey(k: string, values: readonly string[], dflt: string, description: string) {
-  return key({
-    section: S,
-    key: k,
-    type: values.join("|"),
-    default: dflt,
-    description,
-    check: (v) => (values.includes(v.toLowerCase()) ? [] : [`must be one of ${values.join(", ")}`]),
-    normalize: (v) => v.toLowerCase(),
-  });
-}
-
 /** Problems with a community string ("" = off): 1-32 printable ASCII characters, no blanks. */
 export function communityProblems(value: string): string[] {
   if (value === "") return [];
@@ -117,20 +86,8 @@ function userNameProblems(value: string): string[] {
 export function snmpDefs(): KeyDef[] {
   const n = Array.from({ length: MAX_SNMP_ENTRIES }, (_, i) => i + 1);
   return [
-    key({
-      section: S,
-      key: "enabled",
-      type: "boolean",
-      default: "false",
-      description: "serve the UPS-MIB (RFC 1628) over SNMP and send SNMP traps",
-      check: (
-        v,
-      ) => (["true", "false", "yes", "no", "1", "0"].includes(v.toLowerCase())
-        ? []
-        : ["must be true or false"]),
-      normalize: (v) => String(["true", "yes", "1"].includes(v.toLowerCase())),
-    }),
-    intKey("port", 161, [1, 65535], "UDP port of the SNMP agent"),
+    boolDef(S, "enabled", false, "serve the UPS-MIB (RFC 1628) over SNMP and send SNMP traps"),
+    intDef(S, "port", 161, 1, 65535, "UDP port of the SNMP agent"),
     key({
       section: S,
       key: "listenAddress",
@@ -147,7 +104,7 @@ export function snmpDefs(): KeyDef[] {
           ]
           : [];
       },
-      normalize: (v) => splitList(v).join(","),
+      normalize: normalizeList,
     }),
     key({
       section: S,
@@ -156,11 +113,7 @@ export function snmpDefs(): KeyDef[] {
       default: "",
       description:
         "the card whose UPS the UPS-MIB describes: an ip_N address or its NUT name (empty = the first)",
-      check: (
-        v,
-      ) => (v === "" || isHost(v) || /^[A-Za-z0-9_.-]{1,32}$/.test(v)
-        ? []
-        : ["must be an ip_N address or a UPS name"]),
+      check: cardRefCheck,
     }),
     ...n.map((i) =>
       key({
@@ -182,7 +135,13 @@ export function snmpDefs(): KeyDef[] {
         description: `read-only SNMPv3 user ${i} (empty = off)`,
         check: userNameProblems,
       }),
-      enumKey(`v3AuthProtocol_${i}`, SNMP_AUTH_PROTOCOLS, "sha256", `authentication protocol of v3User_${i}`),
+      enumDef(
+        S,
+        `v3AuthProtocol_${i}`,
+        SNMP_AUTH_PROTOCOLS,
+        "sha256",
+        `authentication protocol of v3User_${i}`,
+      ),
       key({
         section: S,
         key: `v3AuthPassphrase_${i}`,
@@ -192,7 +151,8 @@ export function snmpDefs(): KeyDef[] {
         secret: true,
         check: passphraseProblems,
       }),
-      enumKey(
+      enumDef(
+        S,
         `v3PrivProtocol_${i}`,
         SNMP_PRIV_PROTOCOLS,
         "aes",
@@ -219,7 +179,8 @@ export function snmpDefs(): KeyDef[] {
           v === "" || parseTrapReceiver(v) ? [] : ["must be host[:port] or [IPv6]:port (port 1-65535)"],
       })
     ),
-    enumKey(
+    enumDef(
+      S,
       "trapVersion",
       ["v2c", "v3"],
       "v2c",
@@ -242,18 +203,22 @@ export function snmpDefs(): KeyDef[] {
       description: "the v3User_N whose protocols and passphrases sign (and encrypt) v3 traps",
       check: userNameProblems,
     }),
-    intKey(
-      "trapRepeatInterval",
-      30,
-      [0, 3600],
-      "seconds between repeats of a trap while its condition holds (on battery, low battery, " +
+    key({
+      section: S,
+      key: "trapRepeatInterval",
+      type: "integer 0 or 5-3600",
+      default: "30",
+      description: "seconds between repeats of a trap while its condition holds (on battery, low battery, " +
         "communication lost, shutdown pending or starting); 0 = once",
-      {
-        range: "0 or 5-3600",
-        problem: (n) =>
-          n > 0 && n < 5 ? "must be 0 or 5-3600 (RFC 1628: no trap more often than every 5 s)" : undefined,
-      },
-    ),
+      check: thenCheck(
+        integerCheck(0, 3600, undefined, "0 or 5-3600"),
+        (v) =>
+          Number(v) > 0 && Number(v) < 5
+            ? ["must be 0 or 5-3600 (RFC 1628: no trap more often than every 5 s)"]
+            : [],
+      ),
+      normalize: normalizeInteger,
+    }),
   ];
 }
 

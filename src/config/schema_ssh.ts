@@ -10,11 +10,18 @@
  *
  * @module
  */
-import { isHost } from "./hosts.ts";
-import type { KeyDef } from "./schema.ts";
+import {
+  absolutePathCheck,
+  boolDef,
+  CONTROL,
+  def as key,
+  hostCheck,
+  intDef,
+  type KeyDef,
+} from "./keydefs.ts";
 
 // No value imports from schema.ts: it imports this module, and its constants are not set yet when
-// sshDefs() runs.
+// sshDefs() runs. The shared helpers come from keydefs.ts.
 
 /** The section names, `[SSHAction0]` to `[SSHAction9]`. */
 export const SSH_SECTIONS = [
@@ -74,11 +81,6 @@ export interface SshActionSettings {
   readonly hostKeyFingerprint: string;
 }
 
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const TRUE_WORDS = ["true", "yes", "1"];
-const BOOL_WORDS = [...TRUE_WORDS, "false", "no", "0"];
-
 /** Problems with an action name ("" = the section name is used). */
 export function sshNameProblems(value: string): string[] {
   if (value === "") return [];
@@ -113,43 +115,9 @@ export function fingerprintProblems(value: string): string[] {
   ];
 }
 
-function absolutePathProblems(value: string): string[] {
-  if (value === "") return [];
-  if (CONTROL.test(value)) return ["must not contain control characters"];
-  return value.startsWith("/") || /^[A-Za-z]:[\\/]/.test(value) || value.startsWith("\\\\")
-    ? []
-    : ["must be an absolute path (or empty for none)"];
-}
-
 function secretProblems(value: string): string[] {
   if (CONTROL.test(value)) return ["must not contain control characters"];
   return value.length > 1024 ? ["must be at most 1024 characters"] : [];
-}
-
-function key(d: Omit<KeyDef, "name" | "normalize"> & { normalize?: (v: string) => string }): KeyDef {
-  return { ...d, name: `${d.section}.${d.key}`, normalize: d.normalize ?? ((v) => v) };
-}
-
-function intKey(
-  section: SshSection,
-  k: string,
-  dflt: number,
-  [min, max]: [number, number],
-  description: string,
-) {
-  return key({
-    section,
-    key: k,
-    type: `integer ${min}-${max}`,
-    default: String(dflt),
-    description,
-    check: (v) => {
-      if (!/^\+?[0-9]+$/.test(v)) return [`must be a whole number (${min}-${max})`];
-      const n = Number(v);
-      return n < min || n > max ? [`must be ${min}-${max}`] : [];
-    },
-    normalize: (v) => String(Number(v)),
-  });
 }
 
 /** The keys of one `[SSHActionN]` section, in file order. */
@@ -164,26 +132,21 @@ function sectionDefs(section: SshSection): KeyDef[] {
         "unique name of the action, for `pcns-agent ssh test NAME` and the events (empty = the section name)",
       check: sshNameProblems,
     }),
-    key({
+    boolDef(
       section,
-      key: "enabled",
-      type: "boolean",
-      default: "false",
-      description: "run the action at its phase (false: only `pcns-agent ssh test` runs it)",
-      check: (v) => (BOOL_WORDS.includes(v.toLowerCase()) ? [] : ["must be true or false"]),
-      normalize: (v) => String(TRUE_WORDS.includes(v.toLowerCase())),
-    }),
+      "enabled",
+      false,
+      "run the action at its phase (false: only `pcns-agent ssh test` runs it)",
+    ),
     key({
       section,
       key: "host",
       type: "IPv4, IPv6 or host name",
       default: "",
       description: "the host to run the commands on",
-      check: (
-        v,
-      ) => (v === "" || isHost(v) ? [] : ["must be an IPv4 address, an IPv6 address or a host name"]),
+      check: hostCheck(true),
     }),
-    intKey(section, "port", 22, [1, 65535], "its SSH port"),
+    intDef(section, "port", 22, 1, 65535, "its SSH port"),
     key({
       section,
       key: "user",
@@ -198,7 +161,7 @@ function sectionDefs(section: SshSection): KeyDef[] {
       type: "absolute path",
       default: "",
       description: "private key file (OpenSSH format; Ed25519, ECDSA or RSA), readable by the agent only",
-      check: absolutePathProblems,
+      check: absolutePathCheck,
     }),
     key({
       section,
@@ -225,20 +188,22 @@ function sectionDefs(section: SshSection): KeyDef[] {
       default: "",
       description: "file with the remote commands, one per line, each run with its own exec request, " +
         "in order, stopping at the first that fails (blank lines and # comments are skipped)",
-      check: absolutePathProblems,
+      check: absolutePathCheck,
     }),
-    intKey(
+    intDef(
       section,
       "delay",
       0,
-      [0, MAX_SSH_SECONDS],
+      0,
+      MAX_SSH_SECONDS,
       "seconds after its phase starts before the action runs",
     ),
-    intKey(
+    intDef(
       section,
       "duration",
       30,
-      [1, MAX_SSH_SECONDS],
+      1,
+      MAX_SSH_SECONDS,
       "seconds the action may take, connection included (cut off then); counted in the shutdown time " +
         "registered with the NMC",
     ),

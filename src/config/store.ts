@@ -21,34 +21,26 @@
  * - symbolic links: the file is read through a link but never written through
  *   it, never replaced by a file, and no mode is changed through it.
  *
+ * The files on disk are handled by src/config/store_files.ts, the text a start begins with by
+ * src/config/store_start.ts, hot-reload detection by src/config/watcher.ts.
+ *
  * @module
  */
 import type { EventDraft } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { evaluateConfig, type Evaluation, prepareUpdates, unknownKeyMessage } from "./evaluate.ts";
-import {
-  atomicWriteFile,
-  contentHash,
-  type FileText,
-  holdPipeWriters,
-  looseDirectory,
-  namedPipesIn,
-  readFileText,
-  removeStaleTemps,
-  restrictMode,
-  SymlinkRefusedError,
-  symlinkTarget,
-  withFileLock,
-} from "./fs.ts";
+import { contentHash, type FileText, removeStaleTemps, SymlinkRefusedError, symlinkTarget } from "./fs.ts";
 import { parseIni, setIniValues, stringifyIni } from "./ini.ts";
-import { MAX_CONFIG_BYTES, unreadableReason } from "./integrity.ts";
-import { backupPathFor, baseName, corruptPathFor, dirOf, lockPathFor } from "./paths.ts";
+import { unreadableReason } from "./integrity.ts";
 import { ConfigError, type ConfigProblem, problem } from "./problems.ts";
 import { remoteUpdateProblems } from "./remote.ts";
 import { applyStartFallbacks, checkStartNeeds } from "./requirements.ts";
 import { changedKeys, type ConfigValues, displayValue, keyDef } from "./schema.ts";
+import { errorText, StoreFiles } from "./store_files.ts";
+import { startText } from "./store_start.ts";
 import { defaultConfigText } from "./template.ts";
 import type { AgentConfig } from "./types.ts";
+import { ConfigWatcher } from "./watcher.ts";
 
 export { checkConfigFile, inspectConfig, type Inspection } from "./inspect.ts";
 
@@ -136,6 +128,7 @@ export class ConfigStore {
   /** Where a file found unreadable as a whole at start is kept: pcnsconfig.ini.corrupt. */
   readonly corruptPath: string;
 
+  readonly #files: StoreFiles;
   readonly #logger: Logger;
   readonly #onEvent?: (draft: EventDraft) => void;
   readonly #eventsLogged: boolean;
@@ -145,25 +138,19 @@ export class ConfigStore {
   #config!: AgentConfig;
   #values!: ConfigValues;
   #problems: readonly ConfigProblem[] = [];
-  #lastHash: string | null = null;
   #missingReported = false;
   #queue: Promise<unknown> = Promise.resolve();
-  #watcher?: Deno.FsWatcher;
-  #watchLoop?: Promise<void>;
-  #timer?: ReturnType<typeof setTimeout>;
-  #poll?: ReturnType<typeof setInterval>;
+  #watcher?: ConfigWatcher;
   #closing?: Promise<void>;
-  #identity?: string;
   #closed = false;
-  /** Warnings already given once (a symlinked file, a backup that is a link). */
-  readonly #warnedOnce = new Set<string>();
 
   private constructor(path: string, options: ConfigStoreOptions) {
+    this.#files = new StoreFiles(path, (message) => this.#warn(message));
     this.path = path;
-    this.dataDir = dirOf(path);
-    this.backupPath = backupPathFor(path);
-    this.lockPath = lockPathFor(path);
-    this.corruptPath = corruptPathFor(path);
+    this.dataDir = this.#files.dataDir;
+    this.backupPath = this.#files.backupPath;
+    this.lockPath = this.#files.lockPath;
+    this.corruptPath = this.#files.corruptPath;
     this.#logger = options.logger;
     this.#onEvent = options.onEvent;
     this.#eventsLogged = options.eventsLogged === true && options.onEvent !== undefined;
@@ -180,7 +167,7 @@ export class ConfigStore {
   static async open(path: string, options: ConfigStoreOptions): Promise<ConfigStore> {
     const store = new ConfigStore(path, options);
     await Deno.mkdir(store.dataDir, { recursive: true, mode: 0o700 });
-    await store.#enqueue(() => store.#locked(() => store.#load()));
+    await store.#enqueue(() => store.#files.locked(() => store.#load()));
     return store;
   }
 
@@ -227,32 +214,23 @@ export class ConfigStore {
    */
   watch(): void {
     if (this.#watcher || this.#closed) return;
-    const watcher = Deno.watchFs(this.dataDir, { recursive: false });
-    this.#watcher = watcher;
-    try {
-      this.#identity = identityOf(Deno.statSync(this.path));
-    } catch {
-      this.#identity = identityOf(null);
-    }
-    this.#poll = setInterval(() => void this.#pollIdentity(), this.#pollMs);
-    Deno.unrefTimer(this.#poll);
-    const name = baseName(this.path);
-    this.#watchLoop = (async () => {
-      try {
-        for await (const event of watcher) {
-          if (event.paths.some((p) => baseName(p) === name)) this.#schedule();
-        }
-      } catch (error) {
-        if (!this.#closed) {
-          this.#logger.error(`config: stopped watching ${this.dataDir}: ${errorText(error)}`);
-        }
-      }
-    })();
+    this.#watcher = new ConfigWatcher({
+      path: this.path,
+      dataDir: this.dataDir,
+      logger: this.#logger,
+      debounceMs: this.#debounceMs,
+      pollMs: this.#pollMs,
+      onChange: () =>
+        void this.reload().catch((error) =>
+          this.#logger.error(`config: reloading ${this.path} failed: ${errorText(error)}`)
+        ),
+    });
+    this.#watcher.start();
   }
 
   /** Re-reads the file now (the watcher calls this); strict: any invalid value rejects the edit. */
   reload(): Promise<ReloadResult> {
-    return this.#enqueue(() => this.#locked(() => this.#reload()));
+    return this.#enqueue(() => this.#files.locked(() => this.#reload()));
   }
 
   /**
@@ -276,7 +254,7 @@ export class ConfigStore {
       );
     }
     return this.#enqueue(() =>
-      this.#locked(async () => {
+      this.#files.locked(async () => {
         const link = await symlinkTarget(this.path);
         if (link !== undefined) {
           const refusal = new SymlinkRefusedError(this.path, link).message;
@@ -284,8 +262,8 @@ export class ConfigStore {
             problem("error", this.path, undefined, refusal),
           ]);
         }
-        const backupText = await this.#readBackup();
-        const read = await this.#readMain();
+        const backupText = await this.#files.readBackup();
+        const read = await this.#files.readMain();
         if (read !== null && unreadableReason(read.bytes, read.text, backupText) !== undefined) {
           const why = unreadableReason(read.bytes, read.text, backupText)!;
           throw new ConfigError(`configuration not changed: ${this.path} is unreadable as a whole (${why})`, [
@@ -312,8 +290,8 @@ export class ConfigStore {
             extra,
           );
         }
-        await this.#writeMain(ev.text);
-        await this.#writeBackup(ev.backupText);
+        await this.#files.writeMain(ev.text);
+        await this.#files.writeBackup(ev.backupText);
         return this.#apply(ev, "set");
       })
     );
@@ -327,77 +305,11 @@ export class ConfigStore {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    clearInterval(this.#poll);
-    // Deno's watcher thread blocks opening a named pipe created in the directory, and then never ends (nor
-    // lets the process or a test worker end): hold the pipes open for writing until it has stopped.
-    const releasePipes = this.#watcher ? holdPipeWriters(await namedPipesIn(this.dataDir)) : () => {};
-    try {
-      this.#watcher?.close();
-    } catch {
-      // already closed
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stuck = await Promise.race([
-      (this.#watchLoop ?? Promise.resolve()).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 1000))),
-    ]);
-    clearTimeout(timer);
-    releasePipes();
-    if (stuck) this.#logger.warn(`config: the file watcher of ${this.dataDir} did not stop in time`);
+    await this.#watcher?.close();
     await this.#queue;
   }
 
-  /** Schedules a reload when the file's size, time or inode changed since the last poll (see {@link watch}). */
-  async #pollIdentity(): Promise<void> {
-    if (this.#closed) return;
-    const identity = identityOf(await Deno.stat(this.path).catch(() => null));
-    if (identity !== this.#identity) this.#schedule();
-    this.#identity = identity;
-  }
-
   // ---- internals --------------------------------------------------------------------------------
-
-  /** Runs `fn` under the cross-process lock (a symlinked lock file is replaced by a plain one, loudly). */
-  #locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withFileLock(this.lockPath, fn, (target) =>
-      this.#warn(
-        `the lock file ${this.lockPath} was a symbolic link to ${target}; replaced it by a plain file ` +
-          `(${target} was not touched)`,
-      ));
-  }
-
-  /** The file's bytes and text (bounded, regular files only); null when missing; throws a FileProblem otherwise. */
-  #readMain(): Promise<FileText | null> {
-    return readFileText(this.path, MAX_CONFIG_BYTES);
-  }
-
-  /** The backup's text; null when missing or unusable as a file (with a warning). */
-  async #readBackup(): Promise<string | null> {
-    try {
-      return (await readFileText(this.backupPath, MAX_CONFIG_BYTES))?.text ?? null;
-    } catch (error) {
-      this.#warnOnce("backup-unreadable", `the backup ${errorText(error)}; it is not used`);
-      return null;
-    }
-  }
-
-  /** Writes the backup; a backup that is a symbolic link is left alone (warned once). */
-  async #writeBackup(text: string): Promise<void> {
-    try {
-      await atomicWriteFile(this.backupPath, text);
-    } catch (error) {
-      if (!(error instanceof SymlinkRefusedError)) throw error;
-      this.#warnOnce("backup-link", `${error.message}; the backup is not updated`);
-    }
-  }
-
-  #warnOnce(what: string, message: string): void {
-    if (this.#warnedOnce.has(what)) return;
-    this.#warnedOnce.add(what);
-    this.#warn(message);
-  }
 
   /**
    * Adds what the next start needs (requirements.ts) for the keys whose values differ from the running
@@ -418,18 +330,6 @@ export class ConfigStore {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => {});
     return run;
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#closed) return;
-      this.reload().catch((error) =>
-        this.#logger.error(`config: reloading ${this.path} failed: ${errorText(error)}`)
-      );
-    }, this.#debounceMs);
   }
 
   #evaluate(text: string, backupText: string | null, strict: boolean): Evaluation {
@@ -460,177 +360,23 @@ export class ConfigStore {
     if (!this.#eventsLogged) this.#logger[level](`config: ${message}`);
   }
 
-  async #writeMain(text: string): Promise<void> {
-    this.#lastHash = contentHash(text);
-    await atomicWriteFile(this.path, text);
-  }
-
-  /**
-   * Writes a rewrite the agent makes on its own (scrubbed clear text, a restored file); returns false
-   * when the file is a symbolic link, which is left as it is (warned once).
-   */
-  async #rewriteMain(text: string, what: string): Promise<boolean> {
-    try {
-      await this.#writeMain(text);
-      return true;
-    } catch (error) {
-      if (!(error instanceof SymlinkRefusedError)) throw error;
-      this.#warnOnce(`rewrite:${what}`, `${error.message}; ${what} is not written to it`);
-      return false;
-    }
-  }
-
-  async #checkMode(path: string): Promise<void> {
-    const found = await restrictMode(path);
-    if (found.kind === "tightened") {
-      this.#warn(
-        `${path} had mode 0${
-          found.previous.toString(8)
-        } (readable by others); set it to 0600 because it holds the ` +
-          `authentication phrase`,
-      );
-    } else if (found.kind === "link") {
-      const loose = found.mode === null
-        ? ""
-        : `; ${found.target} has mode 0${found.mode.toString(8)} (readable by others) although it holds ` +
-          `the authentication phrase: chmod 600 ${found.target}`;
-      this.#warnOnce(
-        `link:${found.target}`,
-        `${path} is a symbolic link to ${found.target}: pcns-agent reads it but never changes it (no mode ` +
-          `change, no write through the link), so changes from the web UI, the API and config set are ` +
-          `refused; edit ${found.target} itself${loose}`,
-      );
-    }
-  }
-
-  /** Warns when others than the owner can write the data directory (they could replace the configuration). */
-  async #checkDataDir(): Promise<void> {
-    for (const pipe of await namedPipesIn(this.dataDir)) {
-      this.#warn(
-        `${pipe} is a named pipe in the data directory: it stalls the watcher that applies edits of ` +
-          `${baseName(this.path)} (they are then seen by a 5-second poll only); remove it`,
-      );
-    }
-    const loose = await looseDirectory(this.dataDir).catch(() => undefined);
-    if (!loose) return;
-    this.#warn(
-      `the data directory ${this.dataDir} is writable by ${loose.who} (mode 0${loose.mode.toString(8)}): ` +
-        `whoever can write there can replace pcnsconfig.ini and make the agent run commands as its user; ` +
-        `chmod 700 ${this.dataDir}`,
-    );
-  }
-
-  /**
-   * Keeps the damaged file as pcnsconfig.ini.corrupt: a copy of the bytes read, or (when it could not be read:
-   * too large) the file itself, moved; a link, a device or a pipe is left where it is. True when kept.
-   */
-  async #keepDamaged(bytes: Uint8Array | null): Promise<boolean> {
-    if (bytes !== null) {
-      await atomicWriteFile(this.corruptPath, bytes);
-      return true;
-    }
-    const info = await Deno.lstat(this.path).catch(() => null);
-    if (!info?.isFile) return false;
-    if (await symlinkTarget(this.corruptPath) !== undefined) await Deno.remove(this.corruptPath);
-    await Deno.rename(this.path, this.corruptPath);
-    await Deno.chmod(this.corruptPath, 0o600).catch(() => {});
-    return true;
-  }
-
-  /**
-   * The text a start uses when the file is unreadable as a whole: the backup, used as a whole and loudly
-   * (error line, ConfigBackupUsed event); the damaged bytes are kept as pcnsconfig.ini.corrupt (0600) and
-   * the file is restored from the backup. Without a backup the file is evaluated as it is, loudly too.
-   */
-  async #useBackupAsWhole(
-    damaged: Uint8Array | null,
-    why: string,
-    backupText: string | null,
-  ): Promise<string | null> {
-    if (backupText === null) {
-      const note =
-        `${this.path} is unreadable as a whole (${why}) and there is no backup ${this.backupPath} to use`;
-      this.#logBesideEvent("error", note);
-      this.#emit({ id: "ConfigWarning", note, details: { file: this.path, reason: why } });
-      return null;
-    }
-    const kept = await this.#keepDamaged(damaged).catch((error) => {
-      this.#logger.error(
-        `config: could not keep the damaged file as ${this.corruptPath}: ${errorText(error)}`,
-      );
-      return false;
-    });
-    const restored = await this.#rewriteMain(backupText, "the backup");
-    const note = `${this.path} is unreadable as a whole (${why}): using the backup ${this.backupPath} as a ` +
-      `whole` + (kept ? `; the damaged file was kept as ${this.corruptPath}` : "") +
-      (restored ? `; ${this.path} was restored from the backup` : "");
-    this.#logBesideEvent("error", note);
-    this.#emit({
-      id: "ConfigBackupUsed",
-      note,
-      details: { file: this.path, backup: this.backupPath, reason: why, keptAs: this.corruptPath },
-    });
-    return backupText;
-  }
-
-  /** The file's text at start (restored, defaulted or replaced by the backup as needed). */
-  async #startText(backupText: string | null): Promise<string> {
-    const link = await symlinkTarget(this.path);
-    let read: FileText | null;
-    let unreadable: string | undefined;
-    try {
-      read = await this.#readMain();
-    } catch (error) {
-      read = { bytes: new Uint8Array(), text: "" };
-      unreadable = `it cannot be read as a file: ${errorText(error)}`;
-    }
-    const damaged = unreadable === undefined ? read?.bytes ?? null : null;
-    if (read === null && link !== undefined) {
-      const text = backupText ?? defaultConfigText();
-      this.#lastHash = contentHash(text);
-      this.#warn(
-        `${this.path} is a symbolic link to ${link}, which does not exist: using ` +
-          (backupText !== null ? `the backup ${this.backupPath}` : "the default configuration") +
-          ` (nothing is written through the link; create ${link} or replace the link by the file)`,
-      );
-      return text;
-    }
-    if (read === null) {
-      if (backupText !== null) {
-        await this.#writeMain(backupText);
-        this.#warn(`${this.path} was not found; restored it from the backup ${this.backupPath}`);
-        return backupText;
-      }
-      const text = defaultConfigText();
-      await this.#writeMain(text);
-      this.#warn(
-        `${this.path} was not found and there is no backup: wrote a default configuration (user "apc", ` +
-          `the NMC factory authentication phrase, no NMC address); edit it to add your NMC`,
-      );
-      return text;
-    }
-    await this.#checkMode(this.path);
-    const why = unreadable ?? unreadableReason(read.bytes, read.text, backupText);
-    if (why !== undefined) {
-      const text = await this.#useBackupAsWhole(damaged, why, backupText);
-      if (text !== null) return text;
-    }
-    this.#lastHash = contentHash(read.text);
-    return read.text;
-  }
-
   async #load(): Promise<void> {
     for (const name of await removeStaleTemps(this.path, this.backupPath, this.corruptPath)) {
       this.#logger.info(`config: removed ${name}, left by an interrupted write`);
     }
-    await this.#checkDataDir();
-    const backupText = await this.#readBackup();
-    const text = await this.#startText(backupText);
+    await this.#files.checkDataDir();
+    const backupText = await this.#files.readBackup();
+    const text = await startText(this.#files, backupText, {
+      warn: (message) => this.#warn(message),
+      logBesideEvent: (level, message) => this.#logBesideEvent(level, message),
+      emit: (draft) => this.#emit(draft),
+      logger: this.#logger,
+    });
     const ev = await this.#withStartNeeds(this.#evaluate(text, backupText, false), false);
     this.#problems = ev.problems;
     // The clear-text password never stays on disk.
-    if (ev.text !== text) await this.#rewriteMain(ev.text, "the hashed or removed clear text");
-    else this.#lastHash = contentHash(text);
+    if (ev.text !== text) await this.#files.rewriteMain(ev.text, "the hashed or removed clear text");
+    else this.#files.lastHash = contentHash(text);
     for (const p of ev.problems) {
       if (p.level === "warning") this.#warn(p.message);
       else this.#logger.error(`config: ${p.message}`);
@@ -640,7 +386,7 @@ export class ConfigStore {
       throw new ConfigError(`cannot load ${this.path}: ${errors} error(s)`, ev.problems);
     }
     if (ev.passwordFromClearText) this.#credentialsFromClearText();
-    await this.#writeBackup(ev.backupText);
+    await this.#files.writeBackup(ev.backupText);
     this.#values = ev.values;
     this.#config = ev.config!;
     this.#logger.info(`config: loaded ${this.path}`);
@@ -655,7 +401,7 @@ export class ConfigStore {
   async #reload(): Promise<ReloadResult> {
     let read: FileText | null;
     try {
-      read = await this.#readMain();
+      read = await this.#files.readMain();
     } catch (error) {
       return this.#reject([
         problem("error", this.path, undefined, `unreadable as a whole: ${errorText(error)}`),
@@ -664,26 +410,26 @@ export class ConfigStore {
     if (read === null) {
       if (!this.#missingReported) this.#warn(`${this.path} was deleted; keeping the running configuration`);
       this.#missingReported = true;
-      this.#lastHash = null;
+      this.#files.lastHash = null;
       return { status: "missing" };
     }
     const text = read.text;
     this.#missingReported = false;
-    await this.#checkMode(this.path);
-    if (contentHash(text) === this.#lastHash) return { status: "unchanged" };
-    const backupText = await this.#readBackup();
+    await this.#files.checkMode(this.path);
+    if (contentHash(text) === this.#files.lastHash) return { status: "unchanged" };
+    const backupText = await this.#files.readBackup();
     const why = unreadableReason(read.bytes, text, backupText);
     if (why !== undefined) {
-      this.#lastHash = contentHash(text);
+      this.#files.lastHash = contentHash(text);
       return this.#reject([problem("error", this.path, undefined, `unreadable as a whole: ${why}`)]);
     }
     const ev = await this.#withStartNeeds(this.#evaluate(text, backupText, true), true);
     this.#problems = ev.problems;
-    if (ev.text !== text) await this.#rewriteMain(ev.text, "the hashed or removed clear text");
-    else this.#lastHash = contentHash(text);
+    if (ev.text !== text) await this.#files.rewriteMain(ev.text, "the hashed or removed clear text");
+    else this.#files.lastHash = contentHash(text);
     if (!ev.ok) return this.#reject(ev.problems.filter((p) => p.level === "error"));
     for (const p of ev.problems) this.#warn(p.message);
-    await this.#writeBackup(ev.backupText);
+    await this.#files.writeBackup(ev.backupText);
     return { status: "applied", change: this.#apply(ev, "reload") };
   }
 
@@ -744,13 +490,4 @@ export class ConfigStore {
     }
     return change;
   }
-}
-
-/** What the poll compares: inode, size and modification time (or "missing"). */
-function identityOf(info: Deno.FileInfo | null): string {
-  return info ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : "missing";
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -9,12 +9,12 @@ import {
   CONFIG_EVENT_IDS,
   DEFAULT_SHUTDOWN_DELAYS,
   EVENT_PROPERTIES,
-  type KeyDef,
   MAX_EVENT_SECONDS,
   SCHEMA,
   SECTIONS,
   SHUTDOWN_EVENT_IDS,
 } from "./schema.ts";
+import type { KeyDef } from "./keydefs.ts";
 import { isRepeatedSshSection } from "./schema_ssh.ts";
 import { isRepeatedSetupSection } from "./schema_setups.ts";
 

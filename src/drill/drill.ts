@@ -6,6 +6,9 @@
  * take milliseconds. With `[NUT]` on, the timeline shows FSD being set for the
  * NUT secondaries and the wait for them, assumed to last the full
  * hostSyncTimeout (a secondary that never logs out); no server is opened.
+ * With `[SNMP]` on and a trapReceiver_N set, it shows each trap the SNMP
+ * agent would send (and each repeat) at its second, from the same alarm
+ * table and schedule (`snmp/alarmtraps.ts`); no trap is sent.
  *
  * @module
  */
@@ -25,6 +28,9 @@ import type { Clock } from "../time/clock.ts";
 import type { SshActionOutcome } from "../ssh/actions.ts";
 import { sshSequenceSeconds, sshStepText } from "../ssh/plan.ts";
 import { activeSetups, setupSequenceSeconds } from "../setups/plan.ts";
+import { snmpSettings } from "../agent/network_servers.ts";
+import { AlarmTraps, notificationName, servedCard } from "../snmp/alarmtraps.ts";
+import { initialUpsState } from "../ups/state.ts";
 
 /** Drill options. */
 export interface DrillOptions {
@@ -167,6 +173,14 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
     }
   };
   const unsubscribe = agent.bus.subscribe(onEvent);
+  const traps = await drillTraps(
+    drillConfig,
+    agent,
+    clock,
+    action,
+    (text) => timeline.push({ at: at(), kind: "warning", text }),
+  );
+  const unfollow = traps ? agent.bus.subscribe((event) => traps.follow(event)) : () => {};
 
   const sims = cards.map((card) =>
     new NmcSimulator({
@@ -210,11 +224,53 @@ export async function runDrill(config: AgentConfig, options: DrillOptions): Prom
   } finally {
     if (heartbeat !== undefined) fake.clearInterval(heartbeat);
     unsubscribe();
+    unfollow();
+    traps?.stop();
     await agent.stop();
     await Deno.remove(dataDir, { recursive: true });
   }
   const os = executor.calls[0];
   return { timeline, osShutdownAt: os ? Math.round(os.at - start) / 1000 : undefined };
+}
+
+/**
+ * The SNMP traps the agent would send ([SNMP] on, a trapReceiver_N set): the SNMP agent's own schedule
+ * over the served card, each notification recorded as an action (undefined when no trap would be sent).
+ */
+async function drillTraps(
+  config: AgentConfig,
+  agent: Agent,
+  clock: Clock,
+  action: (text: string) => void,
+  warn: (text: string) => void,
+): Promise<AlarmTraps | undefined> {
+  const settings = snmpSettings(config);
+  if (!settings || settings.trapReceivers.length === 0) return undefined;
+  const { trapProblem } = await import("../snmp/traps.ts");
+  const problem = trapProblem(settings);
+  let card: string;
+  try {
+    if (problem) throw new Error(`[SNMP] ${problem}`);
+    card = servedCard(settings);
+  } catch (error) {
+    warn(`${(error as Error).message}: no SNMP trap will be sent`);
+    return undefined;
+  }
+  const to = `${settings.trapReceivers.join(", ")} (${settings.trapVersion})`;
+  const every = settings.trapRepeatInterval;
+  const traps = new AlarmTraps({
+    ups: () => agent.status().ups.find((u) => u.card === card) ?? initialUpsState(card),
+    clock,
+    repeatSeconds: () => every,
+    send: (n, repeat) =>
+      action(
+        `would send SNMP trap ${notificationName(n)} for NMC ${card} to ${to}${
+          repeat ? ` again (repeated every ${every} s while it holds)` : ""
+        }`,
+      ),
+  });
+  traps.sync();
+  return traps;
 }
 
 /** The drill's NUT forced shutdown: records FSD and assumes a secondary that never logs out (the longest wait). */
@@ -228,6 +284,7 @@ function drillHostSync(config: AgentConfig, action: (text: string) => void): Hos
       return { ups: names, loggedIn: 1, clients: assumed };
     },
     clearForcedShutdown: () => {},
+    clearForcedShutdownOf: () => {},
     loggedIn: () => assumed,
     onLogout: () => () => {},
   };

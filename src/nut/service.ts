@@ -195,9 +195,15 @@ export class NutService implements HostSyncPort {
     return { ups: names, loggedIn: clients.length, clients };
   }
 
-  /** Clears FSD (the shutdown was re-armed). */
+  /** Clears FSD on every UPS (the host's shutdown was re-armed). */
   clearForcedShutdown(): void {
     this.#fsd.clear();
+  }
+
+  /** Clears FSD on the UPSs of `cards` only (an advanced UPS setup was re-armed; none when empty). */
+  clearForcedShutdownOf(cards: readonly string[]): void {
+    if (cards.length === 0) return;
+    for (const name of this.#namesOf(cards)) this.#fsd.delete(name);
   }
 
   /** The secondaries logged in to the UPSs of `cards` (every served UPS when empty). */

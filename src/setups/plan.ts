@@ -2,9 +2,10 @@
  * How the advanced UPS setups (`[advanced_ups_setup_N]`, `config/schema_setups.ts`) map onto engines
  * (pure): each setup is an action engine of its own over its cards (mode advanced, x = cards -
  * minimumHealthy, the host's shutdown delays per event, no per-event actions: those stay the host's) with
- * a sequence of its own (its turn-off, SSH actions and command file; no FSD, settle delay or OS step).
- * The host's sequence keeps `[Shutdown]`, the NUT wait and the OS step, the SSH actions no setup lists,
- * and starts only when a setup with shutdownThisServer hands over.
+ * a sequence of its own (its turn-off, SSH actions and command file; with `[NUT] enabled` FSD on its own
+ * UPSs and the wait for their secondaries; no settle delay or OS step). The host's sequence keeps
+ * `[Shutdown]`, its own FSD and NUT wait and the OS step, the SSH actions no setup lists, and starts only
+ * when a setup with shutdownThisServer hands over.
  *
  * @module
  */
@@ -57,6 +58,7 @@ export function setupSequenceSettings(config: AgentConfig, setup: UpsSetupSettin
     settleDelay: 0,
     osCommands: [],
     sshActions: setupSshActions(config, setup),
+    ...(config.nut?.enabled ? { hostSyncTimeout: config.nut.hostSyncTimeout } : {}),
     setup: { name: setup.name, handOver: setup.shutdownThisServer },
   };
 }
@@ -91,10 +93,14 @@ export function hostExternal(
   };
 }
 
-/** Seconds a setup's own sequence takes at most: its SSH actions and its command file. */
+/**
+ * Seconds a setup's own sequence takes at most: its SSH actions, its command file and (NUT server on) the
+ * wait for the secondaries of its UPSs.
+ */
 export function setupSequenceSeconds(config: AgentConfig, setup: UpsSetupSettings): number {
   return (setup.shutdownCommandFile ? setup.shutdownCommandFileDuration : 0) +
-    sshSequenceSeconds(setupSshActions(config, setup));
+    sshSequenceSeconds(setupSshActions(config, setup)) +
+    (config.nut?.enabled ? config.nut.hostSyncTimeout : 0);
 }
 
 /** The longest own sequence among the setups in use that hand over to this server (0 = none). */

@@ -3,11 +3,13 @@
  * (`setups/plan.ts` gives their settings), fed the same event stream as the host's engine.
  *
  * - A setup counts only its own cards: when fewer than `minimumHealthy` of them are healthy, its
- *   countdown starts (ShutdownPending), and when due its sequence runs (SetupActionsStarting, its UPS
- *   turn-off, its SSH actions, its command file).
+ *   countdown starts (ShutdownPending), and when due its sequence runs (SetupActionsStarting, with the
+ *   NUT server on FSD on its own UPSs, its UPS turn-off, its SSH actions, its command file, the wait for
+ *   the NUT secondaries of its UPSs).
  * - With shutdownThisServer it then starts the host's sequence (`startHostSequence`) and waits for it:
  *   the host's OS step runs at most once whichever setups decide it. Without, it is done for this outage
- *   (SetupActionsDone) and re-arms by itself once its cards are healthy again (ShutdownRearmed).
+ *   (SetupActionsDone) and re-arms by itself once its cards are healthy again (ShutdownRearmed), which
+ *   clears FSD on its own UPSs only.
  * - Every event of a setup names it: `details.setup` and a `setup NAME: ` note prefix.
  * - Each setup persists its own countdowns and running sequence (`pending-shutdown-<section>.json`,
  *   same resumption rules as the host's): after a restart an interrupted setup sequence runs again when
@@ -25,6 +27,7 @@ import type { OsShutdownExecutor } from "../shutdown/executor.ts";
 import type { PersistedShutdownState, ShutdownStateStore } from "../shutdown/persist.ts";
 import {
   type CommandRun,
+  type HostSyncPort,
   type SequenceTrigger,
   ShutdownSequencer,
   type TurnOffResult,
@@ -62,6 +65,8 @@ export interface SetupsPorts {
   readonly os: OsShutdownExecutor;
   /** A new SSH runner publishing through `emit`. */
   sshRunner(emit: (draft: EventDraft) => void): SetupSshRunner;
+  /** The NUT server's forced shutdown (FSD on a setup's own UPSs; used only with `[NUT] enabled`). */
+  readonly hostSync?: HostSyncPort;
   /** Starts the host's sequence (or joins the one running); resolves when it ended. */
   startHostSequence(trigger: SequenceTrigger): Promise<void>;
   /** UPS loads (unused by advanced mode; passed on to the engines). */
@@ -213,6 +218,7 @@ export class AdvancedSetups {
       turnOffUps: (card) => ports.turnOffUps(card),
       runCommandFile: (path, timeoutMs, env) => ports.runCommandFile(path, timeoutMs, env),
       runSshActions: (phase, actions) => runner.runPhase(phase, actions),
+      ...(ports.hostSync ? { hostSync: ports.hostSync } : {}),
       handOver: (trigger) =>
         ports.startHostSequence({
           ...trigger,

@@ -26,11 +26,14 @@
  * `CommandFileSkipped` and `SshActionSkipped` instead of "sent" and "finished".
  *
  * An advanced UPS setup's sequence (`settings.setup`, see `src/setups/`) is
- * the same run cut short: SetupActionsStarting, its UPS turn-off, its SSH
- * actions and its command file; then, with shutdownThisServer, it hands over
- * to the host's own sequence (`ports.handOver`) and waits for it; then
- * SetupActionsDone (outcome `actions-done`). It never sets FSD, never waits
- * the settle delay and never runs the OS step itself.
+ * the same run cut short: SetupActionsStarting (with the NUT server on, FSD
+ * on its own UPSs, `settings.cards`), its UPS turn-off, its SSH actions and
+ * its command file, then the wait for the NUT secondaries of its UPSs; then,
+ * with shutdownThisServer, it hands over to the host's own sequence
+ * (`ports.handOver`) and waits for it; then SetupActionsDone (outcome
+ * `actions-done`). It never waits the settle delay and never runs the OS step
+ * itself. Re-armed, it clears FSD on its own UPSs only
+ * (`clearForcedShutdownOf`); the host's sequence clears FSD everywhere.
  *
  * Every side effect goes through injected ports, so the drill, the demo and
  * the tests run the same code with recorders and a fake clock.
@@ -100,8 +103,10 @@ export interface HostSyncStart {
 export interface HostSyncPort {
   /** Sets FSD on the UPSs of `cards` (every served UPS when empty). */
   forceShutdown(cards: readonly string[]): HostSyncStart;
-  /** Clears FSD (the shutdown was re-armed). */
+  /** Clears FSD on every UPS (the host's shutdown was re-armed). */
   clearForcedShutdown(): void;
+  /** Clears FSD on the UPSs of `cards` only (an advanced UPS setup was re-armed; none when empty). */
+  clearForcedShutdownOf(cards: readonly string[]): void;
   /** The secondaries logged in to the UPSs of `cards` now (`user@address (ups)`). */
   loggedIn(cards: readonly string[]): readonly string[];
   /** Calls `listener` whenever a secondary logs out; returns the unsubscribe function. */
@@ -157,7 +162,7 @@ export interface SequenceSettings {
   readonly hostSyncTimeout?: number;
   /** The SSH actions (only the enabled ones of the shutdown phases run here). */
   readonly sshActions?: readonly SshActionSettings[];
-  /** An advanced UPS setup's sequence: no FSD, settle delay or OS step of its own. */
+  /** An advanced UPS setup's sequence: FSD on its own UPSs only, no settle delay or OS step of its own. */
   readonly setup?: SetupSequence;
 }
 
@@ -173,8 +178,17 @@ export interface PlannedStep {
 export function planSequence(settings: SequenceSettings): PlannedStep[] {
   const steps: PlannedStep[] = [];
   let at = 0;
-  const nut = settings.hostSyncTimeout !== undefined && !settings.setup;
-  if (nut) steps.push({ atSeconds: 0, what: "set FSD (forced shutdown) for the NUT secondaries of the UPS" });
+  const nut = settings.hostSyncTimeout !== undefined;
+  if (nut) {
+    steps.push({
+      atSeconds: 0,
+      what: settings.setup
+        ? `set FSD (forced shutdown) for the NUT secondaries of the setup's UPSs (NMC ${
+          settings.cards.join(", ")
+        })`
+        : "set FSD (forced shutdown) for the NUT secondaries of the UPS",
+    });
+  }
   if (settings.turnOffUps && settings.cards.length > 0) {
     steps.push({ atSeconds: at, what: `turn off the UPS through NMC ${settings.cards.join(", ")}` });
   }
@@ -193,6 +207,13 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
     at += settings.shutdownCommandFileDuration;
   }
   ssh("afterShutdown");
+  if (nut) {
+    steps.push({
+      atSeconds: at,
+      what: `wait for the logged-in NUT secondaries to log out (at most ${settings.hostSyncTimeout} s)`,
+    });
+    at += settings.hostSyncTimeout!;
+  }
   if (settings.setup) {
     steps.push({
       atSeconds: at,
@@ -201,13 +222,6 @@ export function planSequence(settings: SequenceSettings): PlannedStep[] {
         : "done: this server is not shut down (shutdownThisServer = false)",
     });
     return steps;
-  }
-  if (nut) {
-    steps.push({
-      atSeconds: at,
-      what: `wait for the logged-in NUT secondaries to log out (at most ${settings.hostSyncTimeout} s)`,
-    });
-    at += settings.hostSyncTimeout!;
   }
   steps.push({ atSeconds: at, what: `wait the settle delay of ${settings.settleDelay} s` });
   at += settings.settleDelay;
@@ -251,6 +265,8 @@ export class ShutdownSequencer {
   #aborted = false;
   #wake: (() => void) | undefined;
   #waitTimer: unknown;
+  /** The last run was an advanced UPS setup's: the cards it set FSD on ([] = none). */
+  #setupFsd: readonly string[] | undefined;
 
   /** Creates a sequencer over the given ports. */
   constructor(ports: SequencePorts) {
@@ -296,7 +312,9 @@ export class ShutdownSequencer {
   /** Re-arms a finished sequence so the next trigger runs it again; refused (false) while it runs. */
   reset(): boolean {
     if (this.#phase === "running") return false;
-    this.#ports.hostSync?.clearForcedShutdown();
+    if (this.#setupFsd === undefined) this.#ports.hostSync?.clearForcedShutdown();
+    else if (this.#setupFsd.length > 0) this.#ports.hostSync?.clearForcedShutdownOf(this.#setupFsd);
+    this.#setupFsd = undefined;
     this.#phase = "idle";
     this.#startedAt = undefined;
     this.#run = undefined;
@@ -386,6 +404,7 @@ export class ShutdownSequencer {
     hostSync: HostSyncPort,
     cards: readonly string[],
     timeoutSeconds: number,
+    anyway: string,
   ): Promise<void> {
     const { clock, emit } = this.#ports;
     const count = () => {
@@ -423,9 +442,7 @@ export class ShutdownSequencer {
     if (timedOut && left.length > 0) {
       emit({
         id: "HostSyncTimedOut",
-        note: `${left.length} still logged in after ${timeoutSeconds} s: ${
-          clientList(left)
-        }; shutting down anyway`,
+        note: `${left.length} still logged in after ${timeoutSeconds} s: ${clientList(left)}; ${anyway}`,
         details: { clients: left.slice(0, 100), waitedSeconds: seconds },
       });
     } else {
@@ -473,11 +490,15 @@ export class ShutdownSequencer {
       note: trigger.reason,
       details: { trigger: trigger.eventId, cards: trigger.cards, plan, dryRun: this.#ports.os.dryRun },
     });
-    const hostSync = settings.hostSyncTimeout !== undefined && !settings.setup
-      ? this.#ports.hostSync
-      : undefined;
-    const fsdCards = trigger.cards.length > 0 ? trigger.cards : settings.cards;
-    if (hostSync) this.#forceShutdown(hostSync, fsdCards);
+    const hostSync = settings.hostSyncTimeout !== undefined ? this.#ports.hostSync : undefined;
+    // A setup's FSD: all its own UPSs (never [], which means every served UPS); the host's: the trigger's.
+    const fsdCards = settings.setup
+      ? settings.cards
+      : trigger.cards.length > 0
+      ? trigger.cards
+      : settings.cards;
+    if (settings.setup) this.#setupFsd = hostSync ? fsdCards : [];
+    if (hostSync && (fsdCards.length > 0 || !settings.setup)) this.#forceShutdown(hostSync, fsdCards);
 
     if (settings.turnOffUps && settings.cards.length > 0) {
       this.#step = "UPS turn-off";
@@ -517,12 +538,15 @@ export class ShutdownSequencer {
     await this.#runSsh("afterShutdown", settings);
 
     if (this.#aborted) return;
+    if (hostSync && (fsdCards.length > 0 || !settings.setup)) {
+      const anyway = settings.setup ? "the setup's actions end anyway" : "shutting down anyway";
+      await this.#waitForSecondaries(hostSync, fsdCards, settings.hostSyncTimeout!, anyway);
+    }
+    if (this.#aborted) return;
     if (settings.setup) {
       await this.#endSetup(trigger, settings.setup);
       return;
     }
-    if (hostSync) await this.#waitForSecondaries(hostSync, fsdCards, settings.hostSyncTimeout!);
-    if (this.#aborted) return;
 
     this.#step = "settle delay";
     await new Promise<void>((resolve) => {

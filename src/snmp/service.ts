@@ -23,21 +23,13 @@ import type { AgentEvent } from "../events/types.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { Logger } from "../log/logger.ts";
 import type { BoundAddress } from "../nut/listeners.ts";
-import type { Clock, TimerHandle } from "../time/clock.ts";
+import type { Clock } from "../time/clock.ts";
 import { initialUpsState, type UpsState } from "../ups/state.ts";
-import {
-  alarmNotification,
-  ALARMS,
-  AlarmTable,
-  type Notification,
-  onBatteryNotification,
-  presentAlarms,
-  REPEATED_ALARMS,
-  trapsFor,
-} from "./alarms.ts";
+import type { Notification } from "./alarms.ts";
+import { AlarmTraps, servedCard } from "./alarmtraps.ts";
 import { startEngine } from "./engine.ts";
 import { admit, type DropReason, type GateView } from "./gate.ts";
-import { buildMib, secondsOnBattery, timeTicks } from "./mib.ts";
+import { buildMib, timeTicks } from "./mib.ts";
 import { snmp, snmpUser } from "./netsnmp.ts";
 import { answer } from "./responder.ts";
 import { testNotification, TrapSender } from "./traps.ts";
@@ -66,23 +58,8 @@ export interface SnmpServiceDeps {
   readonly hostname: string;
 }
 
-/** The card `[SNMP] nmc` names (pure); throws with a clear message when it names none. */
-export function servedCard(settings: Pick<SnmpServiceSettings, "nmc" | "cards" | "names">): string {
-  const wanted = settings.nmc.trim();
-  if (wanted === "") {
-    if (settings.cards.length === 0) {
-      throw new Error("[SNMP] no NMC is configured ([NetworkManagementCard] ip_1)");
-    }
-    return settings.cards[0];
-  }
-  const byName = settings.names.find((n) => n.name.toLowerCase() === wanted.toLowerCase());
-  if (byName) return byName.card;
-  if (settings.cards.includes(wanted)) return wanted;
-  throw new Error(
-    `[SNMP] nmc = ${wanted} is neither a configured NMC address (${settings.cards.join(", ") || "none"}) ` +
-      `nor a UPS name (${settings.names.map((n) => n.name).join(", ") || "none"})`,
-  );
-}
+/** The card `[SNMP] nmc` names (pure; see `alarmtraps.ts`). */
+export { servedCard };
 
 /** Requests answered and datagrams dropped, by reason, since the start. */
 export type SnmpCounters = Record<DropReason | "answered" | "refused" | "engine", number>;
@@ -102,10 +79,7 @@ export class SnmpService {
   #addresses: BoundAddress[] = [];
   #view: GateView = { communities: new Set(), users: new Map() };
   #traps!: TrapSender;
-  readonly #table = new AlarmTable();
-  #shutdown = { pending: 0, starting: false };
-  #lineBads = 0;
-  readonly #repeats = new Map<string, TimerHandle>();
+  readonly #alarms: AlarmTraps;
   readonly #unsubscribe: () => void;
   readonly #throttle: LogThrottle;
   readonly #counters: SnmpCounters = {
@@ -117,7 +91,6 @@ export class SnmpService {
     refused: 0,
     engine: 0,
   };
-  #stopped = false;
 
   private constructor(settings: SnmpServiceSettings, deps: SnmpServiceDeps) {
     this.#settings = settings;
@@ -125,7 +98,13 @@ export class SnmpService {
     this.#card = servedCard(settings);
     this.#startedAt = deps.clock.now();
     this.#throttle = new LogThrottle(60_000, () => deps.clock.now());
-    this.#unsubscribe = deps.subscribe((event) => this.#follow(event));
+    this.#alarms = new AlarmTraps({
+      ups: () => this.#ups(),
+      clock: deps.clock,
+      repeatSeconds: () => this.#settings.trapRepeatInterval,
+      send: (n) => this.#send(n),
+    });
+    this.#unsubscribe = deps.subscribe((event) => this.#alarms.follow(event));
   }
 
   /** Starts serving; throws when the card is unknown or the port cannot be bound. */
@@ -138,7 +117,7 @@ export class SnmpService {
       service.#agent = await service.#open(settings);
       service.#authorize(settings);
       service.#traps = service.#trapSender(settings);
-      service.#sync();
+      service.#alarms.sync();
     } catch (error) {
       service.#unsubscribe();
       service.#agent?.close();
@@ -188,20 +167,16 @@ export class SnmpService {
     this.#traps = this.#trapSender(settings);
     if (card !== this.#card) {
       this.#card = card;
-      this.#lineBads = 0;
+      this.#alarms.resetLineBads();
     }
-    for (const handle of this.#repeats.values()) this.#deps.clock.clearTimeout(handle);
-    this.#repeats.clear();
-    for (const row of this.#table.rows()) this.#scheduleRepeat(row.descr);
-    this.#sync();
+    this.#alarms.reschedule();
+    this.#alarms.sync();
   }
 
   /** Stops serving and sending. */
   stop(): Promise<void> {
-    this.#stopped = true;
     this.#unsubscribe();
-    for (const handle of this.#repeats.values()) this.#deps.clock.clearTimeout(handle);
-    this.#repeats.clear();
+    this.#alarms.stop();
     this.#traps?.close();
     return this.#close(this.#agent);
   }
@@ -229,55 +204,8 @@ export class SnmpService {
     return this.#deps.upsState(this.#card) ?? initialUpsState(this.#card);
   }
 
-  /** Brings the alarm table up to date; sends the traps of what changed. */
-  #sync(): void {
-    if (this.#stopped) return;
-    const now = this.#deps.clock.now();
-    const shutdown = { pending: this.#shutdown.pending > 0, starting: this.#shutdown.starting };
-    const change = this.#table.update(presentAlarms(this.#ups(), shutdown), now);
-    if (change.added.some((r) => r.descr === ALARMS.onBattery)) this.#lineBads++;
-    for (const row of change.removed) {
-      const handle = this.#repeats.get(row.descr);
-      if (handle !== undefined) this.#deps.clock.clearTimeout(handle);
-      this.#repeats.delete(row.descr);
-    }
-    for (const n of trapsFor(change, () => this.#onBatteryTrap())) this.#send(n);
-    for (const row of change.added) this.#scheduleRepeat(row.descr);
-  }
-
-  #onBatteryTrap(): Notification {
-    const r = this.#ups().reading;
-    return onBatteryNotification({
-      minutesRemaining: Math.max(0, Math.floor(r.runtimeMinutes ?? 0)),
-      secondsOnBattery: secondsOnBattery(this.#table.rows(), this.#deps.clock.now()),
-      lowBattMinutes: Math.max(0, Math.round(r.lowBatteryDurationMinutes ?? 0)),
-    });
-  }
-
-  #scheduleRepeat(descr: string): void {
-    const seconds = this.#settings.trapRepeatInterval;
-    if (seconds <= 0 || !REPEATED_ALARMS.has(descr) || this.#stopped) return;
-    const handle = this.#deps.clock.setTimeout(() => {
-      this.#repeats.delete(descr);
-      const row = this.#table.row(descr);
-      if (!row || this.#stopped) return;
-      this.#send(descr === ALARMS.onBattery ? this.#onBatteryTrap() : alarmNotification(row, true));
-      this.#scheduleRepeat(descr);
-    }, seconds * 1000);
-    this.#repeats.set(descr, handle);
-  }
-
   #send(notification: Notification): void {
     void this.#traps.send(notification, this.#upTime());
-  }
-
-  #follow(event: AgentEvent): void {
-    const s = this.#shutdown;
-    if (event.id === "ShutdownPending" || event.id === "CountdownResumed") s.pending++;
-    else if (event.id === "ShutdownCancelled") s.pending = Math.max(0, s.pending - 1);
-    else if (event.id === "ShutdownStarting") this.#shutdown = { pending: 0, starting: true };
-    else if (event.id === "ShutdownRearmed") this.#shutdown = { pending: 0, starting: false };
-    this.#sync();
   }
 
   #authorize(settings: SnmpServiceSettings): void {
@@ -333,7 +261,7 @@ export class SnmpService {
       const id = Buffer.from(message.msgSecurityParameters?.msgAuthoritativeEngineID ?? []).toString("hex");
       if (id !== this.#engineId) return this.#drop("engine", rinfo.address);
     }
-    this.#sync();
+    this.#alarms.sync();
     const ups = this.#ups();
     const name = this.#settings.names.find((n) => n.card === this.#card)?.name ?? this.#card;
     const mib = buildMib({
@@ -342,8 +270,8 @@ export class SnmpService {
       hostname: this.#deps.hostname,
       now: this.#deps.clock.now(),
       startedAt: this.#startedAt,
-      alarms: this.#table.rows(),
-      lineBads: this.#lineBads,
+      alarms: this.#alarms.table.rows(),
+      lineBads: this.#alarms.lineBads,
     });
     const pdu = message.pdu;
     const result = answer(mib, {

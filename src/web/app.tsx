@@ -12,7 +12,7 @@ import appCss from "../../ui/app.css" with { type: "text" };
 import appJs from "../../ui/app.js" with { type: "text" };
 import favicon from "../../ui/favicon.svg" with { type: "text" };
 import { verifyPassword } from "../config/credentials.ts";
-import { maskConfig } from "../config/schema.ts";
+import { maskConfig } from "../config/build.ts";
 import { sequenceSettings } from "../agent/wiring.ts";
 import { registerPageRoutes } from "./app_pages.tsx";
 import { liveStream } from "./live.ts";

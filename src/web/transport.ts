@@ -32,11 +32,13 @@
  *   (src/web/connections.ts, {@link TransportOptions.limits}).
  * - The redirect goes only to a host the agent serves (see {@link redirectHost}).
  *
+ * The binding helpers are in src/web/binding.ts, the certificate files watcher in src/web/certwatch.ts.
+ *
  * @module
  */
 import type { Logger } from "../log/logger.ts";
 import { LogThrottle } from "../log/throttle.ts";
-import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+import { bindAddress, bindError, isAddrInUse, probePort, settlesWithin, stopListener } from "./binding.ts";
 import { clientText } from "./clienttext.ts";
 import {
   type ConnectionLimits,
@@ -147,86 +149,9 @@ export interface SwapReport {
 }
 
 const DEFAULT_CLOSE_GRACE_MS = 300;
-/** After cutting open responses, how long to wait more for the server to finish. */
-const FORCE_WAIT_MS = 500;
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-// ---------------------------------------------------------------------------
-// Binding helpers (I/O)
-
-let dualStackChecked: boolean | undefined;
-
-/**
- * True when binding "::" also accepts IPv4 (checked once): IPv6 must be
- * bindable, and the OS must not default to IPV6_V6ONLY (Windows does;
- * Linux does when net.ipv6.bindv6only = 1).
- */
-function dualStackAvailable(): boolean {
-  if (dualStackChecked !== undefined) return dualStackChecked;
-  dualStackChecked = Deno.build.os !== "windows";
-  if (dualStackChecked && Deno.build.os === "linux") {
-    try {
-      dualStackChecked = Deno.readTextFileSync("/proc/sys/net/ipv6/bindv6only").trim() !== "1";
-    } catch { /* no /proc or no read permission: assume the default (0) */ }
-  }
-  if (dualStackChecked) {
-    try {
-      Deno.listen({ hostname: "::", port: 0 }).close();
-    } catch {
-      dualStackChecked = false; // IPv6 disabled
-    }
-  }
-  return dualStackChecked;
-}
-
-/** The address to bind for a configured hostname ("" = "::" where it is dual-stack, else "0.0.0.0"). */
-export function bindAddress(hostname: string): string {
-  if (hostname !== "") return hostname.replace(/^\[(.*)\]$/, "$1");
-  return dualStackAvailable() ? "::" : "0.0.0.0";
-}
-
-/** A clear one-line message for a failed bind. */
-function bindError(what: string, hostname: string, port: number, error: unknown): Error {
-  return new Error(
-    `web UI: cannot listen on ${what} port ${port} (${urlHost(hostname)}): ${errorText(error)}`,
-    {
-      cause: error,
-    },
-  );
-}
-
-/** Binds and releases `hostname:port` with a plain (non-reusePort) socket; throws a clear error when taken. */
-function probePort(what: string, hostname: string, port: number): void {
-  if (port === 0) return;
-  try {
-    Deno.listen({ hostname, port }).close();
-  } catch (error) {
-    throw bindError(what, hostname, port, error);
-  }
-}
-
-/** Resolves true when `promise` settles within `ms`, false otherwise (no timer is left behind). */
-function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  const settled = promise.then(() => true, () => true);
-  return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Stops a listener: graceful shutdown; after `graceMs` the open responses are
- * cut; after a further {@link FORCE_WAIT_MS} it is left to finish on its own.
- */
-async function stopListener(listener: Listener, graceMs: number, logger: Logger): Promise<void> {
-  const done = listener.server.shutdown().catch(() => {});
-  if (await settlesWithin(done, graceMs)) return;
-  for (const abort of listener.inflight) abort.abort();
-  listener.inflight.clear();
-  if (await settlesWithin(done, FORCE_WAIT_MS)) return;
-  logger.warn(`web UI: the listener on port ${listener.port} did not stop in time; leaving it to finish`);
 }
 
 // ---------------------------------------------------------------------------
@@ -252,11 +177,6 @@ interface RedirectState {
 
 /** The binding part of the options. */
 type Binding = Pick<TransportOptions, "hostname" | "httpPort" | "httpsPort" | "uiProtocol" | "cert">;
-
-function isAddrInUse(error: unknown): boolean {
-  const cause = error instanceof Error ? error.cause : undefined;
-  return cause instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrInUse;
-}
 
 /**
  * The web UI listeners: a redirect-only HTTP port and the UI port (TLS, or
@@ -704,95 +624,4 @@ function bindingProblem(b: Binding): string | undefined {
     return `web UI: httpPort and httpsPort are both ${b.httpPort}`;
   }
   return undefined;
-}
-
-// ---------------------------------------------------------------------------
-// Certificate files watcher
-
-/** Options of {@link CertificateWatcher}. */
-export interface CertificateWatcherOptions {
-  /** Milliseconds between two looks at the files (default 30 000). */
-  readonly intervalMs?: number;
-  /** Timer source (default: the system clock). */
-  readonly clock?: Clock;
-  /** Where a failing callback is reported. */
-  readonly logger?: Logger;
-}
-
-/** mtime and size of a file, or why it has none. */
-function fileSignature(path: string): string {
-  try {
-    const info = Deno.statSync(path);
-    return `${info.mtime?.getTime() ?? "?"}:${info.size}`;
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound ? "missing" : `error:${errorText(error)}`;
-  }
-}
-
-/**
- * Polls certificate/key files (mtime + size) and calls `onChange` when any of
- * them changed, so that a certificate replaced on disk is served without a
- * restart. The callback is awaited before the next poll; its errors are logged.
- */
-export class CertificateWatcher {
-  readonly #paths: readonly string[];
-  readonly #onChange: (paths: string[]) => void | Promise<void>;
-  readonly #intervalMs: number;
-  readonly #clock: Clock;
-  readonly #logger: Logger | undefined;
-  #signatures: string[];
-  #timer: TimerHandle | undefined;
-  #running = false;
-
-  /** Watches `paths`; call {@link CertificateWatcher.start} to begin. */
-  constructor(
-    paths: readonly string[],
-    onChange: (paths: string[]) => void | Promise<void>,
-    options: CertificateWatcherOptions = {},
-  ) {
-    this.#paths = [...paths];
-    this.#onChange = onChange;
-    this.#intervalMs = options.intervalMs ?? 30_000;
-    this.#clock = options.clock ?? systemClock;
-    this.#logger = options.logger;
-    this.#signatures = this.#paths.map(fileSignature);
-  }
-
-  /** Records the files' current state and starts polling. */
-  start(): this {
-    if (this.#running) return this;
-    this.#running = true;
-    this.#signatures = this.#paths.map(fileSignature);
-    this.#schedule();
-    return this;
-  }
-
-  /** Stops polling. */
-  stop(): void {
-    this.#running = false;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    if (!this.#running) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.poll().finally(() => this.#schedule());
-    }, this.#intervalMs);
-  }
-
-  /** Looks at the files now; calls back and resolves true when some changed. */
-  async poll(): Promise<boolean> {
-    const now = this.#paths.map(fileSignature);
-    const changed = this.#paths.filter((_, i) => now[i] !== this.#signatures[i]);
-    this.#signatures = now;
-    if (changed.length === 0) return false;
-    try {
-      await this.#onChange(changed);
-    } catch (error) {
-      this.#logger?.error(`web UI: handling the changed certificate files failed: ${errorText(error)}`);
-    }
-    return true;
-  }
 }

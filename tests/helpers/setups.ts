@@ -100,7 +100,7 @@ export async function setupsSite() {
   const agents: Agent[] = [];
   const start = (
     config: AgentConfig,
-    o: { dryRun?: boolean; bootId?: string; onBattery?: string[] } = {},
+    o: { dryRun?: boolean; bootId?: string; onBattery?: string[]; servers?: boolean } = {},
   ) => {
     const executor = new RecordingRealExecutor(() => fake.now);
     const at = () => (fake.now - t0) / 1000;
@@ -118,7 +118,7 @@ export async function setupsSite() {
       dryRun: o.dryRun ?? false,
       executor,
       bootId: o.bootId ?? "boot-1",
-      servers: false,
+      servers: o.servers ?? false, // the NUT/NIS/SNMP servers: off unless the test serves NUT
       sshOnStart: false,
       persistCounters: false,
       ports: {

@@ -9,6 +9,7 @@
 import { EVENT_CATALOG } from "../../events/types.ts";
 import type { EventPage, EventQuery } from "../eventquery.ts";
 import { eventName } from "../labels.ts";
+import { localTime, utcOffset } from "../../text/localtime.ts";
 import { CsrfForm, Layout, type PageFrame } from "./layout.tsx";
 
 function link(q: EventQuery, change: Record<string, string | number>, base = "/events"): string {
@@ -21,22 +22,6 @@ function link(q: EventQuery, change: Record<string, string | number>, base = "/e
   p.set("limit", String(q.perPage));
   for (const [k, v] of Object.entries(change)) p.set(k, String(v));
   return `${base}?${p}`;
-}
-
-const two = (n: number) => String(Math.floor(Math.abs(n))).padStart(2, "0");
-
-/** The host's UTC offset at `t` as `+01:00`. */
-export function utcOffset(t: number): string {
-  const minutes = -new Date(t).getTimezoneOffset();
-  return `${minutes < 0 ? "-" : "+"}${two(minutes / 60)}:${two(minutes % 60)}`;
-}
-
-/** `2026-12-02 15:04:05 +01:00`: the host's local time with its UTC offset. */
-export function localTime(t: number): string {
-  const d = new Date(t);
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${
-    two(d.getMinutes())
-  }:${two(d.getSeconds())} ${utcOffset(t)}`;
 }
 
 /** A filter bound as the date field shows it (`YYYY-MM-DD HH:MM`, local). */

@@ -6,7 +6,8 @@
  * @module
  */
 import type { Child } from "hono/jsx";
-import { type KeyDef, keyDef } from "../../config/schema.ts";
+import type { KeyDef } from "../../config/keydefs.ts";
+import { keyDef } from "../../config/schema.ts";
 import { iniName, keyLabel, optionLabels } from "../labels.ts";
 import { settingsMenu } from "./settings_registry.ts";
 
