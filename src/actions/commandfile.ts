@@ -4,8 +4,9 @@
  * variables added to the agent's own environment, stdin closed, and its
  * output captured (bounded). A command that overruns its time limit gets
  * SIGTERM, then SIGKILL 2 s later, sent to its whole process group on
- * Linux/macOS (it is started in its own session), so child processes it
- * started go too.
+ * Linux/macOS (it is started in its own session, through setsid(1) where
+ * that is certain to work, see launch.ts), so child processes it started go
+ * too.
  *
  * A command that cannot start because the process is out of file
  * descriptors (or processes) is retried with backoff within its time limit
@@ -20,6 +21,7 @@
 import { posix, win32 } from "node:path";
 import type { AgentEvent } from "../events/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
+import { sessionLaunch, setsidExecFailed } from "./launch.ts";
 
 /** Default limit on captured output, in bytes. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 8192;
@@ -389,7 +391,12 @@ function invocation(path: string): { program: string; args: string[] } {
  * pipes open cannot hang the caller. `timeoutMs` 0: see
  * {@linkcode CommandFileOptions.timeoutMs}.
  */
-export async function runCommandFile(options: CommandFileOptions): Promise<CommandFileResult> {
+export function runCommandFile(options: CommandFileOptions): Promise<CommandFileResult> {
+  return run(options, true);
+}
+
+/** {@linkcode runCommandFile}; `preferSetsid` false starts the file with Deno's `detached` (see launch.ts). */
+async function run(options: CommandFileOptions, preferSetsid: boolean): Promise<CommandFileResult> {
   const clock = options.clock ?? systemClock;
   const start = clock.now();
   const failed = (error: string): CommandFileResult => ({
@@ -407,17 +414,18 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
   const background = options.timeoutMs === 0;
   const { program, args } = invocation(options.path);
   const unix = Deno.build.os !== "windows";
+  // Own session = own process group, so a timeout can kill its children too.
+  const launch = sessionLaunch(program, args, preferSetsid);
   let child: Deno.ChildProcess;
   let waitedMs: number;
   try {
-    const command = new Deno.Command(program, {
-      args,
+    const command = new Deno.Command(launch.program, {
+      args: [...launch.args],
       env: { ...(options.env ?? {}) },
       stdin: "null",
       stdout: background ? "null" : "piped",
       stderr: background ? "null" : "piped",
-      // Own session = own process group, so a timeout can kill its children too.
-      detached: unix,
+      detached: launch.detached,
     });
     ({ value: child, waitedMs } = await spawnRetrying(() => command.spawn(), {
       budgetMs: background ? BACKGROUND_START_BUDGET_MS : options.timeoutMs,
@@ -522,7 +530,12 @@ export async function runCommandFile(options: CommandFileOptions): Promise<Comma
         error: `did not finish within ${formatSeconds(timeoutMs)} and was killed`,
       };
     }
-    return finished(status, output.text(), durationMs);
+    const text = output.text();
+    if (launch.viaSetsid && setsidExecFailed(status.code, text, options.path)) {
+      // setsid could not exec the file (it never ran): start it the old way for the usual report.
+      return run(options, false);
+    }
+    return finished(status, text, durationMs);
   } finally {
     for (const handle of timers) clock.clearTimeout(handle);
   }

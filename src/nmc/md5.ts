@@ -45,23 +45,34 @@ export function md5Hex(...parts: readonly Uint8Array[]): string {
   for (let block = 0; block < padded; block += 64) {
     for (let w = 0; w < 16; w++) M[w] = words.getInt32(block + w * 4, true);
     let a = a0, b = b0, c = c0, d = d0;
-    for (let i = 0; i < 64; i++) {
-      let f: number, g: number;
-      if (i < 16) {
-        f = (b & c) | (~b & d);
-        g = i;
-      } else if (i < 32) {
-        f = (d & b) | (~d & c);
-        g = (5 * i + 1) & 15;
-      } else if (i < 48) {
-        f = b ^ c ^ d;
-        g = (3 * i + 5) & 15;
-      } else {
-        f = c ^ (b | ~d);
-        g = (7 * i) & 15;
-      }
-      const sum = (a + f + K[i] + M[g]) | 0;
-      const shift = S[(i >>> 4) * 4 + (i & 3)];
+    // The four rounds as four loops: no per-step branch on the round.
+    for (let i = 0; i < 16; i++) {
+      const sum = (a + ((b & c) | (~b & d)) + K[i] + M[i]) | 0;
+      const shift = S[i & 3];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((sum << shift) | (sum >>> (32 - shift)))) | 0;
+    }
+    for (let i = 16; i < 32; i++) {
+      const sum = (a + ((d & b) | (~d & c)) + K[i] + M[(5 * i + 1) & 15]) | 0;
+      const shift = S[4 + (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((sum << shift) | (sum >>> (32 - shift)))) | 0;
+    }
+    for (let i = 32; i < 48; i++) {
+      const sum = (a + (b ^ c ^ d) + K[i] + M[(3 * i + 5) & 15]) | 0;
+      const shift = S[8 + (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((sum << shift) | (sum >>> (32 - shift)))) | 0;
+    }
+    for (let i = 48; i < 64; i++) {
+      const sum = (a + (c ^ (b | ~d)) + K[i] + M[(7 * i) & 15]) | 0;
+      const shift = S[12 + (i & 3)];
       a = d;
       d = c;
       c = b;

@@ -68,7 +68,9 @@ export function locateSignature(raw: Uint8Array): SignatureLocation | undefined 
       let next = end;
       if (raw[next] === 0x0d) next++;
       if (raw[next] === 0x0a) next++;
-      return { offset: start, value: String.fromCharCode(...raw.subarray(start + 3, last)), end: next };
+      // apply, not spread: the same characters without iterating the bytes.
+      const value = String.fromCharCode.apply(null, raw.subarray(start + 3, last) as unknown as number[]);
+      return { offset: start, value, end: next };
     }
     i = end;
     if (raw[i] === 0x0d) i++;
@@ -87,11 +89,27 @@ export function findSignatureOffset(raw: Uint8Array): number {
  * the closing `</BODY>` / `</HTML>` markup (any case). Anything else is unsigned data a sender appended.
  */
 export function isClosingTrailer(trailer: Uint8Array): boolean {
+  if (isUsualTrailer(trailer)) return true;
   const text = decoder.decode(trailer);
   for (const rawLine of text.split(/\r\n|\r|\n/)) {
     const line = rawLine.trim();
     if (line !== "" && !/^<\/(body|html)>$/i.test(line)) return false;
   }
+  return true;
+}
+
+/** What a card sends after its signature line: `</BODY>` and LF or CRLF (upper case), or nothing. */
+const USUAL_TRAILER = [0x3c, 0x2f, 0x42, 0x4f, 0x44, 0x59, 0x3e];
+
+/** True for the trailer of nearly every packet (see `USUAL_TRAILER`): the quick yes of `isClosingTrailer`. */
+function isUsualTrailer(trailer: Uint8Array): boolean {
+  if (trailer.length === 0) return true;
+  const n = USUAL_TRAILER.length;
+  const eol = trailer.length - n;
+  if (eol === 1 ? trailer[n] !== 0x0a : eol !== 2 || trailer[n] !== 0x0d || trailer[n + 1] !== 0x0a) {
+    return false;
+  }
+  for (let i = 0; i < n; i++) if (trailer[i] !== USUAL_TRAILER[i]) return false;
   return true;
 }
 
@@ -118,19 +136,35 @@ export function parseSignedRange(signed: Uint8Array): ParsedPacket {
   let lineCount = 0;
   let kind: PacketKind | undefined;
   // Lines end at CRLF, CR or LF (as `split(/\r\n|\r|\n/)` cuts them), scanned by hand: this runs per datagram.
+  // Each line is trimmed by index (what `trim()` removes), so only the key and the value are sliced out.
   for (let start = 0; start <= text.length;) {
     let end = start;
     while (end < text.length && !isEol(text.charCodeAt(end))) end++;
-    const line = text.slice(start, end).trim();
-    start = text.charCodeAt(end) === 0x0d && text.charCodeAt(end + 1) === 0x0a ? end + 2 : end + 1;
-    if (line === "") continue;
+    const next = text.charCodeAt(end) === 0x0d && text.charCodeAt(end + 1) === 0x0a ? end + 2 : end + 1;
+    let first = start;
+    let last = end;
+    while (first < last && isWhiteSpace(text.charCodeAt(first))) first++;
+    while (last > first && isWhiteSpace(text.charCodeAt(last - 1))) last--;
+    start = next;
+    if (first === last) continue;
     lineCount++;
-    if (kind === undefined) kind = line === "MASTATUS" || line === "MACONFIG" ? line : "OTHER";
-    const eq = line.indexOf("=");
-    if (eq < 0) continue;
-    lines.push({ key: line.slice(0, eq), value: line.slice(eq + 1).trimEnd() });
+    if (kind === undefined) {
+      const line = text.slice(first, last);
+      kind = line === "MASTATUS" || line === "MACONFIG" ? line : "OTHER";
+    }
+    const eq = text.indexOf("=", first);
+    if (eq < 0 || eq >= last) continue;
+    lines.push({ key: text.slice(first, eq), value: text.slice(eq + 1, last) });
   }
   return { kind: kind ?? "OTHER", lines, lineCount, signatureOffset: -1 };
+}
+
+/** What `String.prototype.trim` removes and a regular expression's `\s` matches: WhiteSpace and LineTerminator. */
+export function isWhiteSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 
 /**
@@ -138,9 +172,15 @@ export function parseSignedRange(signed: Uint8Array): ParsedPacket {
  * move a terminal's cursor, ring its bell or fake a log line. Latin-1 letters (`Büro`) stay as they are.
  */
 export function printable(value: string): string {
+  // Most values have no control character: find that out by a scan, without running the replace.
+  let i = 0;
+  while (i < value.length && !isControl(value.charCodeAt(i))) i++;
   // deno-lint-ignore no-control-regex
-  return value.replace(/[\x00-\x1f\x7f-\x9f]/g, "\ufffd");
+  return i === value.length ? value : value.replace(/[\x00-\x1f\x7f-\x9f]/g, "\ufffd");
 }
+
+/** C0, DEL or C1 (what `printable` replaces). */
+const isControl = (c: number) => c <= 0x1f || (c >= 0x7f && c <= 0x9f);
 
 /** Value of the first line with `key` (first wins, as for MD, PC, SR, SU, CS), or undefined. */
 export function firstValue(packet: Pick<ParsedPacket, "lines">, key: string): string | undefined {

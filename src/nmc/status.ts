@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type PacketLine, printable } from "./packet.ts";
+import { isWhiteSpace, type PacketLine, printable } from "./packet.ts";
 
 /** The eight bits of the UPS status byte. */
 export interface UpsStatusFlags {
@@ -227,11 +227,31 @@ const SELF_TEST_RESULTS: Readonly<Record<string, string>> = {
   NO: "No test results",
 };
 
-/** Leading number of a value, as C's atof reads it (`0031:` -> 31, `090.0` -> 90); undefined if none. */
+/**
+ * Leading number of a value, as C's atof reads it (`0031:` -> 31, `090.0` -> 90); undefined if none.
+ * What `/^\s*[-+]?(\d+(\.\d*)?|\.\d+)/` matches, found by a character scan (this runs for most lines of
+ * every status packet).
+ */
 export function leadingNumber(value: string): number | undefined {
-  const match = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)/.exec(value);
-  return match ? Number(match[0]) : undefined;
+  const length = value.length;
+  let i = 0;
+  while (i < length && isWhiteSpace(value.charCodeAt(i))) i++;
+  let c = value.charCodeAt(i);
+  if (c === 0x2b || c === 0x2d) c = value.charCodeAt(++i);
+  if (isDigit(c)) {
+    while (isDigit(value.charCodeAt(++i)));
+    if (value.charCodeAt(i) === 0x2e) { while (isDigit(value.charCodeAt(++i))); }
+  } else if (c === 0x2e && isDigit(value.charCodeAt(i + 1))) {
+    i++;
+    while (isDigit(value.charCodeAt(++i)));
+  } else {
+    return undefined;
+  }
+  return Number(i === length ? value : value.slice(0, i));
 }
+
+/** ASCII 0-9 (what `\d` matches); NaN (past the end) is not. */
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
 /** True for a data key: exactly two hex digits (upper or lower case). */
 export function isDataKey(key: string): boolean {
@@ -239,8 +259,33 @@ export function isDataKey(key: string): boolean {
 }
 
 /** 0-9, A-F, a-f as a character code (a byte test: every packet line's key passes here). */
-const isHexDigit = (c: number) =>
-  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+const isHexDigit = (c: number) => hexValue(c) >= 0;
+
+/** The value of a hex digit's character code (either case), or -1. */
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** How a data key's value is read (see `decodeStatus`). */
+type KeyDecoder =
+  | { readonly kind: "number" | "hex" | "text"; readonly field: keyof UpsReading }
+  | { readonly kind: "status" | "transfer" | "selfTest" };
+
+/** Data key (as its byte value, `0x4F` for `4F`/`4f`) -> how to read it; built once from the key tables. */
+const KEY_DECODERS: readonly (KeyDecoder | undefined)[] = (() => {
+  const table: (KeyDecoder | undefined)[] = new Array(256).fill(undefined);
+  const at = (code: string) => parseInt(code, 16);
+  for (const [code, field] of Object.entries(TEXT_KEYS)) table[at(code)] = { kind: "text", field };
+  for (const [code, field] of Object.entries(HEX_KEYS)) table[at(code)] = { kind: "hex", field };
+  for (const [code, field] of Object.entries(NUMBER_KEYS)) table[at(code)] = { kind: "number", field };
+  table[0x47] = { kind: "transfer" };
+  table[0x58] = { kind: "selfTest" };
+  table[0x51] = { kind: "status" };
+  return table;
+})();
 
 /** A decoded status packet: its reading and how many of its lines were applied. */
 export interface DecodedStatus {
@@ -274,37 +319,55 @@ export function decodeStatus(lines: readonly PacketLine[]): DecodedStatus {
       }
       continue;
     }
-    if (!isDataKey(key)) continue;
-    const code = key.toUpperCase();
-    if (code === "51") {
-      if (/^[0-9A-Fa-f]{1,2}$/.test(value)) {
-        reading.statusByte = parseInt(value, 16);
-        reading.flags = decodeStatusByte(reading.statusByte);
-        applied++;
+    if (key.length !== 2) continue;
+    const high = hexValue(key.charCodeAt(0));
+    const low = hexValue(key.charCodeAt(1));
+    if (high < 0 || low < 0) continue;
+    const decoder = KEY_DECODERS[high * 16 + low];
+    if (decoder === undefined) continue;
+    switch (decoder.kind) {
+      case "status":
+        if (/^[0-9A-Fa-f]{1,2}$/.test(value)) {
+          reading.statusByte = parseInt(value, 16);
+          reading.flags = decodeStatusByte(reading.statusByte);
+          applied++;
+        }
+        break;
+      case "number": {
+        const n = leadingNumber(value);
+        if (n !== undefined) {
+          writable[decoder.field] = n;
+          applied++;
+        }
+        break;
       }
-    } else if (code in NUMBER_KEYS) {
-      const n = leadingNumber(value);
-      if (n !== undefined) {
-        writable[NUMBER_KEYS[code]] = n;
+      case "hex":
+        if (/^[0-9A-Fa-f]{1,8}$/.test(value)) {
+          const n = parseInt(value, 16);
+          writable[decoder.field] = n;
+          if (decoder.field === "register2") {
+            reading.batteryDisconnected = (n & REGISTER2_BATTERY_DISCONNECTED) !== 0;
+          }
+          applied++;
+        }
+        break;
+      case "text":
+        writable[decoder.field] = printable(value.trim());
         applied++;
-      }
-    } else if (code in HEX_KEYS) {
-      if (/^[0-9A-Fa-f]{1,8}$/.test(value)) {
-        const n = parseInt(value, 16);
-        writable[HEX_KEYS[code]] = n;
-        if (code === "27") reading.batteryDisconnected = (n & REGISTER2_BATTERY_DISCONNECTED) !== 0;
+        break;
+      case "transfer":
+        reading.lastTransferCode = printable(value);
+        reading.lastTransferCause = Object.hasOwn(TRANSFER_CAUSES, value)
+          ? TRANSFER_CAUSES[value]
+          : printable(value);
         applied++;
-      }
-    } else if (code in TEXT_KEYS) {
-      writable[TEXT_KEYS[code]] = printable(value.trim());
-      applied++;
-    } else if (code === "47") {
-      reading.lastTransferCode = printable(value);
-      reading.lastTransferCause = TRANSFER_CAUSES[value] ?? printable(value);
-      applied++;
-    } else if (code === "58") {
-      reading.selfTestResult = SELF_TEST_RESULTS[value] ?? printable(value);
-      applied++;
+        break;
+      case "selfTest":
+        reading.selfTestResult = Object.hasOwn(SELF_TEST_RESULTS, value)
+          ? SELF_TEST_RESULTS[value]
+          : printable(value);
+        applied++;
+        break;
     }
   }
   return { reading, applied };

@@ -103,10 +103,17 @@ function isPowerFailure(state: Pick<UpsState, "flags" | "selfTestSince">): boole
   return onBatteryPower(state.flags) && state.selfTestSince === undefined;
 }
 
+/** The reading values an event's details carry. */
+const DETAIL_KEYS: readonly (keyof UpsReading)[] = [
+  "batteryPercent",
+  "runtimeMinutes",
+  "loadPercent",
+  "lineVoltage",
+];
+
 function readingDetails(reading: UpsReading): Record<string, unknown> {
-  const keys: (keyof UpsReading)[] = ["batteryPercent", "runtimeMinutes", "loadPercent", "lineVoltage"];
   const out: Record<string, unknown> = {};
-  for (const key of keys) if (reading[key] !== undefined) out[key] = reading[key];
+  for (const key of DETAIL_KEYS) if (reading[key] !== undefined) out[key] = reading[key];
   return out;
 }
 
@@ -140,6 +147,13 @@ function nextSelfTest(
   return {};
 }
 
+/** True if any runtime condition differs (only then can `runtimeEvents` raise one). */
+function runtimeChanged(before: RuntimeConditions, after: RuntimeConditions): boolean {
+  return before.runtimeExceeded !== after.runtimeExceeded ||
+    before.runtimeBelowThreshold !== after.runtimeBelowThreshold ||
+    before.batteryDischarged !== after.batteryDischarged;
+}
+
 /** Applies an accepted status packet's reading at time `now` (runtime checks only with `runtimeSettings`). */
 export function applyStatus(
   state: UpsState,
@@ -153,13 +167,15 @@ export function applyStatus(
   const flags = reading.flags ?? state.flags;
   const shuttingDown = reading.shuttingDown ?? state.shuttingDown;
   const batteryDisconnected = merged.batteryDisconnected ?? false;
-  const details = readingDetails(merged);
+  // One details object shared by this packet's events, made only when there is an event (most packets raise none).
+  let detailsObject: Record<string, unknown> | undefined;
+  const details = () => detailsObject ??= readingDetails(merged);
 
-  if (state.comm !== "ok") events.push({ id: "CommunicationEstablished", nmc: card, details });
+  if (state.comm !== "ok") events.push({ id: "CommunicationEstablished", nmc: card, details: details() });
 
   const edge = (was: boolean, is: boolean, on: EventDraft["id"], off?: EventDraft["id"], note?: string) => {
-    if (!was && is) events.push({ id: on, nmc: card, details, ...(note ? { note } : {}) });
-    else if (was && !is && off) events.push({ id: off, nmc: card, details });
+    if (!was && is) events.push({ id: on, nmc: card, details: details(), ...(note ? { note } : {}) });
+    else if (was && !is && off) events.push({ id: off, nmc: card, details: details() });
   };
   const selfTest = nextSelfTest(state, flags, merged, now);
   if (selfTest.event) events.push(selfTest.event);
@@ -185,7 +201,9 @@ export function applyStatus(
   const runtime = runtimeSettings
     ? evaluateRuntime(merged, flags, runtimeSettings, powerFailure)
     : state.runtime;
-  events.push(...runtimeEvents(card, state.runtime, runtime, details));
+  if (runtimeChanged(state.runtime, runtime)) {
+    events.push(...runtimeEvents(card, state.runtime, runtime, details()));
+  }
 
   const { selfTestSince: _previous, ...rest } = state;
   return {
