@@ -9,7 +9,7 @@ import { Agent } from "../src/agent/agent.ts";
 import { formatLogLine, Logger, type LogRecord, memoryLogger } from "../src/log/logger.ts";
 import { RecordingExecutor } from "../src/shutdown/executor.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
-import { nextEvent, NO_ACTIONS, testConfig } from "./helpers/agent.ts";
+import { loopbackIni, nextEvent, NO_ACTIONS, testConfig } from "./helpers/agent.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
@@ -77,19 +77,7 @@ Deno.test("run --dry-run writes <2> lines on stderr for a low battery shutdown (
   const config = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(
     config,
-    [
-      "[NetworkManagementCard]",
-      `username = ${CARD.username}`,
-      `authenticationPhrase = ${CARD.authenticationPhrase}`,
-      `ip_1 = ${CARD.address}`,
-      "registerWithNmc = false",
-      "[Networking]",
-      `udpPort = ${port}`,
-      "udpListenAddresses = 127.0.0.1",
-      "[Shutdown]",
-      "settleDelay = 0",
-      "",
-    ].join("\n"),
+    loopbackIni(port, ["[Shutdown]", "settleDelay = 0"]),
   );
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "run", "--config", config, "--dry-run", "--no-web"],

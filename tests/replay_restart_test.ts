@@ -10,7 +10,7 @@ import { readEventLog } from "../src/events/eventlog.ts";
 import type { AgentEvent } from "../src/events/types.ts";
 import { memoryLogger } from "../src/log/logger.ts";
 import { COUNTER_FILE_NAME } from "../src/nmc/counterstore.ts";
-import { testConfig } from "./helpers/agent.ts";
+import { loopbackIni, testConfig } from "./helpers/agent.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
@@ -93,20 +93,7 @@ Deno.test("after a SIGKILL of a real agent, the recorded outage packet is still 
   const config = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(
     config,
-    [
-      "[NetworkManagementCard]",
-      `username = ${CARD.username}`,
-      `authenticationPhrase = ${CARD.authenticationPhrase}`,
-      `ip_1 = ${CARD.address}`,
-      "registerWithNmc = false",
-      "[Networking]",
-      `udpPort = ${port}`,
-      "udpListenAddresses = 127.0.0.1",
-      `httpPort = ${freePort()}`,
-      `httpsPort = ${freePort()}`,
-      "uiListenAddress = 127.0.0.1",
-      "",
-    ].join("\n"),
+    loopbackIni(port),
   );
   const main = fileURLToPath(new URL("../main.ts", import.meta.url));
   const spawn = () =>

@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type EventLogRecord, readEventLog } from "../src/events/eventlog.ts";
 import { feedUntil, mainCommand } from "./fixtures/service/agent.ts";
-import { CARD, statusPacket } from "./helpers/packets.ts";
+import { statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
+import { loopbackIni } from "./helpers/agent.ts";
 
 const DELAY_S = 4;
 
@@ -18,24 +19,12 @@ async function writeConfig(dir: string, udpPort: number): Promise<string> {
   const path = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(
     path,
-    [
-      "[NetworkManagementCard]",
-      `username = ${CARD.username}`,
-      `authenticationPhrase = ${CARD.authenticationPhrase}`,
-      `ip_1 = ${CARD.address}`,
-      "registerWithNmc = false",
-      "[Networking]",
-      `udpPort = ${udpPort}`,
-      "udpListenAddresses = 127.0.0.1",
-      `httpPort = ${freePort()}`,
-      `httpsPort = ${freePort()}`,
-      "uiListenAddress = 127.0.0.1",
+    loopbackIni(udpPort, [
       "[Shutdown]",
       "settleDelay = 1",
       "[Events]",
       `event_PowerFailed_shutdownDelay = ${DELAY_S}`,
-      "",
-    ].join("\n"),
+    ]),
     { mode: 0o600 },
   );
   return path;

@@ -6,6 +6,7 @@ import type { AgentEvent, EventId } from "../../src/events/types.ts";
 import { memoryLogger } from "../../src/log/logger.ts";
 import type { Clock } from "../../src/time/clock.ts";
 import { CARD } from "./packets.ts";
+import { freePort } from "./ports.ts";
 
 /** Every action off (the base of test event configs). */
 export const NO_ACTIONS: EventActions = {
@@ -122,4 +123,26 @@ export async function waitUntil(check: () => boolean, what: string, timeoutMs = 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The pcnsconfig.ini of a child `run` on loopback: the test card, no registration, UDP on `udpPort`, the web UI
+ * on free loopback ports (never the real 3052/6547), then `more` lines (e.g. a [Shutdown] section).
+ */
+export function loopbackIni(udpPort: number, more: readonly string[] = []): string {
+  return [
+    "[NetworkManagementCard]",
+    `username = ${CARD.username}`,
+    `authenticationPhrase = ${CARD.authenticationPhrase}`,
+    `ip_1 = ${CARD.address}`,
+    "registerWithNmc = false",
+    "[Networking]",
+    `udpPort = ${udpPort}`,
+    "udpListenAddresses = 127.0.0.1",
+    `httpPort = ${freePort()}`,
+    `httpsPort = ${freePort()}`,
+    "uiListenAddress = 127.0.0.1",
+    ...more,
+    "",
+  ].join("\n");
 }
