@@ -34,7 +34,11 @@ Deno.test({
     const w = await startWebService((p) =>
       serviceIni(p, {
         WebUI: ["allowCommandEdits = false"],
-        Shutdown: ["osShutdownCommand = /sbin/poweroff-site", "shutdownCommandFile =", "settleDelay = 70"],
+        Shutdown: [
+          "osShutdownCommand = /opt/site/stop-host-test",
+          "shutdownCommandFile =",
+          "settleDelay = 70",
+        ],
         Events: ["event_PowerFailed_commandFilePath = /opt/site/on-battery.sh"],
       })
     );
@@ -90,13 +94,13 @@ Deno.test({
       }
       assert.match(
         (await page.textContent('[data-locked="Shutdown.osShutdownCommand"]')) ?? "",
-        /\/sbin\/poweroff-site/,
+        /\/opt\/site\/stop-host-test/,
       );
       await page.fill('input[name="Shutdown.settleDelay"]', "45");
       await Promise.all([page.waitForURL(/saved=1/), page.click('main button[type="submit"]')]);
       const ini = await Deno.readTextFile(w.configPath);
       assert.match(ini, /^settleDelay = 45$/m);
-      assert.match(ini, /^osShutdownCommand = \/sbin\/poweroff-site$/m, "the command is untouched");
+      assert.match(ini, /^osShutdownCommand = \/opt\/site\/stop-host-test$/m, "the command is untouched");
       await page.screenshot({ path: join(OUT, "config-02-shutdown-locked.png"), fullPage: true });
 
       await page.goto(`${w.base}/settings/events`);

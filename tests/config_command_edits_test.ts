@@ -19,7 +19,7 @@ const LOCKED = [
 const lockedIni = (p: { udp: number; http: number; https: number }) =>
   serviceIni(p, {
     WebUI: ["allowCommandEdits = false"],
-    Shutdown: ["osShutdownCommand = /sbin/poweroff-site", "settleDelay = 70"],
+    Shutdown: ["osShutdownCommand = /opt/site/stop-host-test", "settleDelay = 70"],
   });
 
 Deno.test("command edits: with allowCommandEdits = false the API refuses each command key, naming it", async () => {
@@ -39,7 +39,7 @@ Deno.test("command edits: with allowCommandEdits = false the API refuses each co
 
     // The same value is no change; other keys still change.
     const same = await w.api("PUT", "/api/v1/config", {
-      "Shutdown.osShutdownCommand": "/sbin/poweroff-site",
+      "Shutdown.osShutdownCommand": "/opt/site/stop-host-test",
       "Shutdown.settleDelay": "60",
     });
     assert.equal(same.status, 200, JSON.stringify(await same.clone().json()));
@@ -52,7 +52,7 @@ Deno.test("command edits: with allowCommandEdits = false the API refuses each co
     });
     assert.equal(page.status, 400);
     assert.match(await page.text(), /Shutdown\.osShutdownCommand can only be changed in/);
-    assert.match(await Deno.readTextFile(w.configPath), /^osShutdownCommand = \/sbin\/poweroff-site$/m);
+    assert.match(await Deno.readTextFile(w.configPath), /^osShutdownCommand = \/opt\/site\/stop-host-test$/m);
   }, lockedIni);
 });
 
@@ -69,7 +69,7 @@ Deno.test("command edits: allowCommandEdits itself can never be changed through 
 Deno.test("command edits: absent means allowed (existing files keep working); the CLI on the host may always edit", async () => {
   await withWebService(async (w) => {
     const response = await w.api("PUT", "/api/v1/config", {
-      "Shutdown.osShutdownCommand": "/sbin/poweroff-now",
+      "Shutdown.osShutdownCommand": "/opt/site/stop-host-now-test",
     });
     assert.equal(response.status, 200);
     await response.body?.cancel();
@@ -77,7 +77,13 @@ Deno.test("command edits: absent means allowed (existing files keep working); th
   await withTempDir(async (dir) => {
     const path = `${dir}/pcnsconfig.ini`;
     await writePrivate(path, configText({ "WebUI.allowCommandEdits": "false" }));
-    const run = await cli(["config", "set", "-c", path, "Shutdown.osShutdownCommand=/sbin/poweroff-now"]);
+    const run = await cli([
+      "config",
+      "set",
+      "-c",
+      path,
+      "Shutdown.osShutdownCommand=/opt/site/stop-host-now-test",
+    ]);
     assert.equal(run.code, 0, run.err.join("\n"));
   });
 });

@@ -58,7 +58,7 @@ function harness(o: Options = {}) {
       shutdownCommandFile: o.commandFile?.path ?? "",
       shutdownCommandFileDuration: o.commandFile?.duration ?? 0,
       settleDelay: 70,
-      osCommands: [["poweroff-recorder"]],
+      osCommands: [["os-shutdown-recorder"]],
     },
   };
   const ref: { engine?: ActionEngine } = {};
@@ -145,9 +145,9 @@ Deno.test("single UPS on battery: countdown 120 s, then turn-off, command file, 
     "132s CommandFileRun",
     "202s OsShutdown",
   ]);
-  assert.deepEqual(h.os.calls, [{ command: ["poweroff-recorder"], at: 202 * S }]);
+  assert.deepEqual(h.os.calls, [{ command: ["os-shutdown-recorder"], at: 202 * S }]);
   assert.equal(h.sequencer.phase, "done");
-  assert.match(h.events.at(-1)!.message, /dry run: not shut down, would run: poweroff-recorder/);
+  assert.match(h.events.at(-1)!.message, /dry run: not shut down, would run: os-shutdown-recorder/);
 });
 
 Deno.test("power returning during the event delay cancels the countdown and runs nothing", async () => {

@@ -65,14 +65,14 @@ Deno.test({
   fn: async () => {
     const sshd = await startSshd();
     try {
-      const file = await commandFile(sshd, "ok", ["# a comment", "sync", "", "echo bye; poweroff"]);
+      const file = await commandFile(sshd, "ok", ["# a comment", "sync", "", "echo bye; stop-the-nas-test"]);
       const events: EventDraft[] = [];
       const outcome = await runner(events).runAction(testAction(sshd, file));
       assert(outcome.ok, outcome.error);
-      assertEquals(await sshd.recorded(), ["sync", "echo bye; poweroff"]);
+      assertEquals(await sshd.recorded(), ["sync", "echo bye; stop-the-nas-test"]);
       assertEquals(outcome.commands.map((c) => [c.exitCode, c.output]), [[0, "ran: sync\n"], [
         0,
-        "ran: echo bye; poweroff\n",
+        "ran: echo bye; stop-the-nas-test\n",
       ]]);
       assertEquals(outcome.fingerprint, sshd.fingerprint);
       assertEquals(events.map((e) => e.id), ["SshActionSucceeded"]);
@@ -115,7 +115,7 @@ Deno.test({
   fn: async () => {
     const sshd = await startSshd();
     try {
-      const file = await commandFile(sshd, "x", ["poweroff"]);
+      const file = await commandFile(sshd, "x", ["stop-the-nas-test"]);
       const events: EventDraft[] = [];
       const outcome = await runner(events).runAction(testAction(sshd, file, { keyFile: sshd.keys.stranger }));
       assert(!outcome.ok && !outcome.timedOut && !outcome.hostKeyMismatch);
@@ -134,7 +134,7 @@ Deno.test({
   fn: async () => {
     const sshd = await startSshd();
     try {
-      const file = await commandFile(sshd, "x", ["poweroff"]);
+      const file = await commandFile(sshd, "x", ["stop-the-nas-test"]);
       const events: EventDraft[] = [];
       const other = fingerprintOf(new TextEncoder().encode("another host's key"));
       const outcome = await runner(events).runAction(testAction(sshd, file, { hostKeyFingerprint: other }));

@@ -52,7 +52,7 @@ function baseSettings(sshActions: SshActionSettings[]): SequenceSettings {
     shutdownCommandFile: "/opt/stop-vms",
     shutdownCommandFileDuration: 5,
     settleDelay: 0,
-    osCommands: [["poweroff"]],
+    osCommands: [["os-shutdown-recorder"]], // a RecordingExecutor: never run
     sshActions,
   };
 }
@@ -182,7 +182,7 @@ Deno.test("ssh sequence: a dry run records the SSH step (dry run: would run ...)
   })().catch(() => {});
   try {
     const commandFile = `${dir}/cmds.txt`;
-    await Deno.writeTextFile(commandFile, "sync\npoweroff\n");
+    await Deno.writeTextFile(commandFile, "sync\nstop-the-nas-test\n");
     const port = (listener.addr as Deno.NetAddr).port;
     const actions = [action("nas", { port, commandFile, delay: 0, duration: 5 })];
     const drafts: EventDraft[] = [];

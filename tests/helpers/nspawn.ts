@@ -4,7 +4,9 @@
  * everything not bound from the host is thrown away at power-off). The
  * container shares the host's network, so a test can send UDP to an agent
  * inside on 127.0.0.1; `systemctl poweroff` inside ends only the container.
- * Recipe: ../shared/spec/real-peers.md section 1.
+ * The recipe, all of it here: boot `/usr` read-only with `--volatile=yes`, mask the units the host has
+ * installed that would start inside (apcupsd, ssh, ...), run commands inside by the container init's PID
+ * (the child of the nspawn process), and end it with `systemctl poweroff` inside or SIGTERM to nspawn.
  *
  * Every process is started and stopped by its PID. nspawn writes its
  * console to a file (not a pipe) and gets SIGTERM (a clean power-off of the
