@@ -264,23 +264,18 @@ export function evaluateConfig(text: string, options: EvaluateOptions): Evaluati
   }
 
   problems.push(...crossChecks(values, index, file));
-  // SSH actions: a fatal problem rejects an edit (strict); at start it disables the action (buildSshActions).
-  for (const p of sshCrossProblems((name) => values.get(name))) {
+  // SSH actions and advanced UPS setups: a fatal problem rejects an edit (strict); at start that section is
+  // left out (buildSshActions, the setups' build) and the agent starts.
+  const sectionProblems = [
+    ...sshCrossProblems((name) => values.get(name)).map((p) => ({ p, what: "action" })),
+    ...setupCrossProblems((name) => values.get(name)).map((p) => ({ p, what: "setup" })),
+  ];
+  for (const { p, what } of sectionProblems) {
     const [section, key] = p.key.split(".");
     const line = index.sections.get(section)?.get(key)?.line ?? index.sectionLines.get(section);
     const level = p.fatal && strict ? "error" : "warning";
     const message = p.fatal && !strict
-      ? `${p.message}; the action is disabled until this is fixed`
-      : p.message;
-    problems.push(problem(level, file, line, message, { key: p.key }));
-  }
-  // Advanced UPS setups: the same rule (a fatal problem rejects an edit; at start the setup is left out).
-  for (const p of setupCrossProblems((name) => values.get(name))) {
-    const [section, key] = p.key.split(".");
-    const line = index.sections.get(section)?.get(key)?.line ?? index.sectionLines.get(section);
-    const level = p.fatal && strict ? "error" : "warning";
-    const message = p.fatal && !strict
-      ? `${p.message}; the setup is disabled until this is fixed`
+      ? `${p.message}; the ${what} is disabled until this is fixed`
       : p.message;
     problems.push(problem(level, file, line, message, { key: p.key }));
   }

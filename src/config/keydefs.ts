@@ -44,6 +44,19 @@ export interface KeyDef {
   readonly hashOnLoad?: boolean;
 }
 
+/**
+ * One problem across the values of a numbered section (an SSH action, an advanced UPS setup): a `fatal` one
+ * rejects an edit and, at start, leaves that section out (the agent still starts).
+ */
+export interface SectionProblem {
+  /** `Section.key` the problem is reported on. */
+  readonly key: string;
+  /** What is wrong and what happens. */
+  readonly message: string;
+  /** The section cannot be used with it. */
+  readonly fatal: boolean;
+}
+
 /** Number of `ip_N` keys. */
 export const MAX_CARDS = 9;
 

@@ -22,6 +22,7 @@ import {
   intDef,
   type KeyDef,
   normalizeList,
+  type SectionProblem,
   splitList,
 } from "./keydefs.ts";
 
@@ -174,16 +175,6 @@ function configured(get: Get, section: SetupSection): boolean {
   return (get(`${section}.cards`) ?? "") !== "" || (get(`${section}.name`) ?? "") !== "";
 }
 
-/** One problem across values: `fatal` ones disable the setup at start (and reject an edit). */
-export interface SetupProblem {
-  /** `advanced_ups_setup_N.key` (or `NetworkManagementCard.mode`, `Shutdown.turnOffUps`). */
-  readonly key: string;
-  /** What is wrong and what happens. */
-  readonly message: string;
-  /** The setup cannot be used with it. */
-  readonly fatal: boolean;
-}
-
 /** The configured cards (ip_1 ... ip_9). */
 function cardsOf(get: Get): string[] {
   return Array.from({ length: 9 }, (_, i) => get(`NetworkManagementCard.ip_${i + 1}`) ?? "")
@@ -209,9 +200,9 @@ function sshActionsOf(get: Get): Map<string, string> {
  * advanced, cards in no setup, `[Shutdown] turnOffUps` (ignored with setups) and no setup shutting this
  * server down (warnings).
  */
-export function setupCrossProblems(get: Get): SetupProblem[] {
+export function setupCrossProblems(get: Get): SectionProblem[] {
   const v = (section: string, k: string) => get(`${section}.${k}`) ?? "";
-  const out: SetupProblem[] = [];
+  const out: SectionProblem[] = [];
   const fatal = (section: string, k: string, message: string) =>
     out.push({
       key: `${section}.${k}`,

@@ -18,6 +18,7 @@ import {
   hostCheck,
   intDef,
   type KeyDef,
+  type SectionProblem,
 } from "./keydefs.ts";
 
 // No value imports from schema.ts: it imports this module, and its constants are not set yet when
@@ -251,24 +252,14 @@ function configured(get: Get, section: SshSection): boolean {
   return (get(`${section}.host`) ?? "") !== "" || (get(`${section}.name`) ?? "") !== "";
 }
 
-/** One problem across values: `fatal` ones disable the action (and reject an edit). */
-export interface SshProblem {
-  /** `SSHActionN.key`. */
-  readonly key: string;
-  /** What is wrong and what happens. */
-  readonly message: string;
-  /** The action cannot run with it. */
-  readonly fatal: boolean;
-}
-
 /**
  * Problems across the values of the SSH actions: a name used twice (the later section is fatal), an
  * enabled action without host, user, key file or password, or command file (fatal); a passphrase
  * without a key file (warning).
  */
-export function sshCrossProblems(get: Get): SshProblem[] {
+export function sshCrossProblems(get: Get): SectionProblem[] {
   const v = (section: string, k: string) => get(`${section}.${k}`) ?? "";
-  const out: SshProblem[] = [];
+  const out: SectionProblem[] = [];
   const names = new Map<string, string>();
   for (const section of SSH_SECTIONS) {
     if (!configured(get, section)) continue;
