@@ -113,14 +113,15 @@ async function spawnFloor(
   return samples;
 }
 
-function summary(name: string, samples: number[], peer?: number[]): BenchResult {
+/** `goalMs`: the issue's p99 goal (notification 2 ms, command file 4 ms), with >= 10x apcupsd's p99. */
+function summary(name: string, samples: number[], peer?: number[], goalMs = 5): BenchResult {
   const p99 = Math.round(quantile(samples, 0.99) * 100) / 100;
   return {
     name,
     value: p99,
     unit: "ms p99",
-    target: "p99 < 5 ms, >= 10x faster than apcupsd",
-    met: p99 < 5 && (peer === undefined || quantile(peer, 0.99) / p99 >= 10),
+    target: `p99 < ${goalMs} ms, >= 10x faster than apcupsd`,
+    met: p99 < goalMs && (peer === undefined || quantile(peer, 0.99) / p99 >= 10),
     peer: peer ? Math.round(quantile(peer, 0.99) * 100) / 100 : undefined,
     details: {
       trials: samples.length,
@@ -266,10 +267,11 @@ export async function benchLatency(n: number): Promise<BenchResult[]> {
         "on-battery -> notification sent (agent process, no spawn)",
         ours.get("syslog:PowerFailed")!,
         peer,
+        2,
       ),
     );
     results.push(
-      summary("battery event -> command file ran (both spawn bash)", oursLow.get("LowBattery")!, peer),
+      summary("battery event -> command file ran (both spawn bash)", oursLow.get("LowBattery")!, peer, 4),
     );
     results.push({
       ...summary("bash reporter spawned directly from Deno (floor)", floor),

@@ -57,6 +57,7 @@ Deno.test("counters that cannot be saved are an event; packets are still checked
     const a = startAgent(dataDir);
     a.agent.receive(statusPacket({ sr: 5, su: 2_000 }));
     a.agent.receive(statusPacket({ sr: 5, su: 2_000, status: 0x50 }));
+    assert.ok(await a.agent.stateSaved(5000));
     const problems = a.events.filter((e) => e.id === "CardCountersUnavailable");
     assert.equal(problems.length, 1, "reported once, not per packet");
     assert.match(problems[0].message, /cannot save/);

@@ -157,6 +157,7 @@ Deno.test("setups: a restart while a setup's sequence runs resumes it from its o
     first.set([A1], ON_BATTERY);
     await first.run(130); // started at +120, in its command file until +185
     assert.equal(first.agent.status().setups?.[0].phase, "running");
+    assert.ok(await first.agent.stateSaved(5000));
     const saved = site.readPending("advanced_ups_setup_1");
     assert.equal(saved?.sequence?.trigger?.eventId, "PowerFailed", JSON.stringify(saved));
     assert.equal(site.readPending(), undefined, "the host's own state file stays empty");
@@ -185,6 +186,7 @@ Deno.test("setups: a restart while a setup's sequence runs resumes it from its o
       JSON.stringify(dropped.map((e) => e.message)),
     );
     assert.equal(setupIds(third.record.events, "storage").includes("SetupActionsStarting"), false);
+    assert.ok(await third.agent.stateSaved(5000));
     assert.equal(site.readPending("advanced_ups_setup_1"), undefined);
     assert.equal(third.executor.calls.length + second.executor.calls.length + first.executor.calls.length, 0);
   } finally {

@@ -38,11 +38,14 @@ Deno.test("item 4: a failed save names the file and the OS error; clearing what 
   const dir = await Deno.makeTempDir({ prefix: "pcns-shutdown-disk-" });
   try {
     const file = new ShutdownStateFile(join(dir, "missing-dir", "pending-shutdown.json"));
-    assert.throws(
-      () => file.save({ version: 2, savedAt: 0, dryRun: true, active: [], countdowns: [] }),
+    const failed = await new Promise<Error | undefined>((resolve) =>
+      file.save({ version: 2, savedAt: 0, dryRun: true, active: [], countdowns: [] }, resolve)
+    );
+    assert.match(
+      failed?.message ?? "",
       /cannot write .*missing-dir\/pending-shutdown\.json: No such file or directory/,
     );
-    assert.doesNotThrow(() => file.clear());
+    assert.equal(await new Promise((resolve) => file.clear(resolve)), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -101,6 +104,7 @@ Deno.test({
           a.agent.receive(statusPacket({ su: 11, status: 0x50 }));
           await fake.tickAsync(71_000);
           assert.equal(a.executor.calls.length, 1, a.events.map((e) => e.id).join(" "));
+          assert.ok(await a.agent.stateSaved(5000), "the failed writes are over"); // in the background
           const notSaved = a.events.find((e) => e.id === "StateNotSaved");
           assert.match(notSaved?.message ?? "", /No space left on device/);
           assert.equal(
@@ -136,6 +140,7 @@ Deno.test({
             a.agent.receive(statusPacket({ su: 11, status: 0x10 })); // re-established
             await fake.tickAsync(61_000 + 71_000); // countdown (120 s) expires, settle delay
             assert.equal(a.executor.calls.length, 1, a.events.map((e) => e.id).join(" "));
+            assert.ok(await a.agent.stateSaved(5000), "the failed writes are over");
             assert.match(
               a.events.find((e) => e.id === "StateNotSaved")?.message ?? "",
               /Read-only file system/,

@@ -77,6 +77,7 @@ async function site() {
   };
   const tick = (seconds: number) => fake.tickAsync(seconds * S);
   const pending = async () => {
+    for (const a of started) assert.ok(await a.stateSaved(5000), "the state file's writes finished");
     try {
       return JSON.parse(await Deno.readTextFile(join(dataDir, "pending-shutdown.json")));
     } catch (error) {

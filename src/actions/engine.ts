@@ -507,8 +507,8 @@ export class ActionEngine {
       ...[...this.#countdowns.values()].map((c) => c.candidate),
       ...this.#restoredCountdowns,
     ];
-    this.#write(() => {
-      if (!sequence && countdowns.length === 0) return persist.clear();
+    this.#write((outcome) => {
+      if (!sequence && countdowns.length === 0) return persist.clear(outcome);
       persist.save({
         version: 2,
         savedAt: this.#ports.clock.now(),
@@ -517,16 +517,20 @@ export class ActionEngine {
         active: [...this.active(), ...this.#restored.values()],
         countdowns,
         ...(sequence ? { sequence } : {}),
-      });
+      }, outcome);
     });
   }
 
-  /** Best effort: a failed write is reported once (until a write works again), never thrown. */
-  #write(action: () => void): void {
-    try {
-      action();
-      this.#saveError = undefined;
-    } catch (error) {
+  /**
+   * Best effort: a failed write (thrown at once, or told later by a store that writes in the background) is
+   * reported once (until a write works again), never thrown.
+   */
+  #write(action: (outcome: (error: Error | undefined) => void) => void): void {
+    const report = (error: unknown) => {
+      if (error === undefined) {
+        this.#saveError = undefined;
+        return;
+      }
       const message = (error as Error).message ?? String(error);
       if (this.#saveError !== undefined) return;
       this.#saveError = message;
@@ -534,6 +538,11 @@ export class ActionEngine {
         id: "StateNotSaved",
         note: `${message}; the shutdown goes on, but what is pending would not survive a restart`,
       });
+    };
+    try {
+      action(report);
+    } catch (error) {
+      report(error ?? new Error("unknown error"));
     }
   }
 

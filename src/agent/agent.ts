@@ -28,6 +28,7 @@ import type { NotifierSet } from "../notify/notifier.ts";
 import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor.ts";
 import { currentBootId } from "../shutdown/boot.ts";
 import { ShutdownStateFile } from "../shutdown/persist.ts";
+import type { LatestFileOptions } from "../fs/latest.ts";
 import {
   type CommandRun,
   type SequenceOutcome,
@@ -174,6 +175,9 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The agent process's core. */
+/** How long a stop waits for the state files' last writes (a hung disk must not hold up the stop). */
+const STOP_WRITE_WAIT_MS = 5000;
+
 export class Agent {
   /** Every event the agent raises goes through this stream. */
   readonly bus: EventBus;
@@ -191,6 +195,7 @@ export class Agent {
   readonly #sequencer: ShutdownSequencer;
   readonly #setups: AdvancedSetups;
   readonly #stateFile: ShutdownStateFile | undefined;
+  readonly #setupFiles = new Set<ShutdownStateFile>();
   readonly #floodGuard: FloodGuard;
   #notifiers: NotifierSet;
   #config: AgentConfig;
@@ -213,7 +218,7 @@ export class Agent {
     );
     this.#eventLog = this.#openEventLog(options.config);
     this.#historyFile = (options.persistHistory ?? options.persistCounters ?? true)
-      ? new HistoryFile(this.#dataDir)
+      ? new HistoryFile(this.#dataDir, this.#writes)
       : undefined;
     this.bus.subscribe((event) => this.#record(event));
     this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
@@ -242,7 +247,7 @@ export class Agent {
       this.#clock,
       {
         emit: (draft) => this.emit(draft),
-        store: (options.persistCounters ?? true) ? new CounterFile(this.#dataDir) : undefined,
+        store: (options.persistCounters ?? true) ? new CounterFile(this.#dataDir, this.#writes) : undefined,
         onForeign: (source) => this.#floodGuard.note(source),
       },
     );
@@ -298,7 +303,7 @@ export class Agent {
       hostSync: ports.hostSync ?? this.#servers?.hostSync,
     });
     this.#stateFile = (options.persistCountdowns ?? true)
-      ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"))
+      ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"), this.#writes)
       : undefined;
     this.#actions = new ActionEngine(wiring.actionSettings(this.#config), {
       clock: this.#clock,
@@ -335,7 +340,9 @@ export class Agent {
       loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
       stateFile: (section) =>
         this.#stateFile
-          ? new ShutdownStateFile(join(this.#dataDir, `pending-shutdown-${section}.json`))
+          ? this.#setupFile(
+            new ShutdownStateFile(join(this.#dataDir, `pending-shutdown-${section}.json`), this.#writes),
+          )
           : undefined,
       dryRun: this.#dryRun || executor.dryRun,
       bootId: options.bootId ?? currentBootId(),
@@ -546,8 +553,44 @@ export class Agent {
     await this.#udp?.close();
     this.#engine.flush();
     this.#saveHistory(true);
+    await this.#writesSettled(STOP_WRITE_WAIT_MS);
     this.#eventLog.close();
   }
+
+  /**
+   * Resolves true once everything saved so far to the state files (replay counters, pending shutdown, chart
+   * history) is on disk or failed, false if that takes longer than `timeoutMs` (a disk that does not answer).
+   */
+  async stateSaved(timeoutMs: number): Promise<boolean> {
+    const files = [this.#engine, this.#stateFile, this.#historyFile, ...this.#setupFiles];
+    const settled = await Promise.all(files.map((f) => f?.settled(timeoutMs) ?? true));
+    return settled.every(Boolean);
+  }
+
+  /** Waits (bounded) until the state files are on disk; a hung disk is named, and the stop goes on. */
+  async #writesSettled(timeoutMs: number): Promise<void> {
+    if (await this.stateSaved(timeoutMs)) return;
+    this.#logger.error(
+      `the data directory ${this.#dataDir} did not finish the last writes within ${timeoutMs / 1000} s: ` +
+        "stopping without them (the disk does not answer)",
+    );
+  }
+
+  /** Keeps a setup's state file so that the stop waits for its writes. */
+  #setupFile(file: ShutdownStateFile): ShutdownStateFile {
+    this.#setupFiles.add(file);
+    return file;
+  }
+
+  /** How state-file writes report a disk that does not answer. */
+  readonly #writes: LatestFileOptions = {
+    onStall: (path, ms) => {
+      const note = `writing ${path} has not finished after ${ms / 1000} s: the data disk does not answer; ` +
+        "packets, countdowns and the shutdown go on, and the newest state is written when the disk answers";
+      this.#logger.error(note);
+      this.emit({ id: "DataDiskStalled", note, details: { path } });
+    },
+  };
 
   /** Waits (at most `timeoutMs`, real time) while the sequence's OS-shutdown command runs. */
   async #osStepSettled(timeoutMs: number): Promise<void> {
@@ -582,11 +625,7 @@ export class Agent {
     if (saved === undefined) return;
     if (typeof saved === "string") {
       this.emit({ id: "CountdownDropped", note: `pending-shutdown.json ignored: ${saved}` });
-      try {
-        this.#stateFile?.clear();
-      } catch (error) {
-        this.emit({ id: "StateNotSaved", note: (error as Error).message });
-      }
+      this.#stateFile?.clear((error) => error && this.emit({ id: "StateNotSaved", note: error.message }));
       return;
     }
     this.#actions.restore(saved);
@@ -610,18 +649,20 @@ export class Agent {
     const now = this.#clock.now();
     if (!file || this.#history.changes === this.#historySaved.changes) return;
     if (!force && now - this.#historySaved.at < 60_000) return;
-    try {
-      file.save(this.#history.snapshot(now), now);
-      this.#historySaved = { at: now, changes: this.#history.changes };
-      this.#historyFailing = false;
-    } catch (error) {
+    const changes = this.#history.changes;
+    this.#historySaved = { at: now, changes };
+    file.save(this.#history.snapshot(now), now, (error) => {
+      if (!error) {
+        this.#historyFailing = false;
+        return;
+      }
       // Reported once per failing run of saves, retried a minute later.
       if (!this.#historyFailing) {
-        this.emit({ id: "HistoryUnavailable", note: `${file.path}: ${(error as Error).message}` });
+        this.emit({ id: "HistoryUnavailable", note: `${file.path}: ${error.message}` });
       }
       this.#historyFailing = true;
-      this.#historySaved = { at: now, changes: -1 };
-    }
+      if (this.#historySaved.changes === changes) this.#historySaved = { at: now, changes: -1 };
+    });
   }
 
   #openEventLog(config: AgentConfig): EventLogWriter {

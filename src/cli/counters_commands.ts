@@ -72,11 +72,8 @@ async function resetAction(flags: CountersFlags, configPath: string, io: CliIo):
     const cards = saved ?? new Map();
     const reset = flags.card === undefined ? [...cards.keys()] : cards.has(flags.card) ? [flags.card] : [];
     for (const card of reset) cards.delete(card);
-    try {
-      file.save(cards);
-    } catch (error) {
-      throw new CliError(`counters reset: cannot write ${file.path}: ${(error as Error).message}`);
-    }
+    const failed = await new Promise<Error | undefined>((resolve) => file.save(cards, resolve));
+    if (failed) throw new CliError(`counters reset: cannot write ${file.path}: ${failed.message}`);
     io.out(
       reset.length ? `counters reset for ${reset.join(", ")} in ${file.path}` : "no saved counters to reset",
     );

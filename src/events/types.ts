@@ -149,6 +149,11 @@ export const EVENT_CATALOG = {
     text: "The pending-shutdown state could not be saved (the shutdown itself goes on)",
     kind: "service",
   },
+  DataDiskStalled: {
+    severity: "warning",
+    text: "A write to the data directory has not finished: the disk does not answer (the agent goes on)",
+    kind: "service",
+  },
   ClockJumped: {
     severity: "warning",
     text: "A shutdown timer ran late or early: the agent was stalled or the clock jumped",

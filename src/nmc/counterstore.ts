@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import type { ReplayCounters } from "./counters.ts";
-import { writeFileAtomicSync } from "../fs/atomic.ts";
+import { LatestFile, type LatestFileOptions, type SaveOutcome } from "../fs/latest.ts";
 
 /** File name of the saved counters in the data directory. */
 export const COUNTER_FILE_NAME = "nmc-counters.json";
@@ -17,8 +17,10 @@ export const COUNTER_FILE_NAME = "nmc-counters.json";
 export interface CounterStore {
   /** The saved counters; undefined if none were saved; an error message if the file cannot be used. */
   load(): Map<string, ReplayCounters> | string | undefined;
-  /** Replaces the saved counters (atomically); throws with the OS reason on failure. */
-  save(cards: ReadonlyMap<string, ReplayCounters>): void;
+  /** Replaces the saved counters (atomically, in the background); `outcome` is told the OS error on failure. */
+  save(cards: ReadonlyMap<string, ReplayCounters>, outcome: SaveOutcome): void;
+  /** True once everything saved is on disk (or failed); false after `timeoutMs` (a hung disk). */
+  settled(timeoutMs: number): Promise<boolean>;
 }
 
 interface CounterFileContent {
@@ -49,40 +51,45 @@ export function parseCounterFile(text: string): Map<string, ReplayCounters> | st
   return out;
 }
 
-/** The file-backed store in a data directory. */
+/** The file-backed store in a data directory: written off the event loop (temp file, fsync, rename). */
 export class CounterFile implements CounterStore {
-  readonly #path: string;
+  readonly #file: LatestFile;
 
-  /** Uses `nmc-counters.json` in `dataDir`. */
-  constructor(dataDir: string) {
-    this.#path = join(dataDir, COUNTER_FILE_NAME);
+  /** Uses `nmc-counters.json` in `dataDir`; `options.onStall` hears of a write the disk does not finish. */
+  constructor(dataDir: string, options: LatestFileOptions = {}) {
+    this.#file = new LatestFile(join(dataDir, COUNTER_FILE_NAME), options);
   }
 
   /** Where the counters are kept. */
   get path(): string {
-    return this.#path;
+    return this.#file.path;
   }
 
   /** Reads the file. */
   load(): Map<string, ReplayCounters> | string | undefined {
     let text: string;
     try {
-      text = Deno.readTextFileSync(this.#path);
+      text = Deno.readTextFileSync(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
-      return `cannot read ${this.#path}: ${(error as Error).message}`;
+      return `cannot read ${this.path}: ${(error as Error).message}`;
     }
     const parsed = parseCounterFile(text);
-    return typeof parsed === "string" ? `${this.#path}: ${parsed}` : parsed;
+    return typeof parsed === "string" ? `${this.path}: ${parsed}` : parsed;
   }
 
   /** Writes a temp file, syncs it and renames it over the old one; the temp file is removed on failure. */
-  save(cards: ReadonlyMap<string, ReplayCounters>): void {
+  save(cards: ReadonlyMap<string, ReplayCounters>, outcome: SaveOutcome): void {
     const content: CounterFileContent = {
       version: 1,
       savedAt: new Date().toISOString(),
       cards: Object.fromEntries([...cards].map(([card, c]) => [card, { sr: c.sr, su: c.su }])),
     };
-    writeFileAtomicSync(this.#path, JSON.stringify(content) + "\n");
+    this.#file.save(JSON.stringify(content) + "\n", outcome);
+  }
+
+  /** True once everything saved is on disk (or failed); false after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#file.settled(timeoutMs);
   }
 }

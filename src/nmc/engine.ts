@@ -100,8 +100,11 @@ export class PacketEngine {
     if (result.notice) this.#announce(result.notice);
     if (result.accepted) {
       if (result.packet.unsignedTrailer) this.#reportUnsigned(result.packet.card, from);
-      this.#scheduleSave();
-      this.#deliver(result.packet);
+      try {
+        this.#deliver(result.packet); // first: the save is queued, but its JSON is not on the way to the events
+      } finally {
+        this.#scheduleSave();
+      }
       return;
     }
     if (result.reason === "unknown-source" && from) this.#onForeign?.(from.hostname);
@@ -231,18 +234,24 @@ export class PacketEngine {
   #saveNow(): void {
     if (!this.#store) return;
     this.#lastSaveAt = this.#clock.now();
-    try {
-      this.#store.save(this.#gate.snapshot());
-      if (this.#saveFailing) this.#logger.info("replay counters are saved again");
-      this.#saveFailing = false;
-    } catch (error) {
+    this.#store.save(this.#gate.snapshot(), (error) => {
+      if (!error) {
+        if (this.#saveFailing) this.#logger.info("replay counters are saved again");
+        this.#saveFailing = false;
+        return;
+      }
       if (this.#saveFailing) return; // reported once per episode
       this.#saveFailing = true;
       this.#unavailable(
-        `cannot save the replay counters: ${(error as Error).message}; packets are still checked, ` +
+        `cannot save the replay counters: ${error.message}; packets are still checked, ` +
           "but a restart would accept older ones again",
       );
-    }
+    });
+  }
+
+  /** True once the counters saved so far are on disk (or failed); false after `timeoutMs` (a hung disk). */
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#store?.settled(timeoutMs) ?? Promise.resolve(true);
   }
 
   #unavailable(text: string): void {

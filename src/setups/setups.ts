@@ -243,10 +243,11 @@ export class AdvancedSetups {
   }
 
   #clear(file: SetupStateFile, emit: (draft: EventDraft) => void): void {
+    const report = (error: Error | undefined) => error && emit({ id: "StateNotSaved", note: error.message });
     try {
-      file.clear();
+      file.clear(report);
     } catch (error) {
-      emit({ id: "StateNotSaved", note: (error as Error).message });
+      report(error as Error);
     }
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { ActiveEvent, ShutdownCandidate } from "../actions/policy.ts";
 import type { SequenceTrigger } from "./sequencer.ts";
-import { writeFileAtomicSync } from "../fs/atomic.ts";
+import { LatestFile, type LatestFileOptions, type SaveOutcome } from "../fs/latest.ts";
 
 /** The sequence as persisted while it runs (a finished sequence is never persisted). */
 export interface PersistedSequence {
@@ -41,12 +41,15 @@ export interface PersistedShutdownState {
   readonly sequence?: PersistedSequence;
 }
 
-/** Reads and writes the persisted state. */
+/**
+ * Reads and writes the persisted state. A store may throw at once, or tell `outcome` later (the file store
+ * writes in the background, so that a hung disk never stalls a shutdown).
+ */
 export interface ShutdownStateStore {
-  /** Saves the state (replacing the previous one); throws with the OS error if it cannot. */
-  save(state: PersistedShutdownState): void;
-  /** Removes it (nothing pending); throws with the OS error if it cannot. */
-  clear(): void;
+  /** Saves the state (replacing the previous one); `outcome` is told the OS error if it cannot. */
+  save(state: PersistedShutdownState, outcome?: SaveOutcome): void;
+  /** Removes it (nothing pending); `outcome` is told the OS error if it cannot. */
+  clear(outcome?: SaveOutcome): void;
 }
 
 /** Parses a persisted state; returns an error message instead if it is not one. */
@@ -67,53 +70,56 @@ export function parsePersistedState(text: string): PersistedShutdownState | stri
   return v as PersistedShutdownState;
 }
 
-/** The file-backed store. */
+/** The file-backed store: written in the background (temp file, fsync, rename), never on the event loop. */
 export class ShutdownStateFile implements ShutdownStateStore {
-  readonly #path: string;
+  readonly #file: LatestFile;
   #present: boolean | undefined;
 
-  /** Uses the file at `path`. */
-  constructor(path: string) {
-    this.#path = path;
+  /** Uses the file at `path`; `options.onStall` hears of a write the disk does not finish. */
+  constructor(path: string, options: LatestFileOptions = {}) {
+    this.#file = new LatestFile(path, options);
   }
 
   /** Where the state lives. */
   get path(): string {
-    return this.#path;
+    return this.#file.path;
   }
 
   /** Reads the file: undefined if absent, an error message if unreadable. */
   load(): PersistedShutdownState | string | undefined {
     let text: string;
     try {
-      text = Deno.readTextFileSync(this.#path);
+      text = Deno.readTextFileSync(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
-      return `cannot read ${this.#path}: ${(error as Error).message}`;
+      return `cannot read ${this.path}: ${(error as Error).message}`;
     }
     return parsePersistedState(text);
   }
 
-  /** Writes atomically: temp file, fsync, rename. A failed write leaves no temp file behind. */
-  save(state: PersistedShutdownState): void {
-    try {
-      writeFileAtomicSync(this.#path, JSON.stringify(state) + "\n");
-    } catch (error) {
-      throw new Error(`cannot write ${this.#path}: ${(error as Error).message}`);
-    }
+  /** Writes atomically in the background; a failed write leaves no temp file behind. */
+  save(state: PersistedShutdownState, outcome?: SaveOutcome): void {
     this.#present = true;
+    this.#file.save(JSON.stringify(state) + "\n", this.#named("write", outcome));
   }
 
   /** Removes the file if present. */
-  clear(): void {
-    if (this.#present === false) return;
-    try {
-      Deno.removeSync(this.#path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw new Error(`cannot remove ${this.#path}: ${(error as Error).message}`);
-      }
+  clear(outcome?: SaveOutcome): void {
+    if (this.#present === false) {
+      outcome?.(undefined);
+      return;
     }
     this.#present = false;
+    this.#file.save(null, this.#named("remove", outcome));
+  }
+
+  /** True once everything saved is on disk (or failed); false after `timeoutMs` (a hung disk). */
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#file.settled(timeoutMs);
+  }
+
+  #named(verb: string, outcome: SaveOutcome | undefined): SaveOutcome | undefined {
+    if (!outcome) return undefined;
+    return (error) => outcome(error && new Error(`cannot ${verb} ${this.path}: ${error.message}`));
   }
 }

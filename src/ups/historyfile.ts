@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import type { HistorySample, HistorySnapshot } from "./history.ts";
-import { writeFileAtomicSync } from "../fs/atomic.ts";
+import { LatestFile, type LatestFileOptions, type SaveOutcome } from "../fs/latest.ts";
 
 /** File name in the data directory. */
 export const HISTORY_FILE_NAME = "ups-history.json";
@@ -88,40 +88,45 @@ export function parseHistoryFile(text: string): HistorySnapshot | string {
   return { cards };
 }
 
-/** Reads and writes the history file of a data directory. */
+/** Reads and writes the history file of a data directory (written off the event loop). */
 export class HistoryFile {
-  readonly #path: string;
+  readonly #file: LatestFile;
 
-  /** Uses `ups-history.json` in `dataDir`. */
-  constructor(dataDir: string) {
-    this.#path = join(dataDir, HISTORY_FILE_NAME);
+  /** Uses `ups-history.json` in `dataDir`; `options.onStall` hears of a write the disk does not finish. */
+  constructor(dataDir: string, options: LatestFileOptions = {}) {
+    this.#file = new LatestFile(join(dataDir, HISTORY_FILE_NAME), options);
   }
 
   /** Where the history is kept. */
   get path(): string {
-    return this.#path;
+    return this.#file.path;
   }
 
   /** The saved history; undefined if there is none; a message if the file cannot be used. */
   load(): HistorySnapshot | string | undefined {
     let text: string;
     try {
-      const info = Deno.lstatSync(this.#path);
-      if (!info.isFile) return `${this.#path} is not a regular file`;
+      const info = Deno.lstatSync(this.path);
+      if (!info.isFile) return `${this.path} is not a regular file`;
       if (info.size > MAX_HISTORY_FILE_BYTES) {
-        return `${this.#path} is ${info.size} bytes, larger than ${MAX_HISTORY_FILE_BYTES}: not read`;
+        return `${this.path} is ${info.size} bytes, larger than ${MAX_HISTORY_FILE_BYTES}: not read`;
       }
-      text = Deno.readTextFileSync(this.#path);
+      text = Deno.readTextFileSync(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
-      return `cannot read ${this.#path}: ${(error as Error).message}`;
+      return `cannot read ${this.path}: ${(error as Error).message}`;
     }
     const parsed = parseHistoryFile(text);
-    return typeof parsed === "string" ? `${this.#path}: ${parsed}` : parsed;
+    return typeof parsed === "string" ? `${this.path}: ${parsed}` : parsed;
   }
 
-  /** Writes a temp file, syncs it and renames it over the old one; throws with the OS reason on failure. */
-  save(snapshot: HistorySnapshot, now: number): void {
-    writeFileAtomicSync(this.#path, formatHistoryFile(snapshot, now));
+  /** Writes a temp file, syncs it and renames it over the old one, in the background; `outcome` hears how. */
+  save(snapshot: HistorySnapshot, now: number, outcome?: SaveOutcome): void {
+    this.#file.save(formatHistoryFile(snapshot, now), outcome);
+  }
+
+  /** True once everything saved is on disk (or failed); false after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#file.settled(timeoutMs);
   }
 }
