@@ -184,11 +184,66 @@ async function run(count: number, pollMs: number, steadySeconds: number): Promis
   }
 }
 
+/**
+ * Memory under password guessing: 40 LOGINs with wrong passwords at once (40 user names, so no lockout
+ * stops them), each an scrypt of 16 MiB on a worker thread; measured: the agent's RSS after them.
+ */
+async function wrongLogins(attempts: number): Promise<BenchResult> {
+  const dataDir = await Deno.makeTempDir({ prefix: "pcns-bench-nut-" });
+  const nutPort = freePort();
+  const ini = await writeAgentConfig(dataDir, {
+    udpPort: freePort("udp"),
+    extra: [
+      "[NUT]",
+      "enabled = true",
+      `port = ${nutPort}`,
+      "listenAddress = 127.0.0.1",
+      `user_1 = ${USER}`,
+      `password_1 = ${hashPassword(PASSWORD)}`,
+      "upsName_1 = nmc1",
+    ],
+  });
+  const agent = await startAgentProcess(ini, false);
+  try {
+    await sleep(500);
+    const before = rssMiB(agent.child.pid);
+    const encoder = new TextEncoder();
+    await Promise.all(Array.from({ length: attempts }, async (_, i) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: nutPort });
+      try {
+        await conn.write(encoder.encode(`USERNAME guess${i}\nPASSWORD wrong-${i}\nLOGIN nmc1\n`));
+        const buffer = new Uint8Array(512);
+        let text = "";
+        while ((text.match(/\n/g) ?? []).length < 3) {
+          const n = await conn.read(buffer);
+          if (n === null) break;
+          text += new TextDecoder().decode(buffer.subarray(0, n));
+        }
+      } finally {
+        conn.close();
+      }
+    }));
+    await sleep(500);
+    const after = rssMiB(agent.child.pid);
+    return {
+      name: `NUT: agent RSS growth after ${attempts} wrong LOGINs at once (scrypt each)`,
+      value: Math.round((after - before) * 10) / 10,
+      unit: "MiB",
+      target: "flat (within 5 MiB)",
+      met: after - before < 5,
+      details: { beforeMiB: before, afterMiB: after },
+    };
+  } finally {
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
 /** The NUT benchmark: 500 secondaries polling every second (as upsmon's POLLFREQALERT 1), and every 100 ms. */
 export async function benchNut(quick = false): Promise<BenchResult[]> {
   const count = quick ? 100 : 500;
   const steady = quick ? 5 : 20;
-  return [...await run(count, 1000, steady), ...await run(count, 100, steady)];
+  return [...await run(count, 1000, steady), ...await run(count, 100, steady), await wrongLogins(40)];
 }
 
 if (import.meta.main) {

@@ -19,6 +19,7 @@ import type { Clock } from "../time/clock.ts";
 import type { OsShutdownExecutor } from "../shutdown/executor.ts";
 import { WebUi } from "../web/server.ts";
 import { Agent, type AgentPorts } from "./agent.ts";
+import { returnLargeAllocations } from "../os/malloc.ts";
 
 /** How to run the service. */
 export interface ServiceOptions {
@@ -69,6 +70,10 @@ export interface RunningService {
 
 /** Starts the service; throws a ConfigError (with every problem listed) if the config cannot be used. */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const notReturned = returnLargeAllocations();
+  if (notReturned) {
+    options.logger.debug(`memory: freed large blocks may stay with the process (${notReturned})`);
+  }
   const early: EventDraft[] = [];
   let agent: Agent | undefined;
   const onEvent = (draft: EventDraft) => agent ? agent.emit(draft) : early.push(draft);
