@@ -75,6 +75,19 @@ async function swarm(port: number, count: number, pollMs: number): Promise<void>
   console.log(JSON.stringify(seen));
 }
 
+/** The [NUT] lines of the agent's ini: the server on loopback `port`, the benchmark's user, UPS nmc1. */
+function nutSection(port: number): string[] {
+  return [
+    "[NUT]",
+    "enabled = true",
+    `port = ${port}`,
+    "listenAddress = 127.0.0.1",
+    `user_1 = ${USER}`,
+    `password_1 = ${hashPassword(PASSWORD)}`,
+    "upsName_1 = nmc1",
+  ];
+}
+
 async function run(count: number, pollMs: number, steadySeconds: number): Promise<BenchResult[]> {
   const dataDir = await Deno.makeTempDir({ prefix: "pcns-bench-nut-" });
   const udpPort = freePort("udp");
@@ -84,13 +97,7 @@ async function run(count: number, pollMs: number, steadySeconds: number): Promis
     extra: [
       "[Shutdown]",
       "settleDelay = 0",
-      "[NUT]",
-      "enabled = true",
-      `port = ${nutPort}`,
-      "listenAddress = 127.0.0.1",
-      `user_1 = ${USER}`,
-      `password_1 = ${hashPassword(PASSWORD)}`,
-      "upsName_1 = nmc1",
+      ...nutSection(nutPort),
       "hostSyncTimeout = 120",
       `maxConnections = ${count + 64}`,
       `maxConnectionsPerAddress = ${count + 64}`,
@@ -193,15 +200,7 @@ async function wrongLogins(attempts: number): Promise<BenchResult> {
   const nutPort = freePort();
   const ini = await writeAgentConfig(dataDir, {
     udpPort: freePort("udp"),
-    extra: [
-      "[NUT]",
-      "enabled = true",
-      `port = ${nutPort}`,
-      "listenAddress = 127.0.0.1",
-      `user_1 = ${USER}`,
-      `password_1 = ${hashPassword(PASSWORD)}`,
-      "upsName_1 = nmc1",
-    ],
+    extra: nutSection(nutPort),
   });
   const agent = await startAgentProcess(ini, false);
   try {

@@ -28,7 +28,7 @@ import type { NotifierSet } from "../notify/notifier.ts";
 import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor.ts";
 import { currentBootId } from "../shutdown/boot.ts";
 import { ShutdownStateFile } from "../shutdown/persist.ts";
-import type { LatestFileOptions } from "../fs/latest.ts";
+import { StateWrites } from "./statewrites.ts";
 import {
   type CommandRun,
   type SequenceOutcome,
@@ -175,9 +175,6 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The agent process's core. */
-/** How long a stop waits for the state files' last writes (a hung disk must not hold up the stop). */
-const STOP_WRITE_WAIT_MS = 5000;
-
 export class Agent {
   /** Every event the agent raises goes through this stream. */
   readonly bus: EventBus;
@@ -195,7 +192,7 @@ export class Agent {
   readonly #sequencer: ShutdownSequencer;
   readonly #setups: AdvancedSetups;
   readonly #stateFile: ShutdownStateFile | undefined;
-  readonly #setupFiles = new Set<ShutdownStateFile>();
+  readonly #writes: StateWrites;
   readonly #floodGuard: FloodGuard;
   #notifiers: NotifierSet;
   #config: AgentConfig;
@@ -212,13 +209,14 @@ export class Agent {
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#dataDir = options.dataDir;
+    this.#writes = new StateWrites(this.#dataDir, this.#logger, (draft) => this.emit(draft));
     this.#dryRun = options.dryRun ?? false;
     this.bus = new EventBus((error, event) =>
       this.#logger.error(`event listener failed on ${event.id}: ${error}`)
     );
     this.#eventLog = this.#openEventLog(options.config);
     this.#historyFile = (options.persistHistory ?? options.persistCounters ?? true)
-      ? new HistoryFile(this.#dataDir, this.#writes)
+      ? this.#writes.track(new HistoryFile(this.#dataDir, this.#writes.options))
       : undefined;
     this.bus.subscribe((event) => this.#record(event));
     this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
@@ -247,7 +245,9 @@ export class Agent {
       this.#clock,
       {
         emit: (draft) => this.emit(draft),
-        store: (options.persistCounters ?? true) ? new CounterFile(this.#dataDir, this.#writes) : undefined,
+        store: (options.persistCounters ?? true)
+          ? this.#writes.track(new CounterFile(this.#dataDir, this.#writes.options))
+          : undefined,
         onForeign: (source) => this.#floodGuard.note(source),
       },
     );
@@ -303,7 +303,9 @@ export class Agent {
       hostSync: ports.hostSync ?? this.#servers?.hostSync,
     });
     this.#stateFile = (options.persistCountdowns ?? true)
-      ? new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"), this.#writes)
+      ? this.#writes.track(
+        new ShutdownStateFile(join(this.#dataDir, "pending-shutdown.json"), this.#writes.options),
+      )
       : undefined;
     this.#actions = new ActionEngine(wiring.actionSettings(this.#config), {
       clock: this.#clock,
@@ -340,8 +342,11 @@ export class Agent {
       loads: () => new Map(this.#monitor.snapshot().map((s) => [s.card, s.reading.loadPercent])),
       stateFile: (section) =>
         this.#stateFile
-          ? this.#setupFile(
-            new ShutdownStateFile(join(this.#dataDir, `pending-shutdown-${section}.json`), this.#writes),
+          ? this.#writes.track(
+            new ShutdownStateFile(
+              join(this.#dataDir, `pending-shutdown-${section}.json`),
+              this.#writes.options,
+            ),
           )
           : undefined,
       dryRun: this.#dryRun || executor.dryRun,
@@ -553,7 +558,7 @@ export class Agent {
     await this.#udp?.close();
     this.#engine.flush();
     this.#saveHistory(true);
-    await this.#writesSettled(STOP_WRITE_WAIT_MS);
+    await this.#writes.beforeStop();
     this.#eventLog.close();
   }
 
@@ -561,36 +566,9 @@ export class Agent {
    * Resolves true once everything saved so far to the state files (replay counters, pending shutdown, chart
    * history) is on disk or failed, false if that takes longer than `timeoutMs` (a disk that does not answer).
    */
-  async stateSaved(timeoutMs: number): Promise<boolean> {
-    const files = [this.#engine, this.#stateFile, this.#historyFile, ...this.#setupFiles];
-    const settled = await Promise.all(files.map((f) => f?.settled(timeoutMs) ?? true));
-    return settled.every(Boolean);
+  stateSaved(timeoutMs: number): Promise<boolean> {
+    return this.#writes.settled(timeoutMs);
   }
-
-  /** Waits (bounded) until the state files are on disk; a hung disk is named, and the stop goes on. */
-  async #writesSettled(timeoutMs: number): Promise<void> {
-    if (await this.stateSaved(timeoutMs)) return;
-    this.#logger.error(
-      `the data directory ${this.#dataDir} did not finish the last writes within ${timeoutMs / 1000} s: ` +
-        "stopping without them (the disk does not answer)",
-    );
-  }
-
-  /** Keeps a setup's state file so that the stop waits for its writes. */
-  #setupFile(file: ShutdownStateFile): ShutdownStateFile {
-    this.#setupFiles.add(file);
-    return file;
-  }
-
-  /** How state-file writes report a disk that does not answer. */
-  readonly #writes: LatestFileOptions = {
-    onStall: (path, ms) => {
-      const note = `writing ${path} has not finished after ${ms / 1000} s: the data disk does not answer; ` +
-        "packets, countdowns and the shutdown go on, and the newest state is written when the disk answers";
-      this.#logger.error(note);
-      this.emit({ id: "DataDiskStalled", note, details: { path } });
-    },
-  };
 
   /** Waits (at most `timeoutMs`, real time) while the sequence's OS-shutdown command runs. */
   async #osStepSettled(timeoutMs: number): Promise<void> {

@@ -19,8 +19,6 @@ export interface CounterStore {
   load(): Map<string, ReplayCounters> | string | undefined;
   /** Replaces the saved counters (atomically, in the background); `outcome` is told the OS error on failure. */
   save(cards: ReadonlyMap<string, ReplayCounters>, outcome: SaveOutcome): void;
-  /** True once everything saved is on disk (or failed); false after `timeoutMs` (a hung disk). */
-  settled(timeoutMs: number): Promise<boolean>;
 }
 
 interface CounterFileContent {

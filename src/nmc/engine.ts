@@ -249,11 +249,6 @@ export class PacketEngine {
     });
   }
 
-  /** True once the counters saved so far are on disk (or failed); false after `timeoutMs` (a hung disk). */
-  settled(timeoutMs: number): Promise<boolean> {
-    return this.#store?.settled(timeoutMs) ?? Promise.resolve(true);
-  }
-
   #unavailable(text: string): void {
     this.#logger.error(text);
     this.#emit({ id: "CardCountersUnavailable", note: text });
