@@ -40,6 +40,8 @@ Deno.test("a data disk that does not answer: packets, the shutdown and its OS st
     sender.send(statusPacket({ sr: 5, su, status }), { transport: "udp", hostname: "127.0.0.1", port });
   const log = () => readEventLog(join(dir, "EventLog.jsonl")).catch(() => []);
   const has = async (id: string) => (await log()).some((r) => r.id === id);
+  let exit: Deno.CommandStatus;
+  let text = "";
   try {
     let su = 2_000;
     await waitUntilAsync(
@@ -69,17 +71,14 @@ Deno.test("a data disk that does not answer: packets, the shutdown and its OS st
       stalled[0].message,
     );
     assert.match(stalled[0].message, /does not answer/);
-  } catch (error) {
-    console.error(error);
-    throw error;
   } finally {
     // The disk never answers: SIGTERM must still end the agent (the stop waits at most 5 s for the writes).
     child.kill("SIGTERM");
-    const status = await child.status;
+    exit = await child.status;
     sender.close();
-    const text = await stderr;
+    text = await stderr;
     await Deno.remove(dir, { recursive: true });
-    assert.equal(status.code, 0, text.slice(-2000));
-    assert.match(text, /did not finish the last writes within 5 s: stopping without them/);
   }
+  assert.equal(exit.code, 0, text.slice(-2000));
+  assert.match(text, /did not finish the last writes within 5 s: stopping without them/);
 });

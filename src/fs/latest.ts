@@ -123,7 +123,7 @@ export class LatestFile {
  * every byte written, fsync, rename over the old file. On failure the temp file is removed and the OS error
  * is thrown.
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+async function writeFileAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
   try {
     const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });

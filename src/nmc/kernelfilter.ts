@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { openLibc } from "../os/libc.ts";
 
 /** One classic BPF instruction (struct sock_filter). */
 interface BpfInstruction {
@@ -157,19 +158,9 @@ const LIBC_SYMBOLS = {
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 let libc: Libc | string | undefined;
 
-/** libc's socket calls, or why they are not available here. */
-function openLibc(): Libc | string {
-  if (libc !== undefined) return libc;
-  if (Deno.build.os !== "linux") return (libc = `not on Linux (${Deno.build.os})`);
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-      return (libc = "the process has no --allow-ffi permission");
-    }
-    libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  } catch (error) {
-    libc = `libc.so.6 cannot be loaded: ${(error as Error).message}`;
-  }
-  return libc;
+/** libc's socket calls, or why they are not available here (loaded once). */
+function socketCalls(): Libc | string {
+  return libc ??= openLibc(LIBC_SYMBOLS);
 }
 
 /** Socket inodes bound to local UDP `port` (pure: the text of /proc/net/udp and udp6). */
@@ -218,7 +209,7 @@ export interface KernelSockets {
 
 /** Controls over this process's sockets bound to UDP `port`, or why there are none. */
 export function kernelSockets(port: number): KernelSockets | string {
-  const c = openLibc();
+  const c = socketCalls();
   if (typeof c === "string") return c;
   let fds: number[];
   try {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { openLibc } from "./libc.ts";
 
 /** glibc's `M_MMAP_THRESHOLD` parameter of mallopt(3). */
 const M_MMAP_THRESHOLD = -3;
@@ -19,14 +20,9 @@ export const MMAP_THRESHOLD_BYTES = 1 << 20;
  * no `--allow-ffi`): the agent works the same, only its memory after password checks stays higher.
  */
 export function returnLargeAllocations(): string | undefined {
-  if (Deno.build.os !== "linux") return `not on Linux (${Deno.build.os})`;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return "no --allow-ffi permission";
-    const libc = Deno.dlopen("libc.so.6", { mallopt: { parameters: ["i32", "i32"], result: "i32" } });
-    const ok = libc.symbols.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1;
-    libc.close(); // the setting stays with the process
-    return ok ? undefined : "mallopt(M_MMAP_THRESHOLD) refused";
-  } catch (error) {
-    return `libc.so.6 has no mallopt (not glibc?): ${(error as Error).message}`;
-  }
+  const libc = openLibc({ mallopt: { parameters: ["i32", "i32"], result: "i32" } });
+  if (typeof libc === "string") return libc;
+  return libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1
+    ? undefined
+    : "mallopt(M_MMAP_THRESHOLD) refused (not glibc?)";
 }
