@@ -113,6 +113,62 @@ async function spawnFloor(
   return samples;
 }
 
+/**
+ * The floor of the notification figure: a bare Deno process that answers each datagram with one syslog-shaped
+ * datagram from a new socket (as the agent's syslog sender does), measured by the same trials. What it costs is
+ * what any Deno agent pays: the sender's packet, two processes waking, the two sends and receives.
+ */
+const RELAY = `
+const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+console.log(socket.addr.port);
+const to = { transport: "udp", hostname: "127.0.0.1", port: Number(Deno.args[0]) };
+let n = 0;
+for await (const _ of socket) {
+  const out = Deno.listenDatagram({ hostname: "0.0.0.0", port: 0, transport: "udp" });
+  const name = n++ % 2 === 0 ? "PowerFailed" : "PowerRestored";
+  await out.send(new TextEncoder().encode("<14>1 - host pcns-agent - " + name + " - relay"), to);
+  out.close();
+}`;
+
+async function relayFloor(reports: ReturnType<typeof reportListener>, n: number): Promise<number[]> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--unstable-net", RELAY, String(reports.port)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the relay exited before it printed its port");
+    text += value;
+  }
+  const sim = new NmcSimulator({
+    address: "127.0.0.1",
+    username: "apc",
+    authenticationPhrase: "admin user phrase",
+    targets: [{ hostname: "127.0.0.1", port: Number(text.trim()) }],
+  });
+  try {
+    await sleep(200);
+    const samples = await trials(
+      sim,
+      reports,
+      n,
+      "power-failure",
+      ["syslog:PowerFailed"],
+      "syslog:PowerRestored",
+    );
+    return samples.get("syslog:PowerFailed")!;
+  } finally {
+    sim.close();
+    child.kill("SIGTERM");
+    await child.status;
+    reader.cancel().catch(() => {});
+  }
+}
+
 /** `goalMs`: the issue's p99 goal (notification 2 ms, command file 4 ms), with >= 10x apcupsd's p99. */
 function summary(name: string, samples: number[], peer?: number[], goalMs = 5): BenchResult {
   const p99 = Math.round(quantile(samples, 0.99) * 100) / 100;
@@ -232,6 +288,7 @@ export async function benchLatency(n: number): Promise<BenchResult[]> {
       await agent.stop();
     }
     const floor = await spawnFloor(script, reports, n);
+    const relay = await relayFloor(reports, n);
 
     // apcupsd, its onbattery hook.
     let peer: number[] | undefined;
@@ -273,6 +330,11 @@ export async function benchLatency(n: number): Promise<BenchResult[]> {
     results.push(
       summary("battery event -> command file ran (both spawn bash)", oursLow.get("LowBattery")!, peer, 4),
     );
+    results.push({
+      ...summary("bare Deno relay: datagram in -> syslog datagram out (floor)", relay),
+      target: "(reference: the floor of the notification figure)",
+      met: undefined,
+    });
     results.push({
       ...summary("bash reporter spawned directly from Deno (floor)", floor),
       target: "(reference: part of every command-file figure)",

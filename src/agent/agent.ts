@@ -523,6 +523,7 @@ export class Agent {
     this.#history.retain(config.nmc.cards);
     this.#applyCommandFileChecks(config);
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
+      this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
     }
     if (old.eventLog.fileName !== config.eventLog.fileName) {
@@ -560,6 +561,7 @@ export class Agent {
     this.#saveHistory(true);
     await this.#writes.beforeStop();
     this.#eventLog.close();
+    this.#notifiers.close();
   }
 
   /**

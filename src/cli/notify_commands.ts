@@ -170,7 +170,11 @@ export async function runNotifyTest(
         result: { ok: false, attempts: 0, error: notifier },
       };
     }
-    return { channel, name: notifier.name, configured: true, result: await notifier.notify(event) };
+    try {
+      return { channel, name: notifier.name, configured: true, result: await notifier.notify(event) };
+    } finally {
+      notifier.close?.();
+    }
   }));
 }
 

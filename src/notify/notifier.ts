@@ -24,6 +24,8 @@ export interface Notifier {
   readonly name: string;
   /** Delivers one event (with the channel's own retries, if any). */
   notify(event: AgentEvent): Promise<NotifyResult>;
+  /** Releases what the channel keeps open between events (a socket); the next `notify` may open it again. */
+  close?(): void;
 }
 
 /** One channel's outcome for one event. */
@@ -77,6 +79,17 @@ export class NotifierSet {
   /** Names of the channels, in configuration order. */
   get names(): string[] {
     return this.#notifiers.map((n) => n.name);
+  }
+
+  /** Closes what the channels keep open (when the set is replaced or the agent stops). */
+  close(): void {
+    for (const notifier of this.#notifiers) {
+      try {
+        notifier.close?.();
+      } catch {
+        // nothing more to release
+      }
+    }
   }
 
   /** Number of channels. */
