@@ -272,7 +272,9 @@ Deno.test({
       try {
         const deadline = Date.now() + 8000;
         // The file is written before the backup and the in-memory swap: wait for the store, then read the file.
-        while (Date.now() < deadline && service.store.get("SSHAction0.hostKeyFingerprint") !== sshd.fingerprint) {
+        while (
+          Date.now() < deadline && service.store.get("SSHAction0.hostKeyFingerprint") !== sshd.fingerprint
+        ) {
           await new Promise((r) => setTimeout(r, 50));
         }
         assert.ok(
