@@ -22,13 +22,14 @@ import { localTime } from "../src/text/localtime.ts";
 import {
   collectText,
   feedUntil,
-  freeTcpPort,
   killQuietly,
   mainCommand,
   PASSWORD,
   runMain,
+  waitForAgentPort,
   writeAgentConfig,
 } from "./fixtures/service/agent.ts";
+import { freePort } from "./helpers/ports.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
 const rec = (time: string, id: string, message = id): EventLogRecord =>
@@ -118,18 +119,7 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
   let follower: Deno.ChildProcess | undefined;
   let stop = { code: -1, ms: 0 };
   try {
-    await waitUntilAsync(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: ports.https })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      "the web UI",
-      15_000,
-    );
+    await waitForAgentPort(agent, agentLog, ports.https);
     const su = await feedUntil(dir, ports.udp);
     const cli = ["--config", path, "--password-file", passwordFile];
 
@@ -218,7 +208,7 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
       wrong.stderr,
       'pcns-agent: status: the agent refused user "apc" (HTTP 401: wrong user name or password)\n',
     );
-    const closed = freeTcpPort();
+    const closed = freePort();
     const down = await runMain(["status", "--url", `https://127.0.0.1:${closed}`, "--user", "apc"], {
       env: { PCNS_AGENT_PASSWORD: PASSWORD },
     });

@@ -17,6 +17,7 @@ import {
   mainCommand,
   PASSWORD,
   runMain,
+  waitForAgentPort,
   writeAgentConfig,
 } from "./fixtures/service/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
@@ -70,18 +71,7 @@ Deno.test("counters: a replaced card is refused until counters reset lets it in 
     });
   const env = { PCNS_AGENT_PASSWORD: PASSWORD };
   try {
-    await waitUntilAsync(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: ports.https })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      "the web UI",
-      15_000,
-    );
+    await waitForAgentPort(agent, agentLog, ports.https);
     // The old card, far into its uptime, with a high reboot count.
     await feedUntil(dir, ports.udp, "CommunicationEstablished", { firstSu: 50_000_000 });
     // A replacement card at the same address: SR 1, its own uptime (not near a boot).

@@ -13,9 +13,9 @@ import {
   mainCommand,
   PASSWORD,
   runMain,
+  waitForAgentPort,
   writeAgentConfig,
 } from "./fixtures/service/agent.ts";
-import { waitUntilAsync } from "./helpers/wait.ts";
 
 Deno.test("token CLI: create shows the token once, list never does, revoke removes it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-token-cli-" });
@@ -83,18 +83,7 @@ Deno.test("token CLI: status and events use a token (file or env) instead of the
     const token = created.stdout.trim();
     const tokenFile = join(dir, "token");
     await Deno.writeTextFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    await waitUntilAsync(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: ports.https })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      "the web UI",
-      15_000,
-    );
+    await waitForAgentPort(agent, agentLog, ports.https);
     // No password anywhere: the token alone.
     const env = { PCNS_AGENT_TOKEN: token };
     const status = await runMain(["status", "--json", "--config", path], { env });
