@@ -21,7 +21,6 @@ import { LoginThrottle } from "./auth/lockout.ts";
 import { SessionStore } from "./auth/sessions.ts";
 import { SetupToken } from "./auth/setup.ts";
 import { TokenVerifier } from "./auth/tokens.ts";
-import { createWebApp } from "./app.tsx";
 import { clearEventLog } from "./eventclear.ts";
 import { installCertificate, type LoadedCertificate, loadOrCreateCertificate } from "./certificate.ts";
 import { connectionLimitsFor, openFilesLimit } from "./connections.ts";
@@ -141,13 +140,19 @@ export class WebUi {
         logger.warn(`web UI certificate regenerated: ${ui.#certificate.regenerated}`);
       }
     }
-    const app = createWebApp({
-      ctx: ui.#context(),
-      sessions: ui.#sessions,
-      throttle: ui.#throttle,
-      setup: ui.#setup,
-      tokens: new TokenVerifier(store.dataDir, (message) => logger.warn(message)),
-    });
+    // The pages and their handlers (a fifth of the start-up's module loading) load while the listener
+    // comes up; a request that arrives before they are there waits for them.
+    const tokens = new TokenVerifier(store.dataDir, (message) => logger.warn(message));
+    const app = import("./app.tsx").then(({ createWebApp }) =>
+      createWebApp({
+        ctx: ui.#context(),
+        sessions: ui.#sessions,
+        throttle: ui.#throttle,
+        setup: ui.#setup,
+        tokens,
+      })
+    );
+    app.catch((error) => logger.error(`web UI: the pages did not load: ${(error as Error).message}`));
     const fdLimit = openFilesLimit();
     const limits = connectionLimitsFor(config.webUi, fdLimit);
     if (limits.maxConnections < (config.webUi.maxConnections ?? limits.maxConnections)) {
@@ -168,7 +173,8 @@ export class WebUi {
           handler: (request, info) => negotiationResponse(options.agent, request, info),
         },
       },
-      (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr.hostname, secure: info.secure }),
+      async (request, info) =>
+        (await app).fetch(request, { remoteAddr: info.remoteAddr.hostname, secure: info.secure }),
     );
     ui.#watchCertificateFiles();
     const n = config.networking;

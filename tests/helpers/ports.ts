@@ -22,7 +22,7 @@ function ephemeralLow(): number {
   }
 }
 
-/** Binds `port` on 127.0.0.1 and closes it again: its port, or undefined when it is taken. */
+/** Binds `port` on 127.0.0.1 and closes it again: its port, or undefined when it is in use. */
 function tryBind(port: number, transport: "udp" | "tcp"): number | undefined {
   try {
     const socket = transport === "udp"
@@ -31,8 +31,9 @@ function tryBind(port: number, transport: "udp" | "tcp"): number | undefined {
     const bound = (socket.addr as Deno.NetAddr).port;
     socket.close();
     return bound;
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return undefined;
+    throw error; // no --unstable-net, no permission: not a port question
   }
 }
 
