@@ -2,6 +2,10 @@
  * `deno task build [--target T[,T...]|all] [--out-dir DIR]`: compiles main.ts
  * into single binaries (`pcns-agent-<target>[.exe]`) with a SHA256SUMS file.
  *
+ * - main.ts is bundled first (`deno bundle`, one chunk per lazily loaded part) and the bundle is compiled:
+ *   ~190 modules become ~30 chunks on the way to READY, and the start-up loses most of its module loading
+ *   (bench/system.ts measures both). Packages with native add-ons esbuild cannot follow
+ *   ({@link BUNDLE_EXTERNAL}) stay npm imports, which deno compile embeds as before.
  * - Permissions are narrowed to what the agent needs (src/service/permissions.ts);
  *   the UI assets are text imports, so they are in the module graph already.
  * - Only the npm packages the agent imports are embedded (managed npm,
@@ -102,10 +106,48 @@ export function parseTargets(values: readonly string[], host: string): string[] 
   return targets.length ? [...new Set(targets)] : [host];
 }
 
-/** The `deno compile` arguments for a target (pure). */
-export function compileArgs(target: string, output: string, envFile: string): string[] {
+/** npm packages left out of the bundle: ssh2's optional native add-ons (cpu-features, sshcrypto). */
+export const BUNDLE_EXTERNAL: readonly string[] = ["ssh2"];
+
+/** The `deno bundle` arguments (pure): main.ts into `outDir`/main.js and its chunks. */
+export function bundleArgs(outDir: string): string[] {
+  return [
+    "bundle",
+    "--quiet",
+    "--frozen",
+    "--platform=deno",
+    "--code-splitting",
+    ...BUNDLE_EXTERNAL.flatMap((name) => ["--external", name]),
+    "--outdir",
+    outDir,
+    "main.ts",
+  ];
+}
+
+/**
+ * Bundles main.ts into `outDir` (`main.js` there is the entry point). Run it, or compile it, with
+ * `--config <checkout>/deno.json`: the packages of {@link BUNDLE_EXTERNAL} resolve through its imports.
+ * Returns deno bundle's error output when it fails.
+ */
+export async function bundle(outDir: string): Promise<{ ok: true } | { ok: false; error: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: bundleArgs(outDir),
+    cwd: REPO,
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return out.success ? { ok: true } : { ok: false, error: new TextDecoder().decode(out.stderr).trim() };
+}
+
+/** The configuration the bundle is compiled and run with. */
+export const DENO_CONFIG: string = join(REPO, "deno.json");
+
+/** The `deno compile` arguments for a target (pure): `entry` is the bundle's main.js. */
+export function compileArgs(target: string, output: string, envFile: string, entry: string): string[] {
   return [
     "compile",
+    `--config=${DENO_CONFIG}`,
     "--frozen",
     "--node-modules-dir=none",
     "--exclude-unused-npm",
@@ -116,7 +158,7 @@ export function compileArgs(target: string, output: string, envFile: string): st
     target,
     "--output",
     output,
-    "main.ts",
+    entry,
   ];
 }
 
@@ -189,10 +231,11 @@ async function compile(
   target: string,
   out: string,
   envFile: string,
+  entry: string,
   env: Record<string, string> = {},
 ): Promise<boolean> {
   const status = await new Deno.Command(Deno.execPath(), {
-    args: compileArgs(target, resolve(out), envFile),
+    args: compileArgs(target, resolve(out), envFile, entry),
     env,
     cwd: REPO,
   }).spawn().status;
@@ -200,10 +243,10 @@ async function compile(
 }
 
 /** Compiles with DENORT_BIN = this deno to validate the module graph and embedding; deletes the output. */
-async function graphDryRun(host: string, envFile: string): Promise<boolean> {
+async function graphDryRun(host: string, envFile: string, entry: string): Promise<boolean> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-build-check-" });
   try {
-    return await compile(host, join(dir, "graph-check"), envFile, { DENORT_BIN: Deno.execPath() });
+    return await compile(host, join(dir, "graph-check"), envFile, entry, { DENORT_BIN: Deno.execPath() });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -214,14 +257,20 @@ async function sha256(path: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function build(parsed: BuildArgs, host: string, envFile: string, commit: string): Promise<number> {
+async function build(
+  parsed: BuildArgs,
+  host: string,
+  envFile: string,
+  commit: string,
+  entry: string,
+): Promise<number> {
   const { targets, outDir } = parsed;
   const cacheDir = await denoDir();
   const bases = await Promise.all(targets.map(async (t) => [t, await findBase(t, host, cacheDir)] as const));
   const missing = bases.filter(([, b]) => b.kind === "none");
   if (missing.length > 0) {
     console.error("build: checking the module graph with a compile dry run (its output is deleted) ...");
-    const graphOk = await graphDryRun(host, envFile);
+    const graphOk = await graphDryRun(host, envFile, entry);
     for (const [t, b] of missing) {
       console.error(`build: no runtime base for ${t}: ${b.kind === "none" ? b.why : ""}`);
     }
@@ -244,7 +293,7 @@ async function build(parsed: BuildArgs, host: string, envFile: string, commit: s
     const out = join(outDir, outputName(target));
     console.error(`build: ${target} (runtime from ${base.kind}) -> ${out}`);
     const env: Record<string, string> = base.kind === "env" ? { DENORT_BIN: base.path } : {};
-    if (!await compile(target, out, envFile, env)) {
+    if (!await compile(target, out, envFile, entry, env)) {
       console.error(`build: deno compile failed for ${target}`);
       return 1;
     }
@@ -288,14 +337,20 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const commit = await commitId();
-  const envDir = await Deno.makeTempDir({ prefix: "pcns-build-env-" });
-  const envFile = join(envDir, "build.env");
+  const workDir = await Deno.makeTempDir({ prefix: "pcns-build-" });
+  const envFile = join(workDir, "build.env");
   try {
     await Deno.writeTextFile(envFile, `PCNS_AGENT_COMMIT=${commit}\n`);
     console.error(`build: pcns-agent ${VERSION}, commit ${commit}, targets ${parsed.targets.join(", ")}`);
-    return await build(parsed, host, envFile, commit);
+    const bundleDir = join(workDir, "bundle");
+    const bundled = await bundle(bundleDir);
+    if (!bundled.ok) {
+      console.error(`build: deno bundle failed:\n${bundled.error}`);
+      return 1;
+    }
+    return await build(parsed, host, envFile, commit, join(bundleDir, "main.js"));
   } finally {
-    await Deno.remove(envDir, { recursive: true });
+    await Deno.remove(workDir, { recursive: true });
   }
 }
 

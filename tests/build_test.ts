@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   compileArgs,
+  DENO_CONFIG,
   expectedVersion,
   outputName,
   parseArgs,
@@ -43,9 +44,13 @@ Deno.test("build args: targets, all, out dir, help; unknown values are named", (
 });
 
 Deno.test("build compile flags: narrowed permissions, no -A, FFI for the kernel UDP filter, embedded commit, only used npm packages", () => {
-  const args = compileArgs("x86_64-unknown-linux-gnu", "/o/p", "/e/build.env");
+  const args = compileArgs("x86_64-unknown-linux-gnu", "/o/p", "/e/build.env", "/b/main.js");
   assert.equal(args[0], "compile");
-  assert.equal(args.at(-1), "main.ts");
+  assert.equal(args.at(-1), "/b/main.js", "the bundle is compiled");
+  assert.ok(
+    args.includes(`--config=${DENO_CONFIG}`),
+    "deno.json resolves the packages left outside the bundle",
+  );
   for (
     const flag of [
       "--frozen",
