@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readEventLog } from "../src/events/eventlog.ts";
 import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
-import { collectText, MAIN, PASSWORD, writeAgentConfig } from "./fixtures/service/agent.ts";
+import { collectText, MAIN, PASSWORD, waitForAgentPort, writeAgentConfig } from "./fixtures/service/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
@@ -131,6 +131,7 @@ Deno.test({
     const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
     const sockets: net.Socket[] = [];
     try {
+      await waitForAgentPort(child, log, ports.https); // fails at once, with the log, if the child exits
       await waitUntilAsync(
         async () => (await tryGet(ports.https, "/login", { tls: true, timeoutMs: 1000 })) === 200,
         "the web UI",
