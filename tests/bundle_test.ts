@@ -33,18 +33,35 @@ async function bundled(): Promise<{ main: string; remove(): Promise<void> }> {
 /** Flags to run the bundle with: the agent's permissions and deno.json (ssh2 resolves through its imports). */
 const BUNDLE_FLAGS = [`--config=${DENO_CONFIG}`, ...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS];
 
-Deno.test("bundle: --version as main.ts; run --dry-run follows a card and answers the web API", async () => {
-  const b = await bundled();
+Deno.test("bundle: the agent from one bundle", async (t) => {
+  const b = await bundled(); // bundled once (~2 s) for both steps
+  try {
+    await t.step(
+      "--version as main.ts; run --dry-run follows a card and answers the web API",
+      () => runAgent(b.main),
+    );
+    await t.step({
+      name: "ssh test runs an SSH action through the ssh2 package left outside the bundle",
+      ignore: skipSsh !== undefined,
+      fn: () => sshTest(b.main),
+    });
+  } finally {
+    await b.remove();
+  }
+});
+
+/** The bundle at `main` answers --version like main.ts, follows a card and serves the web API. */
+async function runAgent(main: string): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-bundle-run-" });
   try {
     const fromSource = await runMain(["--version"]);
-    const fromBundle = await runMain(["--version"], { main: b.main, denoFlags: BUNDLE_FLAGS });
+    const fromBundle = await runMain(["--version"], { main: main, denoFlags: BUNDLE_FLAGS });
     assert.equal(fromBundle.code, 0, fromBundle.stderr);
     assert.equal(fromBundle.stdout, fromSource.stdout);
 
     const { path, ports } = await writeAgentConfig(dir, { password: PASSWORD });
     const agent = mainCommand(["run", "--dry-run", "--config", path], {
-      main: b.main,
+      main: main,
       denoFlags: BUNDLE_FLAGS,
       stdout: "null",
     }).spawn();
@@ -71,41 +88,35 @@ Deno.test("bundle: --version as main.ts; run --dry-run follows a card and answer
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
-    await b.remove();
   }
-});
+}
 
-Deno.test({
-  name: "bundle: ssh test runs an SSH action through the ssh2 package left outside the bundle",
-  ignore: skipSsh !== undefined,
-  async fn() {
-    const b = await bundled();
-    const sshd = await startSshd();
-    try {
-      const path = `${sshd.dir}/pcnsconfig.ini`;
-      await Deno.writeTextFile(`${sshd.dir}/cmds.txt`, "echo from-bundle\n");
-      await writePrivate(
-        path,
-        configText({
-          "SSHAction1.name": "nas",
-          "SSHAction1.host": "127.0.0.1",
-          "SSHAction1.port": String(sshd.port),
-          "SSHAction1.user": sshd.user,
-          "SSHAction1.keyFile": sshd.keys.ed25519,
-          "SSHAction1.commandFile": `${sshd.dir}/cmds.txt`,
-          "SSHAction1.duration": "10",
-        }),
-      );
-      const ran = await runMain(["ssh", "test", "nas", "--config", path], {
-        main: b.main,
-        denoFlags: BUNDLE_FLAGS,
-      });
-      assert.equal(ran.code, 0, ran.stderr + ran.stdout);
-      assert.match(ran.stdout, /ran: echo from-bundle/);
-      assert.deepEqual(await sshd.recorded(), ["echo from-bundle"]);
-    } finally {
-      await sshd.close();
-      await b.remove();
-    }
-  },
-});
+/** The bundle at `main` runs `ssh test` against a private sshd (ssh2 resolved through deno.json). */
+async function sshTest(main: string): Promise<void> {
+  const sshd = await startSshd();
+  try {
+    const path = `${sshd.dir}/pcnsconfig.ini`;
+    await Deno.writeTextFile(`${sshd.dir}/cmds.txt`, "echo from-bundle\n");
+    await writePrivate(
+      path,
+      configText({
+        "SSHAction1.name": "nas",
+        "SSHAction1.host": "127.0.0.1",
+        "SSHAction1.port": String(sshd.port),
+        "SSHAction1.user": sshd.user,
+        "SSHAction1.keyFile": sshd.keys.ed25519,
+        "SSHAction1.commandFile": `${sshd.dir}/cmds.txt`,
+        "SSHAction1.duration": "10",
+      }),
+    );
+    const ran = await runMain(["ssh", "test", "nas", "--config", path], {
+      main: main,
+      denoFlags: BUNDLE_FLAGS,
+    });
+    assert.equal(ran.code, 0, ran.stderr + ran.stdout);
+    assert.match(ran.stdout, /ran: echo from-bundle/);
+    assert.deepEqual(await sshd.recorded(), ["echo from-bundle"]);
+  } finally {
+    await sshd.close();
+  }
+}
