@@ -31,7 +31,7 @@
  */
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "./src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "./src/service/permissions.ts";
 import { formatVersion, VERSION } from "./src/version.ts";
 
 /** The checkout this script belongs to (compile runs there, whatever the current directory). */
@@ -152,6 +152,7 @@ export function compileArgs(target: string, output: string, envFile: string, ent
     "--node-modules-dir=none",
     "--exclude-unused-npm",
     ...AGENT_UNSTABLE_FLAGS,
+    ...AGENT_V8_FLAGS,
     ...PERMISSIONS,
     `--env-file=${envFile}`,
     "--target",

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { freePort } from "../tests/helpers/ports.ts";
 
 export { freePort };
@@ -105,7 +106,17 @@ export async function writeAgentConfig(
 /** Starts `main.ts run --dry-run` in a child process; resolves once its log says the listeners are up. */
 export async function startAgentProcess(configPath: string, web: boolean) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "run", "--dry-run", "--config", configPath, ...(web ? [] : ["--no-web"])],
+    args: [
+      "run",
+      "-A",
+      ...AGENT_V8_FLAGS,
+      MAIN,
+      "run",
+      "--dry-run",
+      "--config",
+      configPath,
+      ...(web ? [] : ["--no-web"]),
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

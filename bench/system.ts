@@ -11,6 +11,7 @@ import { bundle, DENO_CONFIG } from "../build.ts";
 import { fileURLToPath } from "node:url";
 import { startService } from "../src/agent/service.ts";
 import { memoryLogger } from "../src/log/logger.ts";
+import { AGENT_V8_FLAGS, AGENT_V8_OPTIONS } from "../src/service/permissions.ts";
 import { APCUPSD, startApcupsd } from "../tests/helpers/apcupsd.ts";
 import {
   type BenchResult,
@@ -68,7 +69,13 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
   }
   const packets = quick ? 1_000_000 : 10_000_000;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--expose-gc", MEMORY, String(packets)],
+    args: [
+      "run",
+      "-A",
+      `--v8-flags=${["--expose-gc", ...AGENT_V8_OPTIONS].join(",")}`,
+      MEMORY,
+      String(packets),
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -140,6 +147,7 @@ async function startup(quick: boolean): Promise<BenchResult[]> {
       args: [
         "run",
         "-A",
+        ...AGENT_V8_FLAGS,
         ...(coldCache ? ["--no-code-cache"] : []),
         ...entry,
         "run",

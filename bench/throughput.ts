@@ -11,6 +11,7 @@ import { makeEvent } from "../src/events/types.ts";
 import { memoryLogger } from "../src/log/logger.ts";
 import { PacketEngine } from "../src/nmc/engine.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
+import { AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { systemClock } from "../src/time/clock.ts";
 import { UpsMonitor } from "../src/ups/monitor.ts";
 import { type BenchResult, cpuMs, freePort, sleep } from "./lib.ts";
@@ -57,7 +58,7 @@ function inProcess(n: number): { valid: number; forged: number } {
 /** The agent as a separate process, answering `stats` on stdin. */
 async function agentProcess(udpPort: number, cards = 1) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", AGENT, String(udpPort), String(cards)],
+    args: ["run", "-A", ...AGENT_V8_FLAGS, AGENT, String(udpPort), String(cards)],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

@@ -17,7 +17,7 @@ import {
   parseAgentUrl,
   passwordFromFile,
 } from "../src/cli/agent_commands.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { localTime } from "../src/text/localtime.ts";
 import {
   collectText,
@@ -112,7 +112,7 @@ Deno.test("status and events against a running agent (TLS, Basic auth, config or
   await Deno.writeTextFile(passwordFile, PASSWORD + "\n", { mode: 0o600 });
   // The agent with exactly the permissions compiled into the binary, web UI on.
   const agent = mainCommand(["run", "--dry-run", "--config", path], {
-    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS],
+    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_V8_FLAGS, ...AGENT_PERMISSIONS],
     stdout: "null",
   }).spawn();
   const agentLog = collectText(agent.stderr);

@@ -19,6 +19,7 @@ import {
   sumsText,
   TARGETS,
 } from "../build.ts";
+import { AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { VERSION } from "../src/version.ts";
 import { REPO } from "./fixtures/service/agent.ts";
 
@@ -56,6 +57,7 @@ Deno.test("build compile flags: narrowed permissions, no -A, FFI for the kernel 
       "--frozen",
       "--exclude-unused-npm",
       "--unstable-net",
+      "--v8-flags=--max-semi-space-size=1",
       "--env-file=/e/build.env",
       ...PERMISSIONS,
     ]
@@ -142,4 +144,13 @@ Deno.test("deno task build: usage errors exit 2 naming the argument; --help exit
   const help = await runBuild(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^usage: deno task build/);
+});
+
+Deno.test("deno task start and demo run the agent with the V8 flags the binary is compiled with", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(DENO_CONFIG)).tasks as Record<string, string>;
+  for (const name of ["start", "demo"]) {
+    for (const flag of AGENT_V8_FLAGS) {
+      assert.ok(tasks[name].split(" ").includes(flag), `${name}: ${tasks[name]}`);
+    }
+  }
 });

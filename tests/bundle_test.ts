@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bundle, DENO_CONFIG } from "../build.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   collectText,
   feedUntil,
@@ -31,7 +31,12 @@ async function bundled(): Promise<{ main: string; remove(): Promise<void> }> {
 }
 
 /** Flags to run the bundle with: the agent's permissions and deno.json (ssh2 resolves through its imports). */
-const BUNDLE_FLAGS = [`--config=${DENO_CONFIG}`, ...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS];
+const BUNDLE_FLAGS = [
+  `--config=${DENO_CONFIG}`,
+  ...AGENT_UNSTABLE_FLAGS,
+  ...AGENT_V8_FLAGS,
+  ...AGENT_PERMISSIONS,
+];
 
 Deno.test("bundle: the agent from one bundle", async (t) => {
   const b = await bundled(); // bundled once (~2 s) for both steps

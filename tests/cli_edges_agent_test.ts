@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   collectText,
   killQuietly,
@@ -24,7 +24,7 @@ Deno.test("a running agent: usable URL and each warning once at start; status --
   const passwordFile = join(dir, "password");
   await Deno.writeTextFile(passwordFile, PASSWORD + "\n", { mode: 0o600 });
   const agent = mainCommand(["run", "--dry-run", "--config", path], {
-    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS],
+    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_V8_FLAGS, ...AGENT_PERMISSIONS],
     stdout: "null",
   }).spawn();
   const log = collectText(agent.stderr);

@@ -9,7 +9,7 @@ import { readEventLog } from "../src/events/eventlog.ts";
 import { COUNTER_FILE_NAME } from "../src/nmc/counterstore.ts";
 import { formatStatus } from "../src/cli/agent_commands.ts";
 import { formatCardCounters } from "../src/cli/counters_commands.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   collectText,
   feedUntil,
@@ -58,7 +58,7 @@ Deno.test("counters: a replaced card is refused until counters reset lets it in 
   const dir = await Deno.makeTempDir({ prefix: "pcns-counters-cli-" });
   const { path, ports } = await writeAgentConfig(dir, { password: PASSWORD });
   const agent = mainCommand(["run", "--dry-run", "--config", path], {
-    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS],
+    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_V8_FLAGS, ...AGENT_PERMISSIONS],
     stdout: "null",
   }).spawn();
   const agentLog = collectText(agent.stderr);

@@ -55,6 +55,9 @@ Deno.test("tokenize: blanks split, quotes group, backslashes escape (as upsd's p
   assert.deepEqual(tokenize("GET VAR nmc1 ups.status"), { words: ["GET", "VAR", "nmc1", "ups.status"] });
   assert.deepEqual(tokenize('PASSWORD "a b\\"c\\\\d"\r'), { words: ["PASSWORD", 'a b"c\\d'] });
   assert.deepEqual(tokenize('USERNAME ""'), { words: ["USERNAME", ""] });
+  assert.deepEqual(tokenize(' \tGET\t\tVAR  a"b c"d x\\y\\ '), { words: ["GET", "VAR", "ab cd", "xy "] });
+  assert.deepEqual(tokenize('"" "" \\"'), { words: ["", "", '"'] });
+  assert.deepEqual(tokenize("   "), { words: [] });
   assert.ok("error" in tokenize('PASSWORD "open'));
   assert.ok("error" in tokenize("GET \\"));
   assert.ok("error" in tokenize(Array(20).fill("x").join(" ")));

@@ -271,6 +271,54 @@ Deno.test("idle connections are closed after idleTimeout", async () => {
   }
 });
 
+Deno.test("idle timeout: a polling secondary stays; a client that never reads its answers stalls only itself and is closed", async () => {
+  const t = await start(config({ idleTimeout: 1 }));
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  try {
+    t.agent.receive(statusPacket({ su: 10, status: 0x08 }));
+    const poller = await LineClient.connect(t.port);
+    // Polling every 300 ms for 3 s: three idle timeouts pass, the connection stays.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"', `poll ${i}`);
+      await pause(300);
+    }
+    // Requests without end, and no answer ever read.
+    const flooder = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+    const requests = new TextEncoder().encode("GET VAR nmc1 ups.status\n".repeat(4096));
+    let sent = 0;
+    const flooding = (async () => {
+      for (;;) sent += await flooder.write(requests);
+    })().catch(() => "closed");
+    // The poller goes on polling meanwhile: promptly answered, and never idle long enough to be closed.
+    const started = Date.now();
+    let flooded = false;
+    let slowest = 0;
+    const polling = (async () => {
+      while (!flooded) {
+        await pause(200);
+        const asked = Date.now();
+        assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"');
+        slowest = Math.max(slowest, Date.now() - asked);
+      }
+    })();
+    const deadline = setTimeout(() => flooder.close(), 30_000);
+    assert.equal(await flooding, "closed");
+    clearTimeout(deadline);
+    flooded = true;
+    await polling;
+    assert.ok(Date.now() - started < 30_000, "the server closed the client that does not read");
+    assert.ok(slowest < 500, `an answer took ${slowest} ms during the flood`);
+    assert.ok(sent < 64 * 1024 * 1024, `the server took in ${sent} bytes of requests`);
+    assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"', "the poller stays");
+    try {
+      flooder.close();
+    } catch { /* closed */ }
+    poller.close();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("the NUT server follows the configuration: off, on, a new port, off again", async () => {
   const t = await start(testConfig());
   try {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readEventLog } from "../src/events/eventlog.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   collectText,
   feedUntil,
@@ -45,6 +45,7 @@ Deno.test("portable: a copy of the sources elsewhere runs with the binary's perm
     "--cached-only",
     "--frozen",
     ...AGENT_UNSTABLE_FLAGS,
+    ...AGENT_V8_FLAGS,
     ...AGENT_PERMISSIONS,
     `--deny-read=${checkout}`,
     `--deny-write=${checkout}`,

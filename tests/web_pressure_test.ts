@@ -10,7 +10,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readEventLog } from "../src/events/eventlog.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { collectText, MAIN, PASSWORD, waitForAgentPort, writeAgentConfig } from "./fixtures/service/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
@@ -119,6 +119,7 @@ Deno.test({
     const { path, ports } = await writeAgentConfig(dir, { password: PASSWORD });
     const child = limitedDeno(256, [
       ...AGENT_UNSTABLE_FLAGS,
+      ...AGENT_V8_FLAGS,
       ...AGENT_PERMISSIONS,
       MAIN,
       "run",

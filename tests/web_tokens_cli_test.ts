@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatTokenLine } from "../src/cli/token_commands.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "../src/service/permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   collectText,
   killQuietly,
@@ -73,7 +73,7 @@ Deno.test("token CLI: status and events use a token (file or env) instead of the
   const dir = await Deno.makeTempDir({ prefix: "pcns-token-agent-" });
   const { path, ports } = await writeAgentConfig(dir, { password: PASSWORD });
   const agent = mainCommand(["run", "--dry-run", "--config", path], {
-    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_PERMISSIONS],
+    denoFlags: [...AGENT_UNSTABLE_FLAGS, ...AGENT_V8_FLAGS, ...AGENT_PERMISSIONS],
     stdout: "null",
   }).spawn();
   const agentLog = collectText(agent.stderr);

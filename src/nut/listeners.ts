@@ -134,9 +134,9 @@ export function clientAddress(conn: Deno.Conn): string {
 /**
  * A connection as a node Duplex (what node:tls takes over on STARTTLS). Reading follows the consumer:
  * while it is paused and the stream's buffer is full, nothing more is read from the socket, so a client
- * sending without end costs bounded memory.
+ * sending without end costs bounded memory. `initial` bytes (already read from `conn`) come first.
  */
-export function connStream(conn: Deno.Conn): Duplex {
+export function connStream(conn: Deno.Conn, initial?: Uint8Array): Duplex {
   let wanted: (() => void) | undefined;
   const stream: Duplex = new Duplex({
     highWaterMark: 16 * 1024,
@@ -165,6 +165,7 @@ export function connStream(conn: Deno.Conn): Duplex {
       done(error);
     },
   });
+  if (initial?.length) stream.push(Buffer.from(initial));
   (async () => {
     const buffer = new Uint8Array(16 * 1024);
     try {

@@ -56,37 +56,42 @@ export type Tokens = { readonly words: string[] } | { readonly error: string };
  * A carriage return at the end (telnet) is dropped.
  */
 export function tokenize(line: string): Tokens {
-  const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  const end = line.endsWith("\r") ? line.length - 1 : line.length;
   const words: string[] = [];
-  let word = "";
-  let inWord = false;
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\\") {
-      if (i + 1 >= text.length) return { error: "a backslash ends the line" };
-      word += text[++i];
-      inWord = true;
-    } else if (c === '"') {
-      quoted = !quoted;
-      inWord = true;
-    } else if (!quoted && (c === " " || c === "\t")) {
-      if (inWord) {
-        words.push(word);
-        if (words.length > MAX_WORDS) return { error: `more than ${MAX_WORDS} words` };
-      }
-      word = "";
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
+  let i = 0;
+  while (i < end) {
+    if (isBlank(line.charCodeAt(i))) {
+      i++;
+      continue;
     }
+    // One word: plain runs are sliced, not copied character by character (every poll is tokenized).
+    let word = "";
+    let from = i;
+    let quoted = false;
+    for (; i < end; i++) {
+      const c = line.charCodeAt(i);
+      if (c === BACKSLASH) {
+        if (i + 1 >= end) return { error: "a backslash ends the line" };
+        word += line.slice(from, i) + line[i + 1];
+        from = ++i + 1;
+      } else if (c === QUOTE) {
+        word += line.slice(from, i);
+        from = i + 1;
+        quoted = !quoted;
+      } else if (!quoted && isBlank(c)) {
+        break;
+      }
+    }
+    if (quoted) return { error: "a quote is not closed" };
+    words.push(word + line.slice(from, i));
+    if (words.length > MAX_WORDS) return { error: `more than ${MAX_WORDS} words` };
   }
-  if (quoted) return { error: "a quote is not closed" };
-  if (inWord) words.push(word);
-  if (words.length > MAX_WORDS) return { error: `more than ${MAX_WORDS} words` };
   return { words };
 }
+
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const isBlank = (c: number) => c === 0x20 || c === 0x09;
 
 /** A value as NUT sends it: in double quotes, with `\` and `"` escaped by a backslash. */
 export function quote(value: string): string {

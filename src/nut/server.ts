@@ -2,10 +2,11 @@
  * The NUT server's TCP shell: it reads request lines, hands them to a {@link NutSession} one at a time,
  * writes the answers, and upgrades a connection to TLS on STARTTLS. Everything a client sends is bounded:
  *
- * - a line longer than {@link MAX_LINE_BYTES} gets `ERR INVALID-ARGUMENT` and the connection is closed
- *   (a 10 MB line costs at most ~64 KB of memory: unread bytes beyond {@link MAX_PENDING_BYTES} pause
- *   the socket);
- * - a client that does not read its answers (more than {@link MAX_UNSENT_BYTES} queued) is disconnected;
+ * - a line longer than MAX_LINE_BYTES gets `ERR INVALID-ARGUMENT`, nothing more is read, and the
+ *   connection is closed a second later (a 100 MB line costs one read buffer: the rest stays in the
+ *   kernel);
+ * - a request is read only when the answer to the one before is handed to the socket, so a client that
+ *   does not read its answers stalls only itself, holds one answer, and is closed by the idle timeout;
  * - a connection silent for `idleTimeoutMs` is closed (upsd sheds clients after 60 s; upsmon polls every
  *   POLLFREQ seconds, 5 by default); a TLS handshake must finish within {@link TLS_HANDSHAKE_MS};
  * - connections are capped per address and in all ({@link ConnectionGate}); a logged-in secondary is
@@ -13,9 +14,9 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
+import { type ByteChannel, DuplexChannel, TcpChannel } from "./channel.ts";
 import {
   type BoundAddress,
   clientAddress,
@@ -27,10 +28,6 @@ import {
 import { errorLine, MAX_LINE_BYTES, NUT_ERRORS } from "./protocol.ts";
 import { NutSession, type SessionContext } from "./session.ts";
 
-/** Unread bytes kept per connection before its socket is paused. */
-export const MAX_PENDING_BYTES = 64 * 1024;
-/** Answer bytes queued for a client that does not read before it is disconnected. */
-export const MAX_UNSENT_BYTES = 1024 * 1024;
 /** Milliseconds a TLS handshake may take after OK STARTTLS. */
 export const TLS_HANDSHAKE_MS = 10_000;
 
@@ -117,17 +114,17 @@ export class NutServer {
     try {
       conn.setNoDelay(true);
     } catch { /* closed meanwhile */ }
-    const socket = connStream(conn);
     const made: { connection?: NutConnection } = {};
     const tracked = this.#gate.admit(address, () => made.connection?.destroy());
     if (!tracked) {
       // Every slot is held by logged-in secondaries: say why, then hang up.
-      socket.on("error", () => socket.destroy());
-      socket.end(`${errorLine(NUT_ERRORS.accessDenied)}\n`);
-      setTimeout(() => socket.destroy(), 1000);
+      const channel = new TcpChannel(conn);
+      channel.write(encoder.encode(`${errorLine(NUT_ERRORS.accessDenied)}\n`))
+        .then(() => channel.closeWrite(), () => {});
+      setTimeout(() => channel.close(), 1000);
       return;
     }
-    const connection = new NutConnection(socket, address, this.#options, this.#idleTimeoutMs, {
+    const connection = new NutConnection(conn, address, this.#options, this.#idleTimeoutMs, {
       loggedIn: (c) => {
         this.#gate.mark(tracked, true);
         this.#options.onLogin(c.session);
@@ -149,44 +146,47 @@ interface ConnectionEvents {
   closed(c: NutConnection, how: "logout" | "disconnected"): void;
 }
 
-/** One client connection (plain, or TLS after STARTTLS). */
+/** One client connection (plain, or TLS after STARTTLS): its requests are handled one at a time. */
 class NutConnection {
   readonly session: NutSession;
-  readonly #raw: Duplex;
-  #socket: Duplex;
+  readonly #conn: Deno.Conn;
+  #channel: ByteChannel;
+  /** After STARTTLS: the TCP connection as the stream under the TLS socket. */
+  #raw: Duplex | undefined;
   readonly #options: NutServerOptions;
   readonly #events: ConnectionEvents;
-  #pending: Buffer = Buffer.alloc(0);
-  #busy = false;
+  /** Received bytes not yet handled (at most one line and one read). */
+  #pending: Uint8Array = new Uint8Array(0);
   #closed = false;
   #how: "logout" | "disconnected" = "disconnected";
+  #lastHeard = performance.now();
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #idleTimeoutMs: number;
 
   constructor(
-    socket: Duplex,
+    conn: Deno.Conn,
     address: string,
     options: NutServerOptions,
     idleTimeoutMs: number,
     events: ConnectionEvents,
   ) {
-    this.#raw = socket;
-    this.#socket = socket;
+    this.#conn = conn;
+    this.#channel = new TcpChannel(conn);
     this.#options = options;
     this.#events = events;
     this.session = new NutSession(address, options.context, options.now);
     this.#idleTimeoutMs = idleTimeoutMs;
-    this.#heard();
-    socket.on("close", () => this.#finish());
-    socket.on("error", () => this.destroy());
-    this.#listen(socket);
+    this.#armIdleTimer(idleTimeoutMs);
+    this.#serve().catch(() => this.destroy()); // reset, or closed meanwhile
   }
 
   /** Closes the connection at once. */
   destroy(): void {
-    if (this.#socket !== this.#raw) this.#socket.destroy();
-    this.#raw.destroy();
+    this.#channel.close();
+    this.#raw?.destroy();
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#finish();
   }
 
@@ -198,84 +198,83 @@ class NutConnection {
     this.#events.closed(this, this.#how);
   }
 
-  /** Restarts the idle timer (the client sent something). */
-  #heard(): void {
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => this.destroy(), this.#idleTimeoutMs);
+  /**
+   * The idle timer is not restarted by each request (a timer per poll made V8 grow its heap under 500
+   * polling secondaries): when it fires, it checks when the client was last heard and waits the rest.
+   */
+  #armIdleTimer(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      const silentMs = performance.now() - this.#lastHeard;
+      if (silentMs >= this.#idleTimeoutMs - 1) this.destroy();
+      else this.#armIdleTimer(this.#idleTimeoutMs - silentMs);
+    }, ms);
   }
 
-  #listen(socket: Duplex): void {
-    socket.on("data", (chunk: Buffer) => {
-      this.#heard();
-      this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
-      if (this.#pending.length > MAX_PENDING_BYTES) socket.pause();
-      void this.#pump();
-    });
-  }
-
-  /** Handles the complete lines received, one at a time (a LOGIN's password check is asynchronous). */
-  async #pump(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      while (!this.#closed) {
-        const end = this.#pending.indexOf(0x0a);
-        if (end < 0) {
-          if (this.#pending.length > MAX_LINE_BYTES) return this.#refuseLongLine();
-          if (this.#socket.isPaused()) this.#socket.resume();
-          return;
-        }
-        if (end > MAX_LINE_BYTES) return this.#refuseLongLine();
-        const line = this.#pending.subarray(0, end).toString("latin1");
-        this.#pending = this.#pending.subarray(end + 1);
-        const wasLoggedIn = this.session.loginUps !== undefined;
-        const reply = await this.session.handle(line);
-        if (this.#closed) return;
-        if (!wasLoggedIn && this.session.loginUps !== undefined) this.#events.loggedIn(this);
-        if (reply.lines.length === 0) continue;
-        if (!this.#send(reply.lines)) return;
-        if (reply.close) {
-          // LOGOUT: the login ends now; the connection once the answer is out.
-          this.#how = "logout";
-          this.#socket.once("finish", () => this.destroy());
-          this.#socket.end();
-          this.#finish();
-          return;
-        }
-        if (reply.startTls) return this.#startTls();
+  /** Reads, handles and answers request lines until the connection ends. */
+  async #serve(): Promise<void> {
+    for (;;) {
+      const line = await this.#nextLine();
+      if (line === undefined || this.#closed) return this.destroy();
+      if (line === TOO_LONG) return await this.#refuseLongLine();
+      const wasLoggedIn = this.session.loginUps !== undefined;
+      const reply = await this.session.handle(line);
+      if (this.#closed) return;
+      if (!wasLoggedIn && this.session.loginUps !== undefined) this.#events.loggedIn(this);
+      if (reply.lines.length === 0) continue;
+      if (reply.close) {
+        // LOGOUT: the login ends now; the connection once the answer is out.
+        this.#how = "logout";
+        this.#finish();
+        await this.#send(reply.lines);
+        this.#channel.closeWrite();
+        return this.destroy();
       }
-    } finally {
-      this.#busy = false;
+      await this.#send(reply.lines);
+      if (reply.startTls && !this.#startTls()) return;
     }
   }
 
-  #send(lines: readonly string[]): boolean {
-    this.#socket.write(`${lines.join("\n")}\n`);
-    if (this.#socket.writableLength > MAX_UNSENT_BYTES) {
-      this.destroy(); // the client does not read its answers
-      return false;
+  /** The next request line (latin1), {@link TOO_LONG}, or undefined at the end of the connection. */
+  async #nextLine(): Promise<string | typeof TOO_LONG | undefined> {
+    for (;;) {
+      const end = this.#pending.indexOf(0x0a);
+      if (end > MAX_LINE_BYTES || (end < 0 && this.#pending.length > MAX_LINE_BYTES)) return TOO_LONG;
+      if (end >= 0) {
+        const line = latin1(this.#pending.subarray(0, end));
+        this.#pending = this.#pending.subarray(end + 1);
+        return line;
+      }
+      const bytes = await this.#channel.read();
+      if (bytes === null) return undefined;
+      this.#lastHeard = performance.now();
+      this.#pending = joined(this.#pending, bytes);
     }
-    return true;
   }
 
-  #refuseLongLine(): void {
-    this.#pending = Buffer.alloc(0);
-    this.#socket.end(`${errorLine(NUT_ERRORS.invalidArgument)}\n`);
-    this.#socket.pause(); // read nothing more of it
-    setTimeout(() => this.destroy(), 1000);
+  #send(lines: readonly string[]): Promise<void> {
+    return this.#channel.write(encoder.encode(`${lines.join("\n")}\n`));
+  }
+
+  /** Answers a line over MAX_LINE_BYTES, reads nothing more, and hangs up a second later. */
+  async #refuseLongLine(): Promise<void> {
+    this.#pending = new Uint8Array(0);
+    await this.#send([errorLine(NUT_ERRORS.invalidArgument)]);
+    this.#channel.closeWrite();
+    if (!this.#closed) this.#closeTimer = setTimeout(() => this.destroy(), 1000);
   }
 
   /** After OK STARTTLS: the rest of the connection is TLS with the web UI's certificate. */
-  #startTls(): void {
+  #startTls(): boolean {
     const secureContext = this.#options.secureContext();
-    if (!secureContext) return this.destroy();
-    const early = this.#pending; // bytes the client sent after STARTTLS belong to its handshake
-    this.#pending = Buffer.alloc(0);
-    this.#raw.removeAllListeners("data");
-    this.#raw.pause();
-    if (early.length) this.#raw.unshift(early);
+    if (!secureContext) {
+      this.destroy();
+      return false;
+    }
+    // Bytes the client sent after STARTTLS belong to its handshake.
+    this.#raw = connStream(this.#conn, this.#pending);
+    this.#pending = new Uint8Array(0);
     const secure = new tls.TLSSocket(this.#raw, { isServer: true, secureContext });
-    this.#socket = secure;
+    this.#channel = new DuplexChannel(secure);
     this.session.tls = true;
     this.#handshakeTimer = setTimeout(() => {
       this.#options.report(`NUT server: TLS handshake from ${this.session.address} took too long`);
@@ -289,8 +288,25 @@ class NutConnection {
       this.#options.report(`NUT server: TLS with ${this.session.address} failed: ${error.message}`);
       this.destroy();
     });
-    secure.on("close", () => this.destroy());
-    this.#listen(secure);
-    this.#raw.resume();
+    return true;
   }
+}
+
+/** What {@link NutConnection} reads when a line exceeds MAX_LINE_BYTES. */
+const TOO_LONG = Symbol("too long");
+const encoder = new TextEncoder();
+
+/** Bytes as ISO-8859-1 text (each byte one character, as upsd reads them). */
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
+}
+
+/** `head` followed by a copy of `tail` (`tail` is a reused read buffer). */
+function joined(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
+  return out;
 }

@@ -141,10 +141,19 @@ export function upsVariables(ups: UpsState, fsd: boolean): NutVariable[] {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/**
+ * The variables of each UPS state by name, built on the first request: a state object is never changed
+ * (a new packet makes a new one), and every secondary asks for `ups.status` every poll.
+ */
+const variablesByState = new WeakMap<UpsState, Map<string, NutVariable>[]>();
+
 /** One variable of a UPS (undefined: not supported for this UPS). */
 export function upsVariable(ups: UpsState, fsd: boolean, name: string): NutVariable | undefined {
-  const lower = name.toLowerCase();
-  return upsVariables(ups, fsd).find((v) => v.name === lower);
+  let tables = variablesByState.get(ups);
+  if (!tables) variablesByState.set(ups, tables = []);
+  const index = fsd ? 1 : 0;
+  const table = tables[index] ??= new Map(upsVariables(ups, fsd).map((v) => [v.name, v]));
+  return table.get(name.toLowerCase());
 }
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {

@@ -11,7 +11,7 @@
 import { posix, win32 } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dirOf } from "../config/paths.ts";
-import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS } from "./permissions.ts";
+import { AGENT_PERMISSIONS, AGENT_UNSTABLE_FLAGS, AGENT_V8_FLAGS } from "./permissions.ts";
 import { DEFAULT_UNIT_DIR, systemdUnit, UNIT_NAME } from "./systemd.ts";
 import { WINSW_EXE, WINSW_XML, winswXml } from "./winsw.ts";
 
@@ -107,6 +107,7 @@ export function currentAgentCommand(): string[] {
     Deno.execPath(),
     "run",
     ...AGENT_UNSTABLE_FLAGS,
+    ...AGENT_V8_FLAGS,
     ...AGENT_PERMISSIONS,
     fileURLToPath(Deno.mainModule),
   ];
