@@ -467,6 +467,25 @@ Deno.test("item 5: after a stall, an overdue countdown waits for the queued pack
   assert.ok(h.events.some((e) => e.id === "ShutdownCancelled"));
 });
 
+Deno.test("item 5: after a stall, a queued packet read before the overdue timer ran cancels it, and the stall is reported", async () => {
+  const h = harness();
+  h.raise("PowerFailed");
+  await h.advance(80);
+  // SIGSTOP at 80 s for 60 s; on waking, the queued packet is read before the countdown's timer runs.
+  h.fake.setSystemTime(h.fake.now + 60 * S);
+  h.raise("PowerRestored");
+  await h.advance(300);
+  assert.equal(h.sequencer.phase, "idle", h.timeline.join(", "));
+  assert.equal(h.os.calls.length, 0);
+  const ids = h.events.map((e) => e.id);
+  assert.equal(ids.filter((id) => id === "ClockJumped").length, 1, ids.join(" "));
+  assert.match(
+    h.events.find((e) => e.id === "ClockJumped")!.message,
+    /20 s late by the wall clock and its timer had not run/,
+  );
+  assert.ok(ids.indexOf("ClockJumped") < ids.indexOf("ShutdownCancelled"), ids.join(" "));
+});
+
 Deno.test("item 5: after a stall with the condition still holding, the countdown starts after the grace", async () => {
   const h = harness();
   h.raise("PowerFailed");

@@ -30,7 +30,7 @@ import {
   type SequenceTrigger,
   type ShutdownSequencer,
 } from "../shutdown/sequencer.ts";
-import { cancelNote, judgeCountdown } from "../shutdown/timing.ts";
+import { cancelNote, judgeCountdown, stallAtCancel } from "../shutdown/timing.ts";
 import { NotificationTimer } from "./notifytiming.ts";
 import type { Clock, TimerHandle } from "../time/clock.ts";
 import {
@@ -239,10 +239,16 @@ export class ActionEngine {
     const candidates = this.#candidates();
     const keys = new Set(candidates.map((c) => c.key));
     for (const key of [...this.#announced]) if (!keys.has(key)) this.#announced.delete(key);
-    for (const [key, { candidate, timer }] of this.#countdowns) {
+    for (const [key, scheduled] of this.#countdowns) {
       if (keys.has(key)) continue;
+      const { candidate, timer } = scheduled;
       this.#ports.clock.clearTimeout(timer);
       this.#countdowns.delete(key);
+      const stall = scheduled.jumpReported ? undefined : stallAtCancel(
+        { dueAt: candidate.dueAt, firedAt: scheduled.firedAt },
+        now,
+      );
+      if (stall) out.push({ id: "ClockJumped", note: `${candidate.reason}: ${stall}`, details: { key } });
       if (candidate.delayMs > 0) {
         out.push({ id: "ShutdownCancelled", note: cancelNote(candidate.reason, candidate.dueAt, now) });
       }

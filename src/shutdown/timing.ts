@@ -65,6 +65,19 @@ export function judgeCountdown(t: CountdownTiming, now: number): CountdownVerdic
   return { verdict: "due" };
 }
 
+/**
+ * The stall to report when a countdown's condition ends after its wall-clock due time but before its timer
+ * ran (pure): after a SIGSTOP the packets queued meanwhile may be read before the timer runs, and the
+ * stall must be reported in either order. Undefined: nothing to report.
+ */
+export function stallAtCancel(t: CountdownTiming, now: number): string | undefined {
+  if (t.firedAt !== undefined) return undefined; // its timer ran: judged (and reported) then
+  const late = now - t.dueAt;
+  if (late <= STALL_THRESHOLD_MS) return undefined;
+  return `the countdown was ${seconds(late)} late by the wall clock and its timer had not run when the ` +
+    "condition ended: the agent was stalled (or the clock jumped forward)";
+}
+
 /** The ShutdownCancelled note of a countdown (`reason`, due at `dueAt`) whose condition ended at `now`. */
 export function cancelNote(reason: string, dueAt: number, now: number): string {
   const left = dueAt - now;
