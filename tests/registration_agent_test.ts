@@ -9,13 +9,9 @@ import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { Agent } from "../src/agent/agent.ts";
-import {
-  answerNegotiation,
-  listedState,
-  NEGOTIATION_REFUSED_BODY,
-  registrationSummary,
-  retryDelayMs,
-} from "../src/agent/registrar.ts";
+import { answerNegotiation, NEGOTIATION_REFUSED_BODY } from "../src/agent/negotiation.ts";
+import { retryDelayMs } from "../src/agent/registrar.ts";
+import { listedState, registrationSummary } from "../src/agent/registration_status.ts";
 import { startService } from "../src/agent/service.ts";
 import { totalShutdownSeconds } from "../src/agent/wiring.ts";
 import type { AgentConfig } from "../src/config/types.ts";

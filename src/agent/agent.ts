@@ -41,12 +41,9 @@ import type { UpsState } from "../ups/state.ts";
 import { type HistorySample, UpsHistory } from "../ups/history.ts";
 import { HistoryFile } from "../ups/historyfile.ts";
 import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
-import {
-  type NegotiationReply,
-  type NmcRegistrationStatus,
-  Registrar,
-  type RegistrarExchange,
-} from "./registrar.ts";
+import type { NegotiationReply } from "./negotiation.ts";
+import { Registrar, type RegistrarExchange } from "./registrar.ts";
+import type { NmcRegistrationStatus } from "./registration_status.ts";
 import * as wiring from "./wiring.ts";
 import { NetworkServers } from "./network_servers.ts";
 import type { NutStatus } from "../nut/service.ts";

@@ -17,27 +17,35 @@
  *   cause, the next attempt, the certificate and pin, and whether the card's
  *   MACONFIG client list (`CL=`) shows this host (IPv4 only).
  *
- * Pure parts (backoff schedule, settings diff key, listed check, summary text,
- * negotiation answer) are exported functions; the class only adds timers and I/O.
+ * Pure parts are exported functions: the backoff schedule and the settings
+ * diff key here, the listed check and summary text in registration_status.ts,
+ * the negotiation answer in negotiation.ts; the class only adds timers and I/O.
  *
  * @module
  */
 import type { EventDraft } from "../events/types.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { ReplayCounters } from "../nmc/gate.ts";
-import { isNewer, normalizeSource } from "../nmc/gate.ts";
+import { isNewer } from "../nmc/gate.ts";
 import type { CardPin, PinStore } from "../nmc/pins.ts";
-import { buildNegotiationAnswer, isClientAddress, parseNegotiationQuery } from "../nmc/protocol.ts";
+import { isClientAddress } from "../nmc/protocol.ts";
 import {
   type ClientDescription,
   registerWithCard,
-  type RegistrationCause,
   type RegistrationOptions,
   type RegistrationResult,
   type RegistrationTarget,
   unregisterFromCard,
 } from "../nmc/registration.ts";
 import type { Clock, TimerHandle } from "../time/clock.ts";
+import { answerNegotiation, type NegotiationReply } from "./negotiation.ts";
+import {
+  type CertificateState,
+  listedState,
+  type NmcRegistrationStatus,
+  type RegistrationPhase,
+  registrationSummary,
+} from "./registration_status.ts";
 
 /** What the registrar needs from the configuration (see `registrarSettings` in wiring.ts). */
 export interface RegistrarSettings {
@@ -97,71 +105,6 @@ export interface RegistrarOptions {
   readonly exchange?: RegistrarExchange;
 }
 
-/** Where a card's registration stands. */
-export type RegistrationPhase =
-  | "disabled"
-  | "pending"
-  | "registering"
-  | "registered"
-  | "failed";
-
-/** Whether the card's MACONFIG client list shows this host. */
-export type ListedState = "yes" | "no" | "unknown" | "not-confirmable";
-
-/** A card's certificate as the registrar knows it. */
-export interface CertificateState {
-  /** SHA-256 fingerprint presented at the last contact. */
-  readonly sha256?: string;
-  /** The pinned fingerprint, if any. */
-  readonly pinned?: string;
-  /** When it was pinned. */
-  readonly pinnedAt?: string;
-  /** Subject of the presented certificate. */
-  readonly subject?: string;
-  /** Its end of validity. */
-  readonly validTo?: string;
-  /** True if the presented certificate verified against trusted CAs. */
-  readonly verified?: boolean;
-}
-
-/** Registration state of one card, for `status()`, the API and the UI. */
-export interface NmcRegistrationStatus {
-  /** The card. */
-  readonly card: string;
-  /** Phase. */
-  readonly phase: RegistrationPhase;
-  /** Protocol and port used. */
-  readonly protocol: "http" | "https";
-  /** Port used. */
-  readonly port: number;
-  /** The address registered (or last tried). */
-  readonly hostAddress?: string;
-  /** UDP port registered. */
-  readonly udpPort: number;
-  /** Shutdown seconds registered. */
-  readonly requiredSeconds: number;
-  /** Consecutive failed attempts. */
-  readonly failures: number;
-  /** When the last attempt ended, epoch ms. */
-  readonly lastAttemptAt?: number;
-  /** When the card last confirmed, epoch ms. */
-  readonly lastSuccessAt?: number;
-  /** When the next attempt runs, epoch ms. */
-  readonly nextAttemptAt?: number;
-  /** The last error sentence. */
-  readonly lastError?: string;
-  /** Its cause code. */
-  readonly cause?: RegistrationCause | "pin-store";
-  /** Clients the card said it lists. */
-  readonly cardClients?: number;
-  /** The card's certificate and pin (HTTPS). */
-  readonly certificate?: CertificateState;
-  /** Whether the card's client list (MACONFIG CL=) shows this host. */
-  readonly listed: ListedState;
-  /** One line for the UI. */
-  readonly summary: string;
-}
-
 /** First retry after this many ms; doubled per failure. */
 export const FIRST_RETRY_MS = 5_000;
 /** Longest wait between two attempts, ms. */
@@ -196,132 +139,6 @@ export function registrationKey(settings: RegistrarSettings, card: string): stri
     settings.webPorts.httpPort,
     settings.webPorts.httpsPort,
   ]);
-}
-
-/** Whether a client list shows `address`: IPv6 cannot be listed (the card's CL= holds IPv4 only). */
-export function listedState(
-  address: string | undefined,
-  clients: readonly string[] | undefined,
-): ListedState {
-  if (address === undefined || address === "") return "unknown";
-  if (address.includes(":")) return "not-confirmable";
-  if (clients === undefined) return "unknown";
-  return clients.includes(address) ? "yes" : "no";
-}
-
-/** Seconds until `at`, at least 0, as text. */
-function inSeconds(now: number, at: number): string {
-  const s = Math.max(0, Math.ceil((at - now) / 1000));
-  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
-}
-
-/** The one-line registration state shown in the UI and the CLI. */
-export function registrationSummary(
-  s: Pick<NmcRegistrationStatus, "phase" | "listed" | "lastError" | "cause" | "nextAttemptAt">,
-  now: number,
-): string {
-  const inList = s.listed === "yes" ? "; this host is in the card's client list" : "";
-  switch (s.phase) {
-    case "disabled":
-      return `registration off (registerWithNmc = false)${inList}`;
-    case "pending":
-      return s.nextAttemptAt !== undefined
-        ? `registration starts in ${inSeconds(now, s.nextAttemptAt)}${inList}`
-        : `registering...${inList}`;
-    case "registering":
-      return `registering...${inList}`;
-    case "failed": {
-      const next = s.nextAttemptAt !== undefined
-        ? `; next attempt in ${inSeconds(now, s.nextAttemptAt)}`
-        : "; not retried until the configuration changes";
-      return `registration failed (${s.cause ?? "error"}): ${s.lastError ?? "unknown error"}${next}${inList}`;
-    }
-    case "registered":
-      switch (s.listed) {
-        case "yes":
-          return "registered";
-        case "not-confirmable":
-          return "registered (not confirmable: the card's list holds IPv4 only)";
-        case "no":
-          return "accepted by the card, but this host is not in its client list (MACONFIG)";
-        default:
-          return "accepted by the card; waiting for its client list (MACONFIG) to confirm";
-      }
-  }
-}
-
-/** An HTTP answer to a negotiation request. */
-export interface NegotiationReply {
-  /** Status code. */
-  readonly status: number;
-  /** Body (the signed block, or one sentence). */
-  readonly body: string;
-  /** The card that asked, when known. */
-  readonly card?: string;
-  /** Why it was refused. */
-  readonly error?: string;
-}
-
-/** The one answer every refused negotiation gets, whatever the reason (it reveals nothing). */
-export const NEGOTIATION_REFUSED_BODY = "negotiation refused\n";
-
-/** The longest PC= value quoted in an event. */
-const MAX_QUOTED_CARD = 64;
-
-/** A client's PC= value as an event may quote it: address characters only, at most 64 of them. */
-function quotedCard(card: string): string {
-  const safe = card.replace(/[^A-Za-z0-9.:%_\[\]-]/g, "?");
-  return safe.length > MAX_QUOTED_CARD
-    ? `${safe.slice(0, MAX_QUOTED_CARD)}…[+${safe.length - MAX_QUOTED_CARD} chars]`
-    : safe;
-}
-
-/**
- * Answers a card's negotiation request (pure). Only a configured card asking from its own address
- * gets an answer: 200 with the signed block carrying this host's address, UDP port, required seconds
- * and the nonce. A request from any other address, or naming another card than the one asking, gets
- * the same 403 {@link NEGOTIATION_REFUSED_BODY} (the reason goes to `error`, for the event only), so
- * the endpoint reveals neither which addresses are cards nor anything signed with the phrase. A
- * malformed query from a card's own address gets 400 with the reason.
- */
-export function answerNegotiation(
-  query: URLSearchParams,
-  settings: Pick<
-    RegistrarSettings,
-    "cards" | "username" | "authenticationPhrase" | "udpPort" | "requiredSeconds"
-  >,
-  hostAddress: (card: string) => string | undefined,
-  remoteAddress: string,
-): NegotiationReply {
-  const from = normalizeSource(remoteAddress);
-  const refused = (error: string, card?: string): NegotiationReply => ({
-    status: 403,
-    body: NEGOTIATION_REFUSED_BODY,
-    card,
-    error,
-  });
-  const asking = settings.cards.find((card) => normalizeSource(card) === from);
-  if (asking === undefined) {
-    const pc = query.get("PC");
-    return refused(`not from a configured NMC${pc ? ` (PC=${quotedCard(pc)})` : ""}`);
-  }
-  const parsed = parseNegotiationQuery(query);
-  if ("error" in parsed) return { status: 400, body: `${parsed.error}\n`, error: parsed.error };
-  if (normalizeSource(parsed.card) !== from || !settings.cards.includes(parsed.card)) {
-    return refused(`card ${asking} asked as PC=${quotedCard(parsed.card)}`, asking);
-  }
-  const body = buildNegotiationAnswer(
-    {
-      card: parsed.card,
-      address: hostAddress(parsed.card) ?? "",
-      udpPort: settings.udpPort,
-      seconds: settings.requiredSeconds,
-      nonce: parsed.nonce,
-    },
-    settings.username,
-    settings.authenticationPhrase,
-  );
-  return { status: 200, body, card: parsed.card };
 }
 
 interface CardState {

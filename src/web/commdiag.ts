@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { NmcRegistrationStatus } from "../agent/registrar.ts";
+import type { NmcRegistrationStatus } from "../agent/registration_status.ts";
 import type { PacketStats } from "../nmc/engine.ts";
 import type { CardCounterStatus, RejectReason } from "../nmc/gate.ts";
 import type { UpsState } from "../ups/state.ts";

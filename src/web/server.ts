@@ -12,7 +12,7 @@ import { ConfigError } from "../config/problems.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventLogRecord, readEventLogHistory } from "../events/eventlog.ts";
 import type { Logger } from "../log/logger.ts";
-import { NEGOTIATION_REFUSED_BODY } from "../agent/registrar.ts";
+import { NEGOTIATION_REFUSED_BODY } from "../agent/negotiation.ts";
 import { cardTarget } from "../agent/wiring.ts";
 import { checkNmc } from "../nmc/killpower.ts";
 import { NEGOTIATION_PATH } from "../nmc/protocol.ts";

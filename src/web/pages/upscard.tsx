@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { NmcRegistrationStatus } from "../../agent/registrar.ts";
+import type { NmcRegistrationStatus } from "../../agent/registration_status.ts";
 import { formatCounters } from "../../nmc/counters.ts";
 import type { CardCounterStatus } from "../../nmc/gate.ts";
 import { statusWords } from "../../nmc/status.ts";
