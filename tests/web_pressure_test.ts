@@ -258,3 +258,57 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "web pressure: TLS clients that leave while the descriptors are exhausted give them all back at once",
+  ignore: !hasPrlimit && !inCi,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    if (!hasPrlimit) throw new Error(`${PRLIMIT} not found (util-linux)`);
+    // 300 connections to the TLS port, 64 descriptors: each takes two (the public socket and its relay to
+    // the private TLS listener), and the private listener cannot accept. Once the clients are gone, every
+    // pair must go, though no handshake ever started: before, they waited for one, holding the descriptors
+    // that accepting it needed, and the web UI never answered again.
+    const child = limitedDeno(64, ["-A", CHILD]);
+    const log = collectText(child.stderr);
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const descriptors = () => [...Deno.readDirSync(`/proc/${child.pid}/fd`)].length;
+    const sockets: net.Socket[] = [];
+    try {
+      let first = "";
+      while (!first.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the transport child ended: ${log.text()}`);
+        first += value;
+      }
+      const ports = JSON.parse(first.split("\n")[0]) as { http: number; https: number };
+      assert.equal(await tryGet(ports.https, "/", { tls: true }), 200);
+      const before = descriptors();
+      sockets.push(...await openIdle(ports.https, 300, 1));
+      await waitUntilAsync(
+        () => Promise.resolve(/accept failed.*(too many open files|EMFILE)/i.test(log.text())),
+        "accept() to fail for lack of descriptors",
+        10_000,
+      );
+      closeAll(sockets);
+      await waitUntilAsync(
+        () => Promise.resolve(descriptors() <= before + 2),
+        `the descriptors back (${before} before the clients came)`,
+        3000,
+      );
+      assert.equal(await tryGet(ports.https, "/", { tls: true, timeoutMs: 2000 }), 200);
+    } catch (error) {
+      console.error(`descriptors now: ${descriptors()}; transport child stderr:\n${log.text().slice(-4000)}`);
+      throw error;
+    } finally {
+      closeAll(sockets);
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await reader.cancel().catch(() => {});
+      await log.done;
+    }
+  },
+});

@@ -471,7 +471,12 @@ export function startListener(
       c.onClose(() => relayed.delete(key));
       setNoDelay(outer);
       setNoDelay(inner);
-      const up = pump(outer, inner).then(() => inner.closeWrite(), c.close).catch(c.close);
+      // The client's end: half-close towards the private side, which answers what it was sent. Before the
+      // private side has even taken the connection (its handshake not done: it may not accept for lack of
+      // descriptors), nothing will be answered: close both, or each such pair holds two descriptors with
+      // none left to accept the connection that would free them (seen after EMFILE: the UI never came back).
+      const up = pump(outer, inner).then(() => relayed.has(key) ? c.close() : inner.closeWrite(), c.close)
+        .catch(c.close);
       const down = pump(inner, outer).catch(() => {}).finally(c.close);
       await Promise.all([up, down]);
     } catch {
