@@ -203,34 +203,67 @@ Deno.test({
   },
 });
 
+/**
+ * Runs `body` against the web transport alone (tests/fixtures/web/transport_child.ts) under `nofile`
+ * descriptors, with its listeners' ports; a failure adds the child's log. Every socket in `sockets` is
+ * closed and the child stopped afterwards.
+ */
+async function withTransportChild(
+  nofile: number,
+  body: (
+    child: { ports: { http: number; https: number }; pid: number; log: () => string },
+    sockets: net.Socket[],
+  ) => Promise<void>,
+): Promise<void> {
+  if (!hasPrlimit) throw new Error(`${PRLIMIT} not found (util-linux)`);
+  const child = limitedDeno(nofile, ["-A", CHILD]);
+  const log = collectText(child.stderr);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const sockets: net.Socket[] = [];
+  try {
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the transport child ended: ${log.text()}`);
+      first += value;
+    }
+    const ports = JSON.parse(first.split("\n")[0]) as { http: number; https: number };
+    await body({ ports, pid: child.pid, log: () => log.text() }, sockets);
+  } catch (error) {
+    console.error(`transport child stderr:\n${log.text().slice(-4000)}`);
+    throw error;
+  } finally {
+    closeAll(sockets);
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+    await reader.cancel().catch(() => {});
+    await log.done;
+  }
+}
+
+/** Resolves once the child's log says accept() failed for lack of descriptors. */
+function acceptFailed(log: () => string): Promise<void> {
+  return waitUntilAsync(
+    () => Promise.resolve(/accept failed.*(too many open files|EMFILE)/i.test(log())),
+    "accept() to fail for lack of descriptors",
+    10_000,
+  );
+}
+
 Deno.test({
   name:
     "web pressure: with no caps the fds run out (accept fails with EMFILE); both listeners answer again after",
   ignore: !hasPrlimit && !inCi,
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    if (!hasPrlimit) throw new Error(`${PRLIMIT} not found (util-linux)`);
-    const child = limitedDeno(64, ["-A", CHILD]);
-    const log = collectText(child.stderr);
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const sockets: net.Socket[] = [];
-    try {
-      let first = "";
-      while (!first.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the transport child ended: ${log.text()}`);
-        first += value;
-      }
-      const ports = JSON.parse(first.split("\n")[0]) as { http: number; https: number };
+  fn: () =>
+    withTransportChild(64, async ({ ports, log }, sockets) => {
       assert.equal(await tryGet(ports.https, "/", { tls: true }), 200);
       sockets.push(...await openIdle(ports.https, 150, 1));
       sockets.push(...await openIdle(ports.http, 150, 1));
-      await waitUntilAsync(
-        () => Promise.resolve(/accept failed.*(too many open files|EMFILE)/i.test(log.text())),
-        "accept() to fail for lack of descriptors",
-        10_000,
-      );
+      await acceptFailed(log);
       closeAll(sockets);
       const started = Date.now();
       await waitUntilAsync(
@@ -244,19 +277,7 @@ Deno.test({
         5000,
       );
       console.log(`both listeners answered ${Date.now() - started} ms after the descriptors came back`);
-    } catch (error) {
-      console.error(`transport child stderr:\n${log.text().slice(-4000)}`);
-      throw error;
-    } finally {
-      closeAll(sockets);
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await reader.cancel().catch(() => {});
-      await log.done;
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -264,33 +285,17 @@ Deno.test({
   ignore: !hasPrlimit && !inCi,
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    if (!hasPrlimit) throw new Error(`${PRLIMIT} not found (util-linux)`);
-    // 300 connections to the TLS port, 64 descriptors: each takes two (the public socket and its relay to
-    // the private TLS listener), and the private listener cannot accept. Once the clients are gone, every
-    // pair must go, though no handshake ever started: before, they waited for one, holding the descriptors
-    // that accepting it needed, and the web UI never answered again.
-    const child = limitedDeno(64, ["-A", CHILD]);
-    const log = collectText(child.stderr);
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const descriptors = () => [...Deno.readDirSync(`/proc/${child.pid}/fd`)].length;
-    const sockets: net.Socket[] = [];
-    try {
-      let first = "";
-      while (!first.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the transport child ended: ${log.text()}`);
-        first += value;
-      }
-      const ports = JSON.parse(first.split("\n")[0]) as { http: number; https: number };
+  // 300 connections to the TLS port, 64 descriptors: each takes two (the public socket and its relay to
+  // the private TLS listener), and the private listener cannot accept. Once the clients are gone, every
+  // pair must go, though no handshake ever started: before, they waited for one, holding the descriptors
+  // that accepting it needed, and the web UI never answered again.
+  fn: () =>
+    withTransportChild(64, async ({ ports, pid, log }, sockets) => {
+      const descriptors = () => [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
       assert.equal(await tryGet(ports.https, "/", { tls: true }), 200);
       const before = descriptors();
       sockets.push(...await openIdle(ports.https, 300, 1));
-      await waitUntilAsync(
-        () => Promise.resolve(/accept failed.*(too many open files|EMFILE)/i.test(log.text())),
-        "accept() to fail for lack of descriptors",
-        10_000,
-      );
+      await acceptFailed(log);
       closeAll(sockets);
       await waitUntilAsync(
         () => Promise.resolve(descriptors() <= before + 2),
@@ -298,17 +303,5 @@ Deno.test({
         3000,
       );
       assert.equal(await tryGet(ports.https, "/", { tls: true, timeoutMs: 2000 }), 200);
-    } catch (error) {
-      console.error(`descriptors now: ${descriptors()}; transport child stderr:\n${log.text().slice(-4000)}`);
-      throw error;
-    } finally {
-      closeAll(sockets);
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await reader.cancel().catch(() => {});
-      await log.done;
-    }
-  },
+    }),
 });
