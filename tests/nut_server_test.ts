@@ -319,6 +319,39 @@ Deno.test("idle timeout: a polling secondary stays; a client that never reads it
   }
 });
 
+Deno.test("STARTTLS clients that vanish (mid-handshake, or mid-answer with unread data) leave the server serving", async () => {
+  const t = await start(config(), { cert: true });
+  const certPem = await Deno.readTextFile(join(t.dataDir, "ui-cert.pem"));
+  const encoder = new TextEncoder();
+  const startTls = async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+    await conn.write(encoder.encode("STARTTLS\n"));
+    const buffer = new Uint8Array(64);
+    const n = await conn.read(buffer);
+    assert.equal(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), "OK STARTTLS\n");
+    return conn;
+  };
+  try {
+    t.agent.receive(statusPacket({ su: 10, status: 0x08 }));
+    for (let i = 0; i < 5; i++) (await startTls()).close(); // gone before the handshake
+    for (let i = 0; i < 5; i++) {
+      const tls = await Deno.startTls(await startTls(), { hostname: "localhost", caCerts: [certPem] });
+      await tls.handshake();
+      // Requests whose answers are never read, then a close with them unread (the kernel resets).
+      await tls.write(encoder.encode("LIST VAR nmc1\n".repeat(2000)));
+      tls.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const c = await LineClient.connect(t.port);
+    assert.equal(await c.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"');
+    c.close();
+    assert.equal(t.agent.servers!.nutAddresses.length > 0, true);
+    assert.equal(t.agent.status().shutdown.phase, "idle");
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("the NUT server follows the configuration: off, on, a new port, off again", async () => {
   const t = await start(testConfig());
   try {

@@ -272,6 +272,7 @@ class NutConnection {
     }
     // Bytes the client sent after STARTTLS belong to its handshake.
     this.#raw = connStream(this.#conn, this.#pending);
+    this.#raw.on("error", () => this.destroy()); // a reset under the TLS socket (unhandled, it would throw)
     this.#pending = new Uint8Array(0);
     const secure = new tls.TLSSocket(this.#raw, { isServer: true, secureContext });
     this.#channel = new DuplexChannel(secure);
