@@ -3,15 +3,13 @@ import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import {
-  certificateFingerprint,
-  certificateInfo,
-  checkKeyPair,
   defaultCertificateNames,
   generateSelfSigned,
   installCertificate,
   loadOrCreateCertificate,
   type PemPair,
 } from "../src/web/certificate.ts";
+import { certificateFingerprint, certificateInfo, checkKeyPair } from "../src/web/pem.ts";
 
 const DAY_MS = 86_400_000;
 const NO_FILES = { certificateFile: "", keyFile: "" };

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { memoryLogger } from "../src/log/logger.ts";
 import { fakeClock } from "./helpers/clock.ts";
-import { certificateInfo, generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
+import { generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
+import { certificateInfo } from "../src/web/pem.ts";
 import { bindAddress } from "../src/web/binding.ts";
 import { CertificateWatcher } from "../src/web/certwatch.ts";
 import {

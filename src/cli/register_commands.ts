@@ -40,7 +40,8 @@ import {
   type RegistrationTarget,
   unregisterFromCard,
 } from "../nmc/registration.ts";
-import { CERT_FILE_NAME, certificateFingerprint } from "../web/certificate.ts";
+import { CERT_FILE_NAME } from "../web/certificate.ts";
+import { certificateFingerprint } from "../web/pem.ts";
 import { type CliIo, denoIo } from "./config_commands.ts";
 import { CliError, EXIT_FAILED, EXIT_USAGE, parseSecondsOption } from "./errors.ts";
 import { cardTarget } from "../agent/wiring.ts";

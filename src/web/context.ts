@@ -11,7 +11,7 @@ import type { EventLogRecord } from "../events/eventlog.ts";
 import type { AgentEvent, EventDraft } from "../events/types.ts";
 import type { KillPowerResult } from "../nmc/killpower.ts";
 import type { HistorySample } from "../ups/history.ts";
-import type { CertificateInfo } from "./certificate.ts";
+import type { CertificateInfo } from "./pem.ts";
 
 /** Outcome of a settings change. */
 export type ConfigUpdateResult =

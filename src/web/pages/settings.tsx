@@ -8,7 +8,7 @@
  * @module
  */
 import type { KillPowerResult } from "../../nmc/killpower.ts";
-import type { CertificateInfo } from "../certificate.ts";
+import type { CertificateInfo } from "../pem.ts";
 import { EventTable } from "./eventtable.tsx";
 import { CsrfForm, Field, type FieldErrors, Layout, type PageFrame, PasswordPolicyList } from "./layout.tsx";
 import { pageKeys, type SettingsPageDef, settingsPages } from "./settings_registry.ts";
