@@ -31,7 +31,7 @@ import {
   unregisterFromCard,
 } from "../src/nmc/registration.ts";
 import { chunkedResponse } from "../src/sim/http.ts";
-import { parseReply } from "../src/nmc/cardhttp.ts";
+import { parseReply } from "../src/nmc/cardreply.ts";
 import { decodeClientNotification } from "../src/nmc/status.ts";
 import { bytes, CARD, text } from "./helpers/packets.ts";
 import {

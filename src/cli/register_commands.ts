@@ -29,7 +29,8 @@ import { totalShutdownSeconds } from "../agent/wiring.ts";
 import { defaultConfigPath, dirOf } from "../config/paths.ts";
 import { inspectConfig } from "../config/store.ts";
 import type { AgentConfig } from "../config/types.ts";
-import { CardConnection, CardHttpError, hostHeader } from "../nmc/cardhttp.ts";
+import { CardConnection, CardHttpError } from "../nmc/cardhttp.ts";
+import { hostHeader } from "../nmc/cardreply.ts";
 import { type CardPin, PinStore } from "../nmc/pins.ts";
 import { type ClockSkew, clockSkew, parseCardClock } from "../nmc/protocol.ts";
 import {

@@ -17,14 +17,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import {
-  CardConnection,
-  CardHttpError,
-  describeSignedPageRejection,
-  errorText,
-  extractSignedPage,
-  hostHeader,
-} from "./cardhttp.ts";
+import { CardConnection, CardHttpError, errorText } from "./cardhttp.ts";
+import { describeSignedPageRejection, extractSignedPage, hostHeader } from "./cardreply.ts";
 import { judgeSignedPage, type ReplayCounters, type Verdict } from "./gate.ts";
 import { firstValue } from "./packet.ts";
 
@@ -40,7 +34,7 @@ export {
   parseReplyHead,
   parseStatusLine,
   type ReplyHead,
-} from "./cardhttp.ts";
+} from "./cardreply.ts";
 
 /** Where and how to reach the card whose UPS is to be turned off. */
 export interface KillPowerTarget {

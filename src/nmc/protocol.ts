@@ -42,7 +42,7 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import { hostHeader } from "./cardhttp.ts";
+import { hostHeader } from "./cardreply.ts";
 import { computeSignature, firstValue, locateSignature, parsePacket, signaturesEqual } from "./packet.ts";
 
 // ---------------------------------------------------------------------------

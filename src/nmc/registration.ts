@@ -25,9 +25,9 @@ import {
   type CardHttpCause,
   CardHttpError,
   errorText,
-  extractSignedPage,
   type PeerCertificate,
 } from "./cardhttp.ts";
+import { extractSignedPage } from "./cardreply.ts";
 import { judgeSignedPage, type ReplayCounters, type Verdict } from "./gate.ts";
 import {
   buildRegistrationPageRequest,
