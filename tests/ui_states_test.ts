@@ -8,7 +8,7 @@
  * battery replacement).
  */
 import assert from "node:assert/strict";
-import type { AgentStatus } from "../src/agent/agent.ts";
+import type { AgentStatus } from "../src/agent/status.ts";
 import { hashPassword } from "../src/config/credentials.ts";
 import type { AgentConfig } from "../src/config/types.ts";
 import { decodeStatusByte } from "../src/nmc/status.ts";

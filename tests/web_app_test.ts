@@ -1,6 +1,6 @@
 /** The web app through hono's app.request (no sockets): auth, setup, CSRF, escaping, settings, API, metrics. */
 import assert from "node:assert/strict";
-import type { AgentStatus } from "../src/agent/agent.ts";
+import type { AgentStatus } from "../src/agent/status.ts";
 import { checkPasswordPolicy, hashPassword } from "../src/config/credentials.ts";
 import { keyDef } from "../src/config/schema.ts";
 import type { AgentConfig } from "../src/config/types.ts";

@@ -4,7 +4,7 @@
  * client causes are rate limited, and API tokens (Bearer) replace the admin password for scripts.
  */
 import assert from "node:assert/strict";
-import type { AgentStatus } from "../src/agent/agent.ts";
+import type { AgentStatus } from "../src/agent/status.ts";
 import { hashPassword } from "../src/config/credentials.ts";
 import type { AgentConfig } from "../src/config/types.ts";
 import type { EventDraft } from "../src/events/types.ts";

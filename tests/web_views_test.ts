@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { ShutdownPolicy } from "../src/actions/policy.ts";
-import type { AgentStatus } from "../src/agent/agent.ts";
+import type { AgentStatus } from "../src/agent/status.ts";
 import { SCHEMA } from "../src/config/schema.ts";
 import type { PacketStats } from "../src/nmc/engine.ts";
 import { initialUpsState } from "../src/ups/state.ts";

@@ -10,18 +10,15 @@
  * @module
  */
 import { join } from "node:path";
-import { ActionEngine, type Countdown, type ShutdownReset } from "../actions/engine.ts";
-import type { ActiveEvent } from "../actions/policy.ts";
+import { ActionEngine, type ShutdownReset } from "../actions/engine.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { EventLogWriter } from "../events/eventlog.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { GateSettings } from "../nmc/gate.ts";
 import { CounterFile } from "../nmc/counterstore.ts";
 import { FloodGuard, SAMPLE_ONE_IN } from "../nmc/floodguard.ts";
-import { PacketEngine, type PacketStats } from "../nmc/engine.ts";
-import type { CardCounterStatus } from "../nmc/gate.ts";
+import { PacketEngine } from "../nmc/engine.ts";
 import { PinStore } from "../nmc/pins.ts";
 import { UdpListener } from "../nmc/udp.ts";
 import type { NotifierSet } from "../notify/notifier.ts";
@@ -29,29 +26,21 @@ import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor
 import { currentBootId } from "../shutdown/boot.ts";
 import { ShutdownStateFile } from "../shutdown/persist.ts";
 import { StateWrites } from "./statewrites.ts";
-import {
-  type CommandRun,
-  type SequenceOutcome,
-  type SequenceTrigger,
-  ShutdownSequencer,
-  type TurnOffResult,
-} from "../shutdown/sequencer.ts";
+import { type CommandRun, ShutdownSequencer, type TurnOffResult } from "../shutdown/sequencer.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
-import type { UpsState } from "../ups/state.ts";
-import { type HistorySample, UpsHistory } from "../ups/history.ts";
+import type { HistorySample } from "../ups/history.ts";
 import { HistoryFile } from "../ups/historyfile.ts";
-import { type MonitorSettings, UpsMonitor } from "../ups/monitor.ts";
+import { HistoryKeeper } from "../ups/historykeeper.ts";
+import { UpsMonitor } from "../ups/monitor.ts";
 import type { NegotiationReply } from "./negotiation.ts";
 import { Registrar, type RegistrarExchange } from "./registrar.ts";
-import type { NmcRegistrationStatus } from "./registration_status.ts";
+import type { AgentStatus } from "./status.ts";
 import * as wiring from "./wiring.ts";
 import { NetworkServers } from "./network_servers.ts";
-import type { NutStatus } from "../nut/service.ts";
 import type { HostSyncPort } from "../shutdown/sequencer.ts";
 import { type SshActionOutcome, SshActionRunner } from "../ssh/actions.ts";
 import type { SshActionSettings } from "../config/schema_ssh.ts";
 import { AdvancedSetups } from "../setups/setups.ts";
-import type { SetupStatus } from "../setups/verdict.ts";
 
 /** Replacements for the agent's side effects (tests, drill). */
 export interface AgentPorts {
@@ -111,62 +100,6 @@ export interface AgentOptions {
   readonly sshOnStart?: boolean;
 }
 
-/** A snapshot of what the agent knows, for `status` output and the UI. */
-export interface AgentStatus {
-  /** The UDP addresses the agent listens on. */
-  readonly udp: readonly Deno.NetAddr[];
-  /** Packet counters. */
-  readonly packets: PacketStats;
-  /** Per-NMC UPS state. */
-  readonly ups: readonly UpsState[];
-  /** Per-NMC replay counters, and why a card's packets are refused while they are stuck. */
-  readonly counters: readonly ({ readonly card: string } & CardCounterStatus)[];
-  /** Per-NMC registration state (empty while registration is not started, e.g. in a drill). */
-  readonly registration?: readonly NmcRegistrationStatus[];
-  /** True if OS shutdown is disabled (dry run). */
-  readonly dryRun: boolean;
-  /** Each card's UPS as NUT names it (`nmcN` or `[NUT] upsName_N`), for `status --get`. */
-  readonly upsNames?: readonly { readonly name: string; readonly card: string }[];
-  /** The NUT server: where it listens, FSD, the logged-in secondaries (absent while it does not run). */
-  readonly nut?: NutStatus;
-  /** The shutdown: countdowns pending, or the sequence's phase and step. */
-  readonly shutdown: {
-    readonly phase: "idle" | "running" | "done";
-    readonly step: string;
-    readonly trigger?: SequenceTrigger;
-    readonly countdowns: readonly Countdown[];
-    /** How the finished sequence ended (phase done). */
-    readonly outcome?: SequenceOutcome;
-    /** Phase done: "" if only a reset re-arms it, else when it re-arms by itself. */
-    readonly rearms?: string;
-    /** When the running (or finished) sequence started, ms (the UI's clock times). */
-    readonly startedAt?: number;
-    /** When the current step started, ms. */
-    readonly stepSince?: number;
-    /** The events in effect per UPS (the UI explains from them why a shutdown is or is not pending). */
-    readonly active?: readonly ActiveEvent[];
-  };
-  /** The advanced UPS setups in use (mode = advanced), each with its verdict (`setups/verdict.ts`). */
-  readonly setups?: readonly SetupStatus[];
-}
-
-function gateSettings(config: AgentConfig): GateSettings {
-  return {
-    username: config.nmc.username,
-    authenticationPhrase: config.nmc.authenticationPhrase,
-    cards: config.nmc.cards,
-    requireCardSource: config.networking.requireCardSource,
-  };
-}
-
-function monitorSettings(config: AgentConfig): MonitorSettings {
-  return {
-    cards: config.nmc.cards,
-    commLostTimeoutMs: config.nmc.commLostTimeout * 1000,
-    runtime: wiring.runtimeSettings(config),
-  };
-}
-
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -181,10 +114,7 @@ export class Agent {
   readonly #dryRun: boolean;
   readonly #engine: PacketEngine;
   readonly #monitor: UpsMonitor;
-  readonly #history = new UpsHistory();
-  readonly #historyFile: HistoryFile | undefined;
-  #historySaved = { at: Number.NEGATIVE_INFINITY, changes: 0 };
-  #historyFailing = false;
+  readonly #history: HistoryKeeper;
   readonly #actions: ActionEngine;
   readonly #sequencer: ShutdownSequencer;
   readonly #setups: AdvancedSetups;
@@ -212,28 +142,28 @@ export class Agent {
       this.#logger.error(`event listener failed on ${event.id}: ${error}`)
     );
     this.#eventLog = this.#openEventLog(options.config);
-    this.#historyFile = (options.persistHistory ?? options.persistCounters ?? true)
-      ? this.#writes.track(new HistoryFile(this.#dataDir, this.#writes.options))
-      : undefined;
+    this.#history = new HistoryKeeper(
+      (options.persistHistory ?? options.persistCounters ?? true)
+        ? this.#writes.track(new HistoryFile(this.#dataDir, this.#writes.options))
+        : undefined,
+      this.#clock,
+      (draft) => this.emit(draft),
+    );
     this.bus.subscribe((event) => this.#record(event));
-    this.#monitor = new UpsMonitor(monitorSettings(this.#config), (draft) => this.emit(draft), this.#clock);
+    this.#monitor = new UpsMonitor(
+      wiring.monitorSettings(this.#config),
+      (draft) => this.emit(draft),
+      this.#clock,
+    );
     this.#engine = new PacketEngine(
-      gateSettings(this.#config),
+      wiring.gateSettings(this.#config),
       (packet) => {
         const before = this.#monitor.get(packet.card)?.statusPackets;
         this.#monitor.handle(packet);
         const ups = this.#monitor.get(packet.card);
         // A status packet that set values (its events may have taken a while: compare counts, not times).
         if (ups?.lastStatusAt !== undefined && ups.statusPackets !== before) {
-          const r = ups.reading;
-          this.#history.record(packet.card, {
-            time: ups.lastStatusAt,
-            batteryPercent: r.batteryPercent,
-            loadPercent: r.loadPercent,
-            lineVoltage: r.lineVoltage,
-            onBattery: ups.flags.onBattery,
-          });
-          this.#saveHistory(false);
+          this.#history.record(ups, ups.lastStatusAt);
         }
         // In parallel mode the load decides how many UPSs may fail: re-check on every reading.
         if (this.#config.nmc.mode === "parallel") this.#actions.reevaluate();
@@ -376,7 +306,7 @@ export class Agent {
         "no NMC address is configured ([NetworkManagementCard] ip_1): every packet is rejected",
       );
     }
-    agent.#restoreHistory();
+    agent.#history.restore(agent.#config.nmc.cards);
     // Read the persisted countdowns before anything re-evaluates (and rewrites) them.
     agent.#restoreCountdowns();
     agent.#setups.restore();
@@ -415,12 +345,12 @@ export class Agent {
 
   /** The last 24 h of battery, load and line voltage of a card (oldest first). */
   history(card: string): HistorySample[] {
-    return this.#history.samples(card, this.#clock.now());
+    return this.#history.samples(card);
   }
 
   /** The last hour of a card's history at the fine interval (10 s), oldest first. */
   recentHistory(card: string): HistorySample[] {
-    return this.#history.recent(card, this.#clock.now());
+    return this.#history.recent(card);
   }
 
   /**
@@ -513,10 +443,10 @@ export class Agent {
   async applyConfig(config: AgentConfig): Promise<void> {
     const old = this.#config;
     this.#config = config;
-    this.#engine.configure(gateSettings(config));
+    this.#engine.configure(wiring.gateSettings(config));
     // The kernel filter lists the old cards: lift it (it comes back at once if the flood goes on).
     this.#floodGuard.reset();
-    this.#monitor.configure(monitorSettings(config));
+    this.#monitor.configure(wiring.monitorSettings(config));
     this.#history.retain(config.nmc.cards);
     this.#applyCommandFileChecks(config);
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
@@ -555,7 +485,7 @@ export class Agent {
     await this.#servers?.stop();
     await this.#udp?.close();
     this.#engine.flush();
-    this.#saveHistory(true);
+    this.#history.save(true);
     await this.#writes.beforeStop();
     this.#eventLog.close();
     this.#notifiers.close();
@@ -606,40 +536,6 @@ export class Agent {
       return;
     }
     this.#actions.restore(saved);
-  }
-
-  /** Loads the saved chart history; a file that cannot be used is reported and ignored. */
-  #restoreHistory(): void {
-    const saved = this.#historyFile?.load();
-    if (saved === undefined) return;
-    if (typeof saved === "string") {
-      this.emit({ id: "HistoryUnavailable", note: `${saved}; the chart starts empty` });
-      return;
-    }
-    this.#history.restore(saved, this.#config.nmc.cards);
-    this.#historySaved = { at: this.#clock.now(), changes: this.#history.changes };
-  }
-
-  /** Saves the chart history at most once a minute (`force`: now, at stop) when it changed. */
-  #saveHistory(force: boolean): void {
-    const file = this.#historyFile;
-    const now = this.#clock.now();
-    if (!file || this.#history.changes === this.#historySaved.changes) return;
-    if (!force && now - this.#historySaved.at < 60_000) return;
-    const changes = this.#history.changes;
-    this.#historySaved = { at: now, changes };
-    file.save(this.#history.snapshot(now), now, (error) => {
-      if (!error) {
-        this.#historyFailing = false;
-        return;
-      }
-      // Reported once per failing run of saves, retried a minute later.
-      if (!this.#historyFailing) {
-        this.emit({ id: "HistoryUnavailable", note: `${file.path}: ${error.message}` });
-      }
-      this.#historyFailing = true;
-      if (this.#historySaved.changes === changes) this.#historySaved = { at: now, changes: -1 };
-    });
   }
 
   #openEventLog(config: AgentConfig): EventLogWriter {

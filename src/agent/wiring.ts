@@ -15,7 +15,7 @@ import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 import { type KillPowerTarget, turnOffUps } from "../nmc/killpower.ts";
-import type { ReplayCounters } from "../nmc/gate.ts";
+import type { GateSettings, ReplayCounters } from "../nmc/gate.ts";
 import { EmailNotifier } from "../notify/email.ts";
 import { type Notifier, NotifierSet } from "../notify/notifier.ts";
 import { FailureRuns, trackSuccess } from "../notify/runs.ts";
@@ -29,6 +29,7 @@ import {
   type TurnOffResult,
 } from "../shutdown/sequencer.ts";
 import type { Clock } from "../time/clock.ts";
+import type { MonitorSettings } from "../ups/monitor.ts";
 import type { RuntimeSettings } from "../ups/runtime.ts";
 import {
   activeSetups,
@@ -316,3 +317,22 @@ export async function turnOffThroughNmc(
 }
 
 export { eventEnvironment };
+
+/** The packet gate's settings: the card addresses and the credentials packets are signed with. */
+export function gateSettings(config: AgentConfig): GateSettings {
+  return {
+    username: config.nmc.username,
+    authenticationPhrase: config.nmc.authenticationPhrase,
+    cards: config.nmc.cards,
+    requireCardSource: config.networking.requireCardSource,
+  };
+}
+
+/** The UPS monitor's settings: the cards, the communication-lost timeout, the runtime checks. */
+export function monitorSettings(config: AgentConfig): MonitorSettings {
+  return {
+    cards: config.nmc.cards,
+    commLostTimeoutMs: config.nmc.commLostTimeout * 1000,
+    runtime: runtimeSettings(config),
+  };
+}

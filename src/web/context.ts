@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AgentStatus } from "../agent/agent.ts";
+import type { AgentStatus } from "../agent/status.ts";
 import type { AgentConfig } from "../config/types.ts";
 import type { EventLogRecord } from "../events/eventlog.ts";
 import type { AgentEvent, EventDraft } from "../events/types.ts";

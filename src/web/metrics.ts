@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AgentStatus } from "../agent/agent.ts";
+import type { AgentStatus } from "../agent/status.ts";
 
 /** Escapes a label value per the Prometheus text format. */
 export function labelValue(value: string): string {

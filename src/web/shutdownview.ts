@@ -14,7 +14,7 @@ import {
   requiredCriticalUps,
   type ShutdownPolicy,
 } from "../actions/policy.ts";
-import type { AgentStatus } from "../agent/agent.ts";
+import type { AgentStatus } from "../agent/status.ts";
 import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 import type { PlannedStep } from "../shutdown/sequencer.ts";
 import { eventName } from "./labels.ts";

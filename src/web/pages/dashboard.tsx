@@ -7,7 +7,7 @@
  * @module
  */
 import type { ShutdownPolicy } from "../../actions/policy.ts";
-import type { AgentStatus } from "../../agent/agent.ts";
+import type { AgentStatus } from "../../agent/status.ts";
 import type { RejectReason } from "../../nmc/gate.ts";
 import type { PlannedStep } from "../../shutdown/sequencer.ts";
 import type { HistorySample } from "../../ups/history.ts";

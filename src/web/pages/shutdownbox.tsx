@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { AgentStatus } from "../../agent/agent.ts";
+import type { AgentStatus } from "../../agent/status.ts";
 import { clockTime, secondsUntil, type ShutdownView } from "../shutdownview.ts";
 
 function Due(props: { at: number; now: number; name: string }) {
