@@ -297,11 +297,9 @@ class NutConnection {
 const TOO_LONG = Symbol("too long");
 const encoder = new TextEncoder();
 
-/** Bytes as ISO-8859-1 text (each byte one character, as upsd reads them). */
+/** Bytes as ISO-8859-1 text (each byte one character, as upsd reads them): one string, not one per byte. */
 function latin1(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return text;
+  return String.fromCharCode.apply(null, bytes as unknown as number[]); // at most MAX_LINE_BYTES of them
 }
 
 /** `head` followed by a copy of `tail` (`tail` is a reused read buffer). */
