@@ -290,6 +290,18 @@ Deno.test("a self-test (on battery, last transfer S) raises SelfTestStarted/Ende
   assert.match(p.events.at(-1)!.message, /Passed/);
 });
 
+Deno.test("after a self-test ended, it is over: no second SelfTestEnded, and the next outage is a PowerFailed", () => {
+  const p = pipeline();
+  p.engine.receive(statusPacket({ su: 1_000, data: [["47", "O"]] }));
+  p.engine.receive(statusPacket({ su: 2_000, status: 0x10, data: [["47", "S"]] }));
+  p.engine.receive(statusPacket({ su: 3_000, status: 0x08, data: [["47", "S"], ["58", "OK"]] }));
+  p.engine.receive(statusPacket({ su: 4_000, status: 0x08, data: [["47", "S"], ["58", "OK"]] }));
+  assert.equal(p.state().selfTestSince, undefined, "no self-test is shown as running");
+  p.engine.receive(statusPacket({ su: 5_000, status: 0x10, data: [["47", "L"]] })); // a real outage
+  p.engine.receive(statusPacket({ su: 6_000, status: 0x10, data: [["47", "L"]] }));
+  assert.deepEqual(p.ids(), ["CommunicationEstablished", "SelfTestStarted", "SelfTestEnded", "PowerFailed"]);
+});
+
 Deno.test("on battery beyond the self-test window is a power failure after all", () => {
   const p = pipeline();
   p.engine.receive(statusPacket({ su: 1_000 }));

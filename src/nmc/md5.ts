@@ -15,7 +15,6 @@ const S = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 const K = Int32Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);
 /** The 16 message words of the block being processed. */
 const M = new Int32Array(16);
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** The message buffer, reused (grown when a longer message comes): padded input, read as 32-bit words. */
 let buffer = new Uint8Array(8192);
@@ -83,10 +82,20 @@ export function md5Hex(...parts: readonly Uint8Array[]): string {
     c0 = (c0 + c) | 0;
     d0 = (d0 + d) | 0;
   }
-  let hex = "";
-  for (const word of [a0, b0, c0, d0]) {
-    hex += HEX[word & 0xff] + HEX[(word >>> 8) & 0xff] + HEX[(word >>> 16) & 0xff] +
-      HEX[(word >>> 24) & 0xff];
+  DIGEST[0] = a0;
+  DIGEST[1] = b0;
+  DIGEST[2] = c0;
+  DIGEST[3] = d0;
+  for (let i = 0; i < 16; i++) {
+    const byte = (DIGEST[i >> 2] >>> ((i & 3) * 8)) & 0xff;
+    HEX_CODES[2 * i] = HEX_DIGITS[byte >> 4];
+    HEX_CODES[2 * i + 1] = HEX_DIGITS[byte & 15];
   }
-  return hex;
+  // One flat string (concatenation would make a rope that the signature comparison must flatten first).
+  return String.fromCharCode.apply(null, HEX_CODES as unknown as number[]);
 }
+
+/** The digest's four words, and its 32 hex digits as character codes (reused by every call). */
+const DIGEST = new Int32Array(4);
+const HEX_CODES = new Uint8Array(32);
+const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));

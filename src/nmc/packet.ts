@@ -135,12 +135,17 @@ export function parseSignedRange(signed: Uint8Array): ParsedPacket {
   const lines: PacketLine[] = [];
   let lineCount = 0;
   let kind: PacketKind | undefined;
-  // Lines end at CRLF, CR or LF (as `split(/\r\n|\r|\n/)` cuts them), scanned by hand: this runs per datagram.
-  // Each line is trimmed by index (what `trim()` removes), so only the key and the value are sliced out.
-  for (let start = 0; start <= text.length;) {
-    let end = start;
-    while (end < text.length && !isEol(text.charCodeAt(end))) end++;
-    const next = text.charCodeAt(end) === 0x0d && text.charCodeAt(end + 1) === 0x0a ? end + 2 : end + 1;
+  // Lines end at CRLF, CR or LF (as `split(/\r\n|\r|\n/)` cuts them): this runs per datagram, so the next
+  // LF and CR are found by the engine's own search, not a loop over characters, and each line is trimmed by
+  // index (what `trim()` removes), so only the key and the value are sliced out.
+  const length = text.length;
+  let nextLf = text.indexOf("\n");
+  let nextCr = text.indexOf("\r");
+  for (let start = 0; start <= length;) {
+    if (nextLf >= 0 && nextLf < start) nextLf = text.indexOf("\n", start);
+    if (nextCr >= 0 && nextCr < start) nextCr = text.indexOf("\r", start);
+    const end = Math.min(nextLf < 0 ? length : nextLf, nextCr < 0 ? length : nextCr);
+    const next = end === nextCr && nextLf === end + 1 ? end + 2 : end + 1;
     let first = start;
     let last = end;
     while (first < last && isWhiteSpace(text.charCodeAt(first))) first++;

