@@ -20,7 +20,6 @@ import {
 } from "./counters.ts";
 import {
   computeSignatureWith,
-  countLines,
   credentialSuffix,
   firstValue,
   isClosingTrailer,
@@ -29,6 +28,7 @@ import {
   type PacketLine,
   parseSignedRange,
   printable,
+  scanSigned,
   signaturesEqual,
 } from "./packet.ts";
 
@@ -133,11 +133,6 @@ function suffixOf(settings: GateSettings): Uint8Array {
   return suffix;
 }
 
-function indexOfNul(raw: Uint8Array, end: number): number {
-  for (let i = 0; i < end; i++) if (raw[i] === 0) return i;
-  return -1;
-}
-
 function counterProblem(name: string, value: string | undefined): string {
   if (value === undefined) return `${name}= missing`;
   return /^(?:0[xX])?[0-9A-Fa-f]+$/.test(value)
@@ -167,12 +162,11 @@ export function judgePacket(
   if (signature === undefined) return reject("malformed", "no MD= signature line");
   if (signature.offset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
   const signed = raw.subarray(0, signature.offset);
-  const lineCount = countLines(signed);
+  const { lineCount, nulAt } = scanSigned(signed);
   if (lineCount > MAX_PACKET_LINES) {
     return reject("too-many-lines", `${lineCount} lines, limit ${MAX_PACKET_LINES}`);
   }
-  const nul = indexOfNul(raw, signature.offset);
-  if (nul >= 0) return reject("malformed", `NUL byte at offset ${nul}`);
+  if (nulAt >= 0) return reject("malformed", `NUL byte at offset ${nulAt}`);
 
   const expected = computeSignatureWith(signed, suffixOf(settings));
   if (!signaturesEqual(expected, signature.value)) {
