@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isClosingTrailer, isWhiteSpace, parseSignedRange } from "../src/nmc/packet.ts";
-import { decodeStatus, leadingNumber } from "../src/nmc/status.ts";
+import { decodeStatus, leadingNumber, type UpsReading } from "../src/nmc/status.ts";
 
 /** The definition `leadingNumber` follows (C's atof as a regular expression). */
 function reference(value: string): number | undefined {
@@ -111,6 +111,59 @@ Deno.test("decodeStatus: data keys in either case, each kind, unknown and malfor
   assert.equal(reading.lastTransferCause, "Automatic or explicit self test");
   assert.equal(reading.selfTestResult, "Passed");
   assert.equal(reading.shuttingDown, true);
+});
+
+Deno.test("decodeStatus: every data key the card documents lands in its own field, and only there", () => {
+  const numbers: [string, keyof UpsReading][] = [
+    ["4C", "lineVoltage"],
+    ["4D", "maxLineVoltage"],
+    ["4E", "minLineVoltage"],
+    ["4F", "outputVoltage"],
+    ["66", "batteryPercent"],
+    ["42", "batteryVoltage"],
+    ["50", "loadPercent"],
+    ["46", "frequency"],
+    ["6A", "runtimeMinutes"],
+    ["43", "temperature"],
+    ["74", "ambientTemperature"],
+    ["68", "humidity"],
+    ["71", "lowBatteryDurationMinutes"],
+    ["64", "hoursSinceSelfTest"],
+    ["67", "nominalBatteryVoltage"],
+    ["6F", "nominalOutputVoltage"],
+    ["6C", "lowTransferVoltage"],
+    ["75", "highTransferVoltage"],
+    ["65", "returnChargePercent"],
+    ["70", "shutdownDelaySeconds"],
+    ["72", "wakeupDelaySeconds"],
+    ["3E", "externalBatteryPacks"],
+    ["3C", "badBatteryPacks"],
+  ];
+  const hex: [string, keyof UpsReading][] = [["37", "dipSwitches"], ["7E", "register1"], ["38", "register3"]];
+  const texts: [string, keyof UpsReading][] = [
+    ["01", "model"],
+    ["63", "name"],
+    ["6E", "serial"],
+    ["62", "firmware"],
+    ["6D", "manufactureDate"],
+    ["78", "batteryDate"],
+    ["39", "lineQuality"],
+    ["45", "selfTestInterval"],
+    ["6B", "alarmSetting"],
+    ["73", "sensitivity"],
+  ];
+  const one = (key: string, value: string) => decodeStatus([{ key, value }]);
+  for (const [key, field] of numbers) {
+    assert.deepEqual(one(key, "012.5"), { reading: { [field]: 12.5 }, applied: 1 }, key);
+  }
+  for (const [key, field] of hex) {
+    assert.deepEqual(one(key, "1F"), { reading: { [field]: 31 }, applied: 1 }, key);
+  }
+  for (const [key, field] of texts) {
+    assert.deepEqual(one(key, " Text "), { reading: { [field]: "Text" }, applied: 1 }, key);
+  }
+  assert.deepEqual(one("27", "20"), { reading: { register2: 32, batteryDisconnected: true }, applied: 1 });
+  assert.deepEqual(one("27", "1F"), { reading: { register2: 31, batteryDisconnected: false }, applied: 1 });
 });
 
 Deno.test("isWhiteSpace: exactly what \\s matches and trim() removes, for every UTF-16 code unit", () => {

@@ -201,50 +201,6 @@ Deno.test("parsing: blanks trimmed, value keeps '=', first PC wins, last repeate
   assert.equal(packet.lineCount, 7);
 });
 
-Deno.test("parsing: any mix of CR, LF, CRLF, blanks and '=' splits as split(/\\r\\n|\\r|\\n/) + trim() would", () => {
-  // The parser finds line ends and trims by index; this is the plain reading it must equal, byte for byte.
-  const reference = (bytes: Uint8Array) => {
-    const lines: { key: string; value: string }[] = [];
-    let kind: string | undefined;
-    let lineCount = 0;
-    for (const raw of new TextDecoder("latin1").decode(bytes).split(/\r\n|\r|\n/)) {
-      const line = raw.trim();
-      if (line === "") continue;
-      lineCount++;
-      kind ??= line === "MASTATUS" || line === "MACONFIG" ? line : "OTHER";
-      const eq = line.indexOf("=");
-      if (eq >= 0) lines.push({ key: line.slice(0, eq), value: line.slice(eq + 1) });
-    }
-    return { kind: kind ?? "OTHER", lines, lineCount };
-  };
-  // Bytes that matter to the split (CR, LF, blanks, NBSP 0xA0, NEL 0x85, '='), plus plain text.
-  const pieces = [
-    "\r",
-    "\n",
-    "\r\n",
-    "\n\r",
-    " ",
-    "\t",
-    "\xa0",
-    "\x85",
-    "=",
-    "==",
-    "PC",
-    "1",
-    "MASTATUS",
-    "x y",
-  ];
-  let seed = 7;
-  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
-  for (let trial = 0; trial < 3000; trial++) {
-    let text = "";
-    for (let i = random(40); i > 0; i--) text += pieces[random(pieces.length)];
-    const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
-    const { kind, lines, lineCount } = parsePacket(bytes);
-    assert.deepEqual({ kind, lines, lineCount }, reference(bytes), JSON.stringify(text));
-  }
-});
-
 Deno.test("status byte bits map to the eight flags and back", () => {
   assert.deepEqual(statusWords(decodeStatusByte(0x50)), ["ONBATT", "LOWBATT"]);
   assert.deepEqual(statusWords(decodeStatusByte(0xff)), [
