@@ -1,29 +1,30 @@
 /**
  * The NIS server's TCP shell: reads length-prefixed requests and writes the answers the service builds.
  * Bounded like apcupsd (a request over 256 bytes closes the connection) and more: connections are capped
- * per address and in all, a connection silent for {@link NIS_IDLE_TIMEOUT_MS} is closed, and a client
- * that does not read its answers is disconnected.
+ * per address and in all, a connection silent for {@link NIS_IDLE_TIMEOUT_MS} is closed, and requests are
+ * answered one at a time, the next read only once the answer is handed to the socket, so a client that
+ * does not read its answers stalls only itself until the idle timeout closes it.
+ *
+ * Like the NUT server, a connection reads the Deno socket itself into one small buffer (no node streams)
+ * and arms one idle timer per silent period, not one per request: apcaccess and dashboards connect for
+ * every poll, so what a connection costs to open is paid at every poll.
  *
  * @module
  */
-import type { Buffer } from "node:buffer";
-import type { Duplex } from "node:stream";
 import {
   type BoundAddress,
   clientAddress,
   type ConnectionCaps,
   ConnectionGate,
-  connStream,
   listenAll,
 } from "../nut/listeners.ts";
+import { TcpChannel } from "../nut/channel.ts";
 import { RequestDecoder } from "./protocol.ts";
 
 /** Milliseconds a NIS connection may stay silent (apcaccess asks at once and hangs up). */
 export const NIS_IDLE_TIMEOUT_MS = 30_000;
 /** Connection caps of the NIS server (apcaccess and dashboards connect for one request at a time). */
 export const NIS_CAPS: ConnectionCaps = { maxConnections: 64, maxConnectionsPerAddress: 8 };
-/** Answer bytes queued for a client that does not read before it is disconnected. */
-const MAX_UNSENT_BYTES = 256 * 1024;
 
 /** How one NIS server runs. */
 export interface NisServerOptions {
@@ -35,13 +36,15 @@ export interface NisServerOptions {
   readonly answer: (request: string) => Uint8Array;
   /** Reports a problem for the operational log. */
   readonly report: (text: string) => void;
+  /** Silence after which a connection is closed (default {@link NIS_IDLE_TIMEOUT_MS}). */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A running NIS server. */
 export class NisServer {
   readonly #options: NisServerOptions;
   readonly #gate = new ConnectionGate(NIS_CAPS);
-  readonly #sockets = new Set<Duplex>();
+  readonly #connections = new Set<NisConnection>();
   #listeners: { addresses: readonly BoundAddress[]; close(): Promise<void> } | undefined;
 
   private constructor(options: NisServerOptions) {
@@ -73,46 +76,84 @@ export class NisServer {
   /** Stops listening and closes every connection. */
   async close(): Promise<void> {
     const closing = this.#listeners?.close();
-    for (const s of [...this.#sockets]) s.destroy();
+    for (const c of [...this.#connections]) c.close();
     await closing;
   }
 
   #accept(conn: Deno.TcpConn): void {
-    const socket = connStream(conn);
-    const tracked = this.#gate.admit(clientAddress(conn), () => socket.destroy());
+    const made: { connection?: NisConnection } = {};
+    const tracked = this.#gate.admit(clientAddress(conn), () => made.connection?.close());
     if (!tracked) {
-      socket.destroy();
+      try {
+        conn.close();
+      } catch { /* closed */ }
       return;
     }
-    this.#sockets.add(socket);
-    const decoder = new RequestDecoder();
-    let idle = setTimeout(() => socket.destroy(), NIS_IDLE_TIMEOUT_MS);
-    socket.on("error", () => socket.destroy());
-    socket.on("close", () => {
-      clearTimeout(idle);
-      this.#sockets.delete(socket);
+    const connection = new NisConnection(conn, this.#options, () => {
+      this.#connections.delete(connection);
       this.#gate.release(tracked);
     });
-    socket.on("data", (chunk: Buffer) => {
-      clearTimeout(idle);
-      idle = setTimeout(() => socket.destroy(), NIS_IDLE_TIMEOUT_MS);
-      const decoded = decoder.push(chunk);
+    made.connection = connection;
+    this.#connections.add(connection);
+  }
+}
+
+/** One client connection: its requests are answered in order, one at a time. */
+class NisConnection {
+  readonly #channel: TcpChannel;
+  readonly #options: NisServerOptions;
+  readonly #idleTimeoutMs: number;
+  readonly #onClosed: () => void;
+  readonly #decoder = new RequestDecoder();
+  #lastHeard = performance.now();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(conn: Deno.TcpConn, options: NisServerOptions, onClosed: () => void) {
+    this.#channel = new TcpChannel(conn);
+    this.#options = options;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? NIS_IDLE_TIMEOUT_MS;
+    this.#onClosed = onClosed;
+    this.#armIdleTimer(this.#idleTimeoutMs);
+    this.#serve().catch(() => {}).finally(() => this.close()); // reset, or closed meanwhile
+  }
+
+  /** Closes the connection at once. */
+  close(): void {
+    this.#channel.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    this.#onClosed();
+  }
+
+  /** When it fires, the timer checks when the client was last heard and waits the rest. */
+  #armIdleTimer(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      const silentMs = performance.now() - this.#lastHeard;
+      if (silentMs >= this.#idleTimeoutMs - 1) this.close();
+      else this.#armIdleTimer(this.#idleTimeoutMs - silentMs);
+    }, ms);
+  }
+
+  async #serve(): Promise<void> {
+    while (!this.#closed) {
+      const bytes = await this.#channel.read();
+      if (bytes === null) return;
+      this.#lastHeard = performance.now();
+      const decoded = this.#decoder.push(bytes); // copies what it keeps: the read buffer is reused
       for (const request of decoded.requests) {
         let answer: Uint8Array;
         try {
           answer = this.#options.answer(request);
         } catch (error) {
           this.#options.report(`NIS server: answering ${JSON.stringify(request)} failed: ${error}`);
-          socket.destroy();
           return;
         }
-        socket.write(answer);
-        if (socket.writableLength > MAX_UNSENT_BYTES) {
-          socket.destroy(); // the client does not read its answers
-          return;
-        }
+        await this.#channel.write(answer);
+        if (this.#closed) return;
       }
-      if (decoded.error !== undefined) socket.destroy(); // as apcupsd: an oversized request ends the connection
-    });
+      if (decoded.error !== undefined) return; // as apcupsd: an oversized request ends the connection
+    }
   }
 }
