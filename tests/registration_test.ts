@@ -13,10 +13,8 @@ import {
   buildNegotiationAnswer,
   buildRegistrationPageRequest,
   buildRegistrationPost,
-  clockSkew,
   encodeRegistrationBody,
   maximumRequiredDelay,
-  parseCardClock,
   parseNegotiationQuery,
   parseRegistrationForm,
   registrationFieldList,
@@ -42,6 +40,7 @@ import {
   startCard,
 } from "./fixtures/registration/helpers.ts";
 import { buildSignedBlock, counterItems } from "../src/nmc/protocol.ts";
+import { clockSkew, parseCardClock } from "../src/nmc/cardclock.ts";
 
 const CLIENT: ClientDescription = {
   hostAddress: "127.0.0.1",

@@ -32,7 +32,7 @@ import type { AgentConfig } from "../config/types.ts";
 import { CardConnection, CardHttpError } from "../nmc/cardhttp.ts";
 import { hostHeader } from "../nmc/cardreply.ts";
 import { type CardPin, PinStore } from "../nmc/pins.ts";
-import { type ClockSkew, clockSkew, parseCardClock } from "../nmc/protocol.ts";
+import { type ClockSkew, clockSkew, parseCardClock } from "../nmc/cardclock.ts";
 import {
   type ClientDescription,
   probeCard,
