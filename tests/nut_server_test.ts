@@ -14,6 +14,7 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { RecordingExecutor } from "../src/shutdown/executor.ts";
 import { generateSelfSigned } from "../src/web/certificate.ts";
 import { testConfig } from "./helpers/agent.ts";
+import { floodBesidePoller } from "./helpers/flood.ts";
 import {
   LineClient,
   requireNutClients,
@@ -282,37 +283,16 @@ Deno.test("idle timeout: a polling secondary stays; a client that never reads it
       assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"', `poll ${i}`);
       await pause(300);
     }
-    // Requests without end, and no answer ever read.
-    const flooder = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+    // Requests without end, and no answer ever read; the poller goes on polling meanwhile: promptly
+    // answered, and never idle long enough to be closed.
     const requests = new TextEncoder().encode("GET VAR nmc1 ups.status\n".repeat(4096));
-    let sent = 0;
-    const flooding = (async () => {
-      for (;;) sent += await flooder.write(requests);
-    })().catch(() => "closed");
-    // The poller goes on polling meanwhile: promptly answered, and never idle long enough to be closed.
-    const started = Date.now();
-    let flooded = false;
-    let slowest = 0;
-    const polling = (async () => {
-      while (!flooded) {
-        await pause(200);
-        const asked = Date.now();
-        assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"');
-        slowest = Math.max(slowest, Date.now() - asked);
-      }
-    })();
-    const deadline = setTimeout(() => flooder.close(), 30_000);
-    assert.equal(await flooding, "closed");
-    clearTimeout(deadline);
-    flooded = true;
-    await polling;
-    assert.ok(Date.now() - started < 30_000, "the server closed the client that does not read");
-    assert.ok(slowest < 500, `an answer took ${slowest} ms during the flood`);
-    assert.ok(sent < 64 * 1024 * 1024, `the server took in ${sent} bytes of requests`);
+    const flood = await floodBesidePoller(t.port, requests, async () => {
+      assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"');
+    });
+    assert.ok(flood.livedMs < 30_000, "the server closed the client that does not read");
+    assert.ok(flood.slowestMs < 500, `an answer took ${flood.slowestMs} ms during the flood`);
+    assert.ok(flood.sent < 64 * 1024 * 1024, `the server took in ${flood.sent} bytes of requests`);
     assert.equal(await poller.ask("GET VAR nmc1 ups.status"), 'VAR nmc1 ups.status "OL"', "the poller stays");
-    try {
-      flooder.close();
-    } catch { /* closed */ }
     poller.close();
   } finally {
     await t.close();

@@ -19,6 +19,7 @@ import {
   listenAll,
 } from "../nut/listeners.ts";
 import { TcpChannel } from "../nut/channel.ts";
+import { IdleTimer } from "../nut/idle.ts";
 import { RequestDecoder } from "./protocol.ts";
 
 /** Milliseconds a NIS connection may stay silent (apcaccess asks at once and hangs up). */
@@ -102,19 +103,16 @@ export class NisServer {
 class NisConnection {
   readonly #channel: TcpChannel;
   readonly #options: NisServerOptions;
-  readonly #idleTimeoutMs: number;
   readonly #onClosed: () => void;
   readonly #decoder = new RequestDecoder();
-  #lastHeard = performance.now();
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #idle: IdleTimer;
   #closed = false;
 
   constructor(conn: Deno.TcpConn, options: NisServerOptions, onClosed: () => void) {
     this.#channel = new TcpChannel(conn);
     this.#options = options;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? NIS_IDLE_TIMEOUT_MS;
     this.#onClosed = onClosed;
-    this.#armIdleTimer(this.#idleTimeoutMs);
+    this.#idle = new IdleTimer(options.idleTimeoutMs ?? NIS_IDLE_TIMEOUT_MS, () => this.close());
     this.#serve().catch(() => {}).finally(() => this.close()); // reset, or closed meanwhile
   }
 
@@ -123,24 +121,15 @@ class NisConnection {
     this.#channel.close();
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#idleTimer);
+    this.#idle.stop();
     this.#onClosed();
-  }
-
-  /** When it fires, the timer checks when the client was last heard and waits the rest. */
-  #armIdleTimer(ms: number): void {
-    this.#idleTimer = setTimeout(() => {
-      const silentMs = performance.now() - this.#lastHeard;
-      if (silentMs >= this.#idleTimeoutMs - 1) this.close();
-      else this.#armIdleTimer(this.#idleTimeoutMs - silentMs);
-    }, ms);
   }
 
   async #serve(): Promise<void> {
     while (!this.#closed) {
       const bytes = await this.#channel.read();
       if (bytes === null) return;
-      this.#lastHeard = performance.now();
+      this.#idle.heard();
       const decoded = this.#decoder.push(bytes); // copies what it keeps: the read buffer is reused
       for (const request of decoded.requests) {
         let answer: Uint8Array;

@@ -17,6 +17,7 @@
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { type ByteChannel, DuplexChannel, TcpChannel } from "./channel.ts";
+import { IdleTimer } from "./idle.ts";
 import {
   type BoundAddress,
   clientAddress,
@@ -159,11 +160,9 @@ class NutConnection {
   #pending: Uint8Array = new Uint8Array(0);
   #closed = false;
   #how: "logout" | "disconnected" = "disconnected";
-  #lastHeard = performance.now();
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #idle: IdleTimer;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #idleTimeoutMs: number;
 
   constructor(
     conn: Deno.Conn,
@@ -177,8 +176,7 @@ class NutConnection {
     this.#options = options;
     this.#events = events;
     this.session = new NutSession(address, options.context, options.now);
-    this.#idleTimeoutMs = idleTimeoutMs;
-    this.#armIdleTimer(idleTimeoutMs);
+    this.#idle = new IdleTimer(idleTimeoutMs, () => this.destroy());
     this.#serve().catch(() => this.destroy()); // reset, or closed meanwhile
   }
 
@@ -194,20 +192,8 @@ class NutConnection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idle.stop();
     this.#events.closed(this, this.#how);
-  }
-
-  /**
-   * The idle timer is not restarted by each request (a timer per poll made V8 grow its heap under 500
-   * polling secondaries): when it fires, it checks when the client was last heard and waits the rest.
-   */
-  #armIdleTimer(ms: number): void {
-    this.#idleTimer = setTimeout(() => {
-      const silentMs = performance.now() - this.#lastHeard;
-      if (silentMs >= this.#idleTimeoutMs - 1) this.destroy();
-      else this.#armIdleTimer(this.#idleTimeoutMs - silentMs);
-    }, ms);
   }
 
   /** Reads, handles and answers request lines until the connection ends. */
@@ -246,7 +232,7 @@ class NutConnection {
       }
       const bytes = await this.#channel.read();
       if (bytes === null) return undefined;
-      this.#lastHeard = performance.now();
+      this.#idle.heard();
       this.#pending = joined(this.#pending, bytes);
     }
   }
