@@ -6,19 +6,17 @@ import { generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
 import { certificateInfo } from "../src/web/pem.ts";
 import { bindAddress } from "../src/web/binding.ts";
 import { CertificateWatcher } from "../src/web/certwatch.ts";
+import { isLongLivedResponse } from "../src/web/listener.ts";
 import {
   canonicalAddress,
   hostFromHeader,
-  isLongLivedResponse,
   redirectHost,
   redirectLocation,
-  type RequestInfo,
   requestPath,
   servedNames,
-  type TransportOptions,
   urlHost,
-  WebTransport,
-} from "../src/web/transport.ts";
+} from "../src/web/redirect.ts";
+import { type RequestInfo, type TransportOptions, WebTransport } from "../src/web/transport.ts";
 
 const PAIR_A = await localhostPair();
 const PAIR_B = await localhostPair();

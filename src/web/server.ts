@@ -27,7 +27,8 @@ import { connectionLimitsFor, openFilesLimit } from "./connections.ts";
 import type { ConfigUpdateResult, WebAppContext } from "./context.ts";
 import { localHostName, usableUrls } from "./ui_url.ts";
 import { CertificateWatcher } from "./certwatch.ts";
-import { type RequestInfo, requestPath, WebTransport } from "./transport.ts";
+import { requestPath } from "./redirect.ts";
+import { type RequestInfo, WebTransport } from "./transport.ts";
 
 /** How to start the web UI. */
 export interface WebUiOptions {

@@ -21,7 +21,7 @@
  *   plain bind, so "address in use" is still reported.
  * - Closing a listener closes idle keep-alive connections at once but waits
  *   for responses in progress (a server-sent event stream never ends). So the
- *   bodies of long-lived responses (see {@link isLongLivedResponse}) are passed
+ *   bodies of long-lived responses (see `isLongLivedResponse` in src/web/listener.ts) are passed
  *   through a stream that can be cut: after a short grace time a closing
  *   listener ends them and answers still-running handlers with 503. Anything
  *   else still open after another 0.5 s is left to finish in the background,
@@ -30,7 +30,7 @@
  *   (EMFILE, ...) never stop it; connections are capped per address and in all
  *   and time out in the TLS handshake, before their headers and when idle
  *   (src/web/connections.ts, {@link TransportOptions.limits}).
- * - The redirect goes only to a host the agent serves (see {@link redirectHost}).
+ * - The redirect goes only to a host the agent serves (see `redirectHost` in src/web/redirect.ts).
  *
  * The binding helpers are in src/web/binding.ts, the certificate files watcher in src/web/certwatch.ts.
  *
@@ -46,19 +46,11 @@ import {
   ConnectionTable,
   DEFAULT_CONNECTION_LIMITS,
 } from "./connections.ts";
-import {
-  type ConnectionInfo,
-  isLongLivedResponse,
-  type Listener,
-  startListener,
-  type TlsPem,
-} from "./listener.ts";
+import { type ConnectionInfo, type Listener, startListener, type TlsPem } from "./listener.ts";
 
 import {
   canonicalAddress,
-  hostFromHeader,
   interfaceAddresses,
-  redirectHost,
   redirectLocation,
   requestPath,
   type ServedHosts,
@@ -66,19 +58,6 @@ import {
   systemHostname,
   urlHost,
 } from "./redirect.ts";
-
-export {
-  canonicalAddress,
-  hostFromHeader,
-  isLongLivedResponse,
-  redirectHost,
-  redirectLocation,
-  requestPath,
-  type ServedHosts,
-  servedNames,
-  type TlsPem,
-  urlHost,
-};
 
 /** Settings of the two listeners. */
 export interface TransportOptions {
