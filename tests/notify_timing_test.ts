@@ -228,3 +228,41 @@ Deno.test("drill: delayed and repeated notifications in the timeline, and one cl
   const skipped = cleared.timeline.find((e) => e.text.startsWith("NotificationSkipped"));
   assert.equal(skipped?.at, 40, "reported when PowerRestored comes, 20 s into the 30 s delay");
 });
+
+Deno.test("a notification without delay goes out before the event log's synchronous write, and the line follows", async () => {
+  // The event log appends with a stat and a write on the event loop; a notification (or any action) must not
+  // wait for them: measured p50 on-battery -> syslog 1.2-1.5 ms with the log first, 0.7-0.9 ms after.
+  let logHadItWhenSent: boolean | undefined;
+  const { fake, clock } = fakeClock();
+  const dataDir = await Deno.makeTempDir({ prefix: "pcns-notify-order-" });
+  const logged = () => {
+    try {
+      return Deno.readTextFileSync(agent.eventLogPath).includes('"PowerFailed"');
+    } catch {
+      return false;
+    }
+  };
+  const agent = Agent.start({
+    config: configWith({ PowerFailed: {} }),
+    dataDir,
+    logger: memoryLogger().logger,
+    clock,
+    dryRun: true,
+    persistCountdowns: false,
+    servers: false,
+    ports: {
+      notify: (event) => {
+        if (event.id === "PowerFailed") logHadItWhenSent = logged();
+      },
+    },
+  });
+  try {
+    agent.emit({ id: "PowerFailed", nmc: CARD.address });
+    assert.equal(logHadItWhenSent, false, "sent before the event log was written");
+    assert.equal(logged(), true, "and the event log has it right after");
+    await fake.tickAsync(0);
+  } finally {
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -34,6 +34,30 @@ Deno.test("item 4: a throwing listener, and a throwing error handler, stop neith
   assert.deepEqual(seen, ["PowerFailed", "ShutdownPending", "LowBattery"]);
 });
 
+Deno.test("the bus: a subscribeLast listener (the event log) hears each event after all others, in publish order", () => {
+  const heard: string[] = [];
+  const bus = new EventBus();
+  bus.subscribeLast((e) => heard.push(`log ${e.id}`));
+  bus.subscribe((e) => {
+    heard.push(`act ${e.id}`);
+    if (e.id === "PowerFailed") bus.publish(makeEvent({ id: "ShutdownPending" }, 1));
+  });
+  const stop = bus.subscribe((e) => heard.push(`late ${e.id}`)); // added after the last listener
+  bus.publish(makeEvent({ id: "PowerFailed", nmc: "10.0.0.1" }, 0));
+  stop();
+  bus.publish(makeEvent({ id: "LowBattery", nmc: "10.0.0.1" }, 2));
+  assert.deepEqual(heard, [
+    "act PowerFailed",
+    "late PowerFailed",
+    "log PowerFailed",
+    "act ShutdownPending",
+    "late ShutdownPending",
+    "log ShutdownPending",
+    "act LowBattery",
+    "log LowBattery",
+  ]);
+});
+
 Deno.test("item 4: a failed save names the file and the OS error; clearing what is not there is fine", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pcns-shutdown-disk-" });
   try {

@@ -15,6 +15,7 @@ export type EventListener = (event: AgentEvent) => void;
 /** Publish/subscribe hub for agent events. */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();
+  readonly #lastListeners = new Set<EventListener>();
   readonly #queue: AgentEvent[] = [];
   #delivering = false;
   readonly #onListenerError: (error: unknown, event: AgentEvent) => void;
@@ -32,9 +33,19 @@ export class EventBus {
   }
 
   /**
-   * Delivers an event to every listener, in subscription order. An event
-   * published by a listener is queued and delivered after the current one
-   * has reached every listener, so all listeners see the same order.
+   * Adds a listener that gets each event after every listener added with `subscribe`, whenever those were
+   * added (the event log's recorder: its synchronous write must not delay the listeners that act on the
+   * event). Returns a function that removes it.
+   */
+  subscribeLast(listener: EventListener): () => void {
+    this.#lastListeners.add(listener);
+    return () => this.#lastListeners.delete(listener);
+  }
+
+  /**
+   * Delivers an event to every listener, in subscription order (the `subscribeLast` ones after the
+   * rest). An event published by a listener is queued and delivered after the current one has reached
+   * every listener, so all listeners see the same order.
    */
   publish(event: AgentEvent): void {
     this.#queue.push(event);
@@ -42,7 +53,7 @@ export class EventBus {
     this.#delivering = true;
     try {
       for (let next = this.#queue.shift(); next; next = this.#queue.shift()) {
-        for (const listener of [...this.#listeners]) {
+        for (const listener of [...this.#listeners, ...this.#lastListeners]) {
           try {
             listener(next);
           } catch (error) {
