@@ -6,7 +6,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export interface FloodOutcome {
   /** Milliseconds until the server closed the flooder (or 30 s, when this helper gave up and closed it). */
   readonly livedMs: number;
-  /** The slowest of the poller's answers meanwhile, ms. */
+  /** The slowest of the poller's answers meanwhile, ms (monotonic clock: a step of the wall clock is not a slow answer). */
   readonly slowestMs: number;
   /** Request bytes the server took in from the flooder. */
   readonly sent: number;
@@ -26,20 +26,20 @@ export async function floodBesidePoller(
   const flooding = (async () => {
     for (;;) sent += await flooder.write(requests);
   })().catch(() => "closed");
-  const started = Date.now();
+  const started = performance.now();
   let flooded = false;
   let slowestMs = 0;
   const polling = (async () => {
     while (!flooded) {
       await pause(200);
-      const asked = Date.now();
+      const asked = performance.now();
       await poll();
-      slowestMs = Math.max(slowestMs, Date.now() - asked);
+      slowestMs = Math.max(slowestMs, performance.now() - asked);
     }
   })();
   const deadline = setTimeout(() => flooder.close(), 30_000);
   await flooding;
-  const livedMs = Date.now() - started;
+  const livedMs = performance.now() - started;
   clearTimeout(deadline);
   flooded = true;
   await polling;
