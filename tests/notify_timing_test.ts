@@ -26,8 +26,11 @@ function configWith(events: Partial<Record<EventId, Partial<EventActions>>>): Ag
   return { ...base, events: merged };
 }
 
-/** An agent on a fake clock whose notifications are recorded with the (virtual) second they were sent at. */
-async function timedAgent(config: AgentConfig) {
+/**
+ * An agent on a fake clock whose notifications are recorded with the (virtual) second they were sent at;
+ * `onNotify` also hears each one as it is sent.
+ */
+async function timedAgent(config: AgentConfig, onNotify?: (event: AgentEvent) => void) {
   const { fake, clock } = fakeClock();
   const start = fake.now;
   const dataDir = await Deno.makeTempDir({ prefix: "pcns-notify-timing-" });
@@ -41,7 +44,12 @@ async function timedAgent(config: AgentConfig) {
     dryRun: true,
     persistCountdowns: false,
     servers: false,
-    ports: { notify: (event) => void sent.push({ at: (fake.now - start) / 1000, event }) },
+    ports: {
+      notify: (event) => {
+        sent.push({ at: (fake.now - start) / 1000, event });
+        onNotify?.(event);
+      },
+    },
   });
   agent.bus.subscribe((e) => events.push(e));
   return {
@@ -233,36 +241,21 @@ Deno.test("a notification without delay goes out before the event log's synchron
   // The event log appends with a stat and a write on the event loop; a notification (or any action) must not
   // wait for them: measured p50 on-battery -> syslog 1.2-1.5 ms with the log first, 0.7-0.9 ms after.
   let logHadItWhenSent: boolean | undefined;
-  const { fake, clock } = fakeClock();
-  const dataDir = await Deno.makeTempDir({ prefix: "pcns-notify-order-" });
   const logged = () => {
     try {
-      return Deno.readTextFileSync(agent.eventLogPath).includes('"PowerFailed"');
+      return Deno.readTextFileSync(t.agent.eventLogPath).includes('"PowerFailed"');
     } catch {
       return false;
     }
   };
-  const agent = Agent.start({
-    config: configWith({ PowerFailed: {} }),
-    dataDir,
-    logger: memoryLogger().logger,
-    clock,
-    dryRun: true,
-    persistCountdowns: false,
-    servers: false,
-    ports: {
-      notify: (event) => {
-        if (event.id === "PowerFailed") logHadItWhenSent = logged();
-      },
-    },
+  const t = await timedAgent(configWith({ PowerFailed: {} }), (event) => {
+    if (event.id === "PowerFailed") logHadItWhenSent = logged();
   });
   try {
-    agent.emit({ id: "PowerFailed", nmc: CARD.address });
+    t.raise("PowerFailed");
     assert.equal(logHadItWhenSent, false, "sent before the event log was written");
     assert.equal(logged(), true, "and the event log has it right after");
-    await fake.tickAsync(0);
   } finally {
-    await agent.stop();
-    await Deno.remove(dataDir, { recursive: true });
+    await t.close();
   }
 });
