@@ -44,6 +44,9 @@ export type Decoded =
   | { readonly requests: readonly string[]; readonly error?: undefined }
   | { readonly requests: readonly string[]; readonly error: string };
 
+/** Requests as apcupsd reads them: bytes, one character each. */
+const latin1 = new TextDecoder("latin1");
+
 /** Splits a client's byte stream into requests (bounded: it never holds more than one request). */
 export class RequestDecoder {
   #buffer = new Uint8Array(0);
@@ -63,7 +66,7 @@ export class RequestDecoder {
       }
       if (joined.length - at - 2 < length) break;
       if (length > 0) {
-        requests.push(new TextDecoder("latin1").decode(joined.subarray(at + 2, at + 2 + length)));
+        requests.push(latin1.decode(joined.subarray(at + 2, at + 2 + length)));
       }
       at += 2 + length;
     }
