@@ -37,6 +37,7 @@ Deno.test("a simulated power failure over loopback UDP lands in the state and th
     await waitUntil(() => t.agent.status().ups[0].configPackets === 1, "the MACONFIG");
     assert.deepEqual(t.agent.status().ups[0].clients, ["127.0.0.1"]);
 
+    assert.ok(await t.agent.eventLogWritten(5000));
     const log = await readEventLog(join(t.dataDir, "EventLog.jsonl"));
     assert.deepEqual(log.map((r) => r.id), [
       "MonitoringStarted",
@@ -67,6 +68,7 @@ Deno.test("an event whose logging is disabled in [Events] stays out of the event
     const overload = nextEvent(t.agent.bus, "Overload");
     t.agent.receive(statusPacket({ su: 10, status: 0x28 }));
     await overload;
+    assert.ok(await t.agent.eventLogWritten(5000));
     const log = await readEventLog(join(t.dataDir, "EventLog.jsonl"));
     assert.deepEqual(log.map((r) => r.id), ["MonitoringStarted", "CommunicationEstablished"]);
   } finally {

@@ -29,6 +29,7 @@ Deno.test("a missing or non-executable command file is reported at load and neve
   try {
     const warnings = t.events.filter((e) => e.id === "ConfigWarning").map((e) => e.message);
     assert.equal(warnings.length, 0, "events before the test subscribed are in the log, not in t.events");
+    assert.ok(await t.agent.eventLogWritten(5000));
     const log = await Deno.readTextFile(join(t.dataDir, "EventLog.jsonl"));
     assert.match(log, /event_PowerFailed_commandFilePath = \S*notify\.sh: .*not executable.*disabled/);
     assert.match(log, /Shutdown\.shutdownCommandFile = \S*missing\.sh: .*does not exist/);

@@ -222,6 +222,7 @@ Deno.test("start needs: a certificate and an event log that cannot be used, writ
       "the generated certificate is served",
     );
     await provesMonitoring(service, ports.udp);
+    assert.ok(await service.agent.eventLogWritten(5000));
     const log = await readEventLog(join(dir, "EventLog.jsonl"));
     assert.ok(log.some((r) => r.id === "CommunicationEstablished"), "events go to the default event log");
     assert.ok(log.some((r) => r.id === "ConfigWarning" && /WebUI\.certificateFile/.test(r.message ?? "")));
@@ -263,6 +264,7 @@ Deno.test("start needs: a web UI that cannot listen at start does not stop monit
   try {
     assert.equal(service.web, undefined, "no web UI");
     await provesMonitoring(service, ports.udp);
+    assert.ok(await service.agent.eventLogWritten(5000));
     const log = await readEventLog(join(dir, "EventLog.jsonl"));
     const failed = log.find((r) => r.id === "ListenerFailed");
     assert.ok(failed, "a ListenerFailed event");

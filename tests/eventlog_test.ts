@@ -43,13 +43,15 @@ Deno.test("a deleted event log is recreated: the next event lands in a new file,
     const log = new EventLogWriter(path, 1024 * 1024);
     try {
       log.append(event({ id: "MonitoringStarted" }));
+      await log.written(5000);
       await Deno.remove(path);
       log.append(event({ id: "PowerFailed", nmc: "10.0.0.5" }));
+      await log.written(5000);
       const records = await readEventLog(path);
       assert.deepEqual(ids(records), ["EventLogReopened", "PowerFailed"]);
       assert.match(records[0].message, /deleted/);
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -60,13 +62,15 @@ Deno.test("rotated away by an outside tool (renamed, new file created): the next
     const log = new EventLogWriter(path, 1024 * 1024);
     try {
       log.append(event({ id: "MonitoringStarted" }));
+      await log.written(5000);
       await Deno.rename(path, `${path}-20260101`);
       await Deno.writeTextFile(path, "");
       log.append(event({ id: "PowerFailed" }));
+      await log.written(5000);
       assert.deepEqual(ids(await readEventLog(path)), ["EventLogReopened", "PowerFailed"]);
       assert.deepEqual(ids(await readEventLog(`${path}-20260101`)), ["MonitoringStarted"]);
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -77,15 +81,17 @@ Deno.test("renamed away without a new file, then past the size limit: writes go 
     const log = new EventLogWriter(path, 16 * 1024, { flood: false });
     try {
       log.append(event({ id: "MonitoringStarted" }));
+      await log.written(5000);
       await Deno.rename(path, join(dir, "elsewhere.jsonl"));
       for (let i = 0; i < 200; i++) {
         log.append(event({ id: "ConfigReloaded", note: `change ${i} ${"x".repeat(100)}` }));
       }
+      await log.written(5000);
       const all = await readEventLogHistory(path);
       assert.ok(all.some((r) => r.id === "ConfigReloaded" && r.message.includes("change 199")));
       assert.equal(ids(all).filter((id) => id === "ConfigReloaded").length, 200);
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -95,15 +101,17 @@ Deno.test("truncated from outside (copytruncate): the size is followed, no needl
     const path = join(dir, "EventLog.jsonl");
     const log = new EventLogWriter(path, 16 * 1024, { flood: false });
     try {
-      while ((await Deno.stat(path)).size < 15 * 1024) {
+      do {
         log.append(event({ id: "ConfigReloaded", note: "y".repeat(200) }));
-      }
+        await log.written(5000);
+      } while ((await Deno.stat(path)).size < 15 * 1024);
       await Deno.truncate(path, 0);
       log.append(event({ id: "PowerFailed", note: "p".repeat(1500) }));
+      await log.written(5000);
       assert.deepEqual(ids(await readEventLog(path)), ["PowerFailed"]);
       await assert.rejects(Deno.stat(`${path}.1`), Deno.errors.NotFound, "nothing was rotated");
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -139,6 +147,7 @@ Deno.test("rotation keeps the generations; dropping the oldest is said in the ne
       for (let i = 0; i < 1000; i++) {
         log.append(event({ id: "ConfigReloaded", note: `${i} ${"z".repeat(300)}` }));
       }
+      await log.written(5000);
       const files = eventLogGenerations(path);
       assert.equal(files.length, EVENT_LOG_GENERATIONS + 1);
       for (const file of files) await Deno.stat(file);
@@ -153,7 +162,7 @@ Deno.test("rotation keeps the generations; dropping the oldest is said in the ne
       assert.deepEqual(reloads, [...reloads].sort((a, b) => a - b), "oldest first, in order");
       assert.equal(reloads.at(-1), 999);
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -172,6 +181,7 @@ Deno.test("a burst of failed logins with huge user names cannot wipe the history
       log.append(event({ id: "LowBattery", nmc: "10.0.0.5" }, t0 + 10_001));
       // Later, after the flood: one more failed login gets through, with the count first.
       log.append(event({ id: "LoginFailed", note: "user late" }, t0 + 3_600_000));
+      await log.written(5000);
       const history = await readEventLogHistory(path);
       assert.ok(
         history.some((r) => r.id === "ShutdownStarting"),
@@ -188,7 +198,7 @@ Deno.test("a burst of failed logins with huge user names cannot wipe the history
       assert.equal(counted.details?.suppressed, 10_000 - (written - 1));
       assert.equal(history.at(-1)?.message, "Web UI login failed: user late");
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -199,24 +209,33 @@ Deno.test("suppressed events are counted at close too", async () => {
     const log = new EventLogWriter(path, 1024 * 1024);
     const t0 = clock += 1000;
     for (let i = 0; i < 500; i++) log.append(event({ id: "WebRequestFailed", note: `#${i}` }, t0 + i));
-    log.close();
+    assert.equal(await log.close(5000), true);
     const last = (await readEventLog(path)).at(-1)!;
     assert.equal(last.id, "EventsSuppressed");
     assert.match(last.message, /WebRequestFailed events were not written/);
   });
 });
 
-Deno.test("a missing directory does not stop the writer: appends fail clearly, then work when it exists", async () => {
+Deno.test("a missing directory does not stop the writer: appends fail clearly, then work when it exists; the gap is said", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "later", "EventLog.jsonl");
-    const log = new EventLogWriter(path, 1024 * 1024);
+    const errors: string[] = [];
+    const log = new EventLogWriter(path, 1024 * 1024, {
+      onError: (e, lost) => errors.push(`${lost}: ${e.message}`),
+    });
     try {
-      assert.throws(() => log.append(event({ id: "MonitoringStarted" })), /EventLog\.jsonl/);
+      log.append(event({ id: "MonitoringStarted" }));
+      await log.written(5000);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0], /^1: .*EventLog\.jsonl/);
       await Deno.mkdir(join(dir, "later"));
       log.append(event({ id: "PowerFailed" }));
-      assert.deepEqual(ids(await readEventLog(path)), ["PowerFailed"]);
+      await log.written(5000);
+      const records = await readEventLog(path);
+      assert.deepEqual(ids(records), ["EventsNotLogged", "PowerFailed"]);
+      assert.match(records[0].message, /1 events between .* are missing here: .*No such file/);
     } finally {
-      log.close();
+      await log.close(5000);
     }
   });
 });
@@ -224,8 +243,10 @@ Deno.test("a missing directory does not stop the writer: appends fail clearly, t
 Deno.test("the running agent follows its event log when it is deleted", async () => {
   const a = await startTestAgent();
   try {
+    await a.agent.eventLogWritten(5000);
     await Deno.remove(a.agent.eventLogPath);
     a.agent.emit({ id: "ConfigReloaded", note: "after the delete" });
+    await a.agent.eventLogWritten(5000);
     const records = await readEventLog(a.agent.eventLogPath);
     assert.deepEqual(ids(records), ["EventLogReopened", "ConfigReloaded"]);
     assert.ok(
@@ -254,26 +275,33 @@ Deno.test({
       try {
         const path = join(dir, "EventLog.jsonl");
         const filler = join(dir, "filler");
-        const log = new EventLogWriter(path, 1024 * 1024);
-        log.append(event({ id: "MonitoringStarted" }));
-        await Deno.writeFile(filler, new Uint8Array(60 * 1024)).catch(() => {});
         let failures = 0;
-        for (let i = 0; i < 100; i++) {
-          try {
-            log.append(event({ id: "ShutdownStarting", note: `${i} ${"f".repeat(900)}` }));
-          } catch (error) {
+        let lost = 0;
+        const log = new EventLogWriter(path, 1024 * 1024, {
+          onError: (error, n) => {
             failures++;
-            assert.match((error as Error).message, /No space left|os error 28/);
-          }
+            lost += n;
+            assert.match(error.message, /No space left|os error 28/);
+          },
+        });
+        log.append(event({ id: "MonitoringStarted" }));
+        await log.written(5000);
+        await Deno.writeFile(filler, new Uint8Array(60 * 1024)).catch(() => {});
+        for (let i = 0; i < 100; i++) {
+          log.append(event({ id: "ShutdownStarting", note: `${i} ${"f".repeat(900)}` }));
+          await log.written(5000);
         }
         assert.ok(failures > 0, "the disk did fill up");
         await Deno.remove(filler);
         log.append(event({ id: "OsShutdown", note: "after space came back" }));
-        log.close();
+        assert.equal(await log.close(5000), true);
         const text = await Deno.readTextFile(path);
         const lines = text.split("\n").filter((l) => l !== "");
         const last = JSON.parse(lines.at(-1)!);
         assert.equal(last.id, "OsShutdown", "the line after the failure starts on a line of its own");
+        const gap = JSON.parse(lines.at(-2)!);
+        assert.equal(gap.id, "EventsNotLogged", "the lines lost to the full disk are counted before it");
+        assert.equal(gap.details.lost, lost);
         await t.step("every line but a torn one is valid JSON", () => {
           const bad = lines.filter((l) => {
             try {
@@ -324,9 +352,14 @@ Deno.test("eventlog: a symbolic link planted as the event log is never written t
     const target = join(dir, "target.txt");
     await Deno.writeTextFile(target, "precious\n");
     await Deno.symlink(target, join(dir, "EventLog.jsonl"));
-    const writer = new EventLogWriter(join(dir, "EventLog.jsonl"), 1 << 20);
-    assert.throws(() => writer.append(makeEvent({ id: "MonitoringStarted" }, Date.now())), /symbolic link/);
-    writer.close();
+    const errors: string[] = [];
+    const writer = new EventLogWriter(join(dir, "EventLog.jsonl"), 1 << 20, {
+      onError: (error) => errors.push(error.message),
+    });
+    writer.append(makeEvent({ id: "MonitoringStarted" }, Date.now()));
+    await writer.close(5000);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /symbolic link/);
     assert.equal(await Deno.readTextFile(target), "precious\n");
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -112,6 +112,7 @@ Deno.test("history file: kept across an agent restart; a corrupt file is reporte
     agent = start();
     try {
       assert.equal(agent.history(CARD.address).length, 0);
+      assert.ok(await agent.eventLogWritten(5000));
       const log = await Deno.readTextFile(agent.eventLogPath);
       assert.match(log, /HistoryUnavailable.*card x day is not a list; the chart starts empty/);
       agent.receive(statusPacket({ su: 5000 }));

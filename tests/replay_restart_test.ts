@@ -75,6 +75,7 @@ Deno.test("a corrupt counter file is reported at start and the agent runs on", a
   try {
     await Deno.writeTextFile(join(dataDir, COUNTER_FILE_NAME), "{ not json");
     const a = startAgent(dataDir);
+    assert.ok(await a.agent.eventLogWritten(5000));
     const log = await readEventLog(a.agent.eventLogPath);
     assert.match(log.find((r) => r.id === "CardCountersUnavailable")?.message ?? "", /not JSON/);
     a.agent.receive(statusPacket({ sr: 5, su: 2_000 }));

@@ -155,6 +155,7 @@ Deno.test({
           try {
             // A read-only bind mount over the data directory: the event log already open keeps writing
             // through the mount below, every new write of the state file gets EROFS.
+            assert.ok(await a.agent.eventLogWritten(5000), "the event log is open");
             const bind = await run("mount", ["--bind", dir, dir]);
             assert.ok(bind.ok, bind.text);
             const ro = await run("mount", ["-o", "remount,bind,ro", dir]);

@@ -72,7 +72,10 @@ async function site() {
       events,
       send: (status: number) => agent.receive(statusPacket({ su: su++, status })),
       /** The event log of this data directory (every agent so far), as ids. */
-      log: async () => (await readEventLog(join(dataDir, "EventLog.jsonl"))),
+      log: async () => {
+        for (const a of started) assert.ok(await a.eventLogWritten(5000), "the event log's writes finished");
+        return await readEventLog(join(dataDir, "EventLog.jsonl"));
+      },
     };
   };
   const tick = (seconds: number) => fake.tickAsync(seconds * S);

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { ActionEngine, type ShutdownReset } from "../actions/engine.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
-import { EventLogWriter } from "../events/eventlog.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { CounterFile } from "../nmc/counterstore.ts";
@@ -26,6 +25,7 @@ import { type OsShutdownExecutor, RecordingExecutor } from "../shutdown/executor
 import { currentBootId } from "../shutdown/boot.ts";
 import { ShutdownStateFile } from "../shutdown/persist.ts";
 import { StateWrites } from "./statewrites.ts";
+import { EventRecorder } from "./recorder.ts";
 import { type CommandRun, ShutdownSequencer, type TurnOffResult } from "../shutdown/sequencer.ts";
 import { type Clock, systemClock } from "../time/clock.ts";
 import type { HistorySample } from "../ups/history.ts";
@@ -123,7 +123,7 @@ export class Agent {
   readonly #floodGuard: FloodGuard;
   #notifiers: NotifierSet;
   #config: AgentConfig;
-  #eventLog: EventLogWriter;
+  readonly #recorder: EventRecorder;
   #udp: UdpListener | undefined;
   #registrar: Registrar | undefined;
   readonly #servers: NetworkServers | undefined;
@@ -141,7 +141,12 @@ export class Agent {
     this.bus = new EventBus((error, event) =>
       this.#logger.error(`event listener failed on ${event.id}: ${error}`)
     );
-    this.#eventLog = this.#openEventLog(options.config);
+    this.#recorder = new EventRecorder(
+      this.#dataDir,
+      options.config,
+      this.#logger,
+      this.#writes.onEventLogStall,
+    );
     this.#history = new HistoryKeeper(
       (options.persistHistory ?? options.persistCounters ?? true)
         ? this.#writes.track(new HistoryFile(this.#dataDir, this.#writes.options))
@@ -149,10 +154,11 @@ export class Agent {
       this.#clock,
       (draft) => this.emit(draft),
     );
-    // Recorded after every other listener has seen the event: the event log's append is synchronous (a stat
-    // and a write), and a notification or an action without delay must not wait for the disk (measured:
-    // on-battery -> syslog notification p50 1.2-1.5 -> 0.7-0.9 ms).
-    this.bus.subscribeLast((event) => this.#record(event));
+    // Recorded after every other listener has seen the event: formatting the line and the journal's write
+    // are synchronous, and a notification or an action without delay must not wait for them (measured, when
+    // the event log was still written synchronously: on-battery -> syslog notification p50 1.2-1.5 -> 0.7-0.9
+    // ms).
+    this.bus.subscribeLast((event) => this.#recorder.record(event));
     this.#monitor = new UpsMonitor(
       wiring.monitorSettings(this.#config),
       (draft) => this.emit(draft),
@@ -394,7 +400,7 @@ export class Agent {
 
   /** Where the event log is written. */
   get eventLogPath(): string {
-    return this.#eventLog.path;
+    return this.#recorder.path;
   }
 
   /** What the agent knows now. */
@@ -456,12 +462,7 @@ export class Agent {
       this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
     }
-    if (old.eventLog.fileName !== config.eventLog.fileName) {
-      this.#eventLog.close();
-      this.#eventLog = this.#openEventLog(config);
-    } else {
-      this.#eventLog.setMaxBytes(config.eventLog.maxSizeKiB * 1024);
-    }
+    this.#recorder.configure(config);
     const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
     if (udpChanged) await this.#rebindUdp(old);
@@ -489,8 +490,7 @@ export class Agent {
     await this.#udp?.close();
     this.#engine.flush();
     this.#history.save(true);
-    await this.#writes.beforeStop();
-    this.#eventLog.close();
+    await Promise.all([this.#writes.beforeStop(), this.#recorder.close()]);
     this.#notifiers.close();
   }
 
@@ -500,6 +500,14 @@ export class Agent {
    */
   stateSaved(timeoutMs: number): Promise<boolean> {
     return this.#writes.settled(timeoutMs);
+  }
+
+  /**
+   * Resolves true once every event so far is in the event log (or counted as lost), false if that takes
+   * longer than `timeoutMs` (a disk that does not answer).
+   */
+  eventLogWritten(timeoutMs: number): Promise<boolean> {
+    return this.#recorder.written(timeoutMs);
   }
 
   /** Waits (at most `timeoutMs`, real time) while the sequence's OS-shutdown command runs. */
@@ -539,30 +547,6 @@ export class Agent {
       return;
     }
     this.#actions.restore(saved);
-  }
-
-  #openEventLog(config: AgentConfig): EventLogWriter {
-    return new EventLogWriter(
-      join(this.#dataDir, config.eventLog.fileName),
-      config.eventLog.maxSizeKiB * 1024,
-      // The lines the log adds itself (reopened, rotated, flood counts) go to the journal too.
-      { onNotice: (r) => this.#logger[r.severity === "info" ? "info" : "warn"](`${r.id}: ${r.message}`) },
-    );
-  }
-
-  #record(event: AgentEvent): void {
-    const line = `${event.id}: ${event.message}`;
-    // journald priorities: critical events <2> (crit), warnings <4>, the rest <6>.
-    if (event.severity === "critical") this.#logger.critical(line);
-    else if (event.severity === "warning") this.#logger.warn(line);
-    else this.#logger.info(line);
-    const logIt = this.#config.events[event.id]?.enableLogging ?? true;
-    if (!logIt) return;
-    try {
-      this.#eventLog.append(event);
-    } catch (error) {
-      this.#logger.error(`cannot write the event log ${this.#eventLog.path}: ${(error as Error).message}`);
-    }
   }
 
   async #rebindUdp(old: AgentConfig): Promise<void> {

@@ -21,6 +21,8 @@ export const STOP_WRITE_WAIT_MS = 5000;
 export class StateWrites {
   /** Options every state file is built with: a write the disk does not finish is logged and an event. */
   readonly options: LatestFileOptions;
+  /** Told when an event log write does not finish: logged and an event, like a state file's. */
+  readonly onEventLogStall: (path: string, ms: number) => void;
   readonly #writers = new Set<SettlingWriter>();
   readonly #dataDir: string;
   readonly #logger: Logger;
@@ -29,15 +31,17 @@ export class StateWrites {
   constructor(dataDir: string, logger: Logger, emit: (draft: EventDraft) => void) {
     this.#dataDir = dataDir;
     this.#logger = logger;
-    this.options = {
-      onStall: (path, ms) => {
-        const note =
-          `writing ${path} has not finished after ${ms / 1000} s: the data disk does not answer; ` +
-          "packets, countdowns and the shutdown go on, and the newest state is written when the disk answers";
-        logger.error(note);
-        emit({ id: "DataDiskStalled", note, details: { path } });
-      },
+    const stalled = (path: string, ms: number, meanwhile: string) => {
+      const note = `writing ${path} has not finished after ${ms / 1000} s: the data disk does not answer; ` +
+        `packets, countdowns and the shutdown go on, and ${meanwhile}`;
+      logger.error(note);
+      emit({ id: "DataDiskStalled", note, details: { path } });
     };
+    this.options = {
+      onStall: (path, ms) => stalled(path, ms, "the newest state is written when the disk answers"),
+    };
+    this.onEventLogStall = (path, ms) =>
+      stalled(path, ms, "the events meanwhile are written when it answers (the system log has them all)");
   }
 
   /** Adds `writer` to the group (undefined: nothing) and returns it. */

@@ -209,6 +209,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       }`,
     );
     print(`  simulated card: ${card.turnOffs.length} turn-off command(s) accepted`);
+    await service.agent.eventLogWritten(5000);
     const log = await readEventLog(join(dir, service.agent.config.eventLog.fileName));
     print(`  event log: ${log.length} JSON lines in ${service.agent.config.eventLog.fileName}`);
   } finally {

@@ -1,11 +1,13 @@
 /**
  * The append-only event log: one JSON object per line, millisecond ISO
- * timestamps, in the data directory next to the config file. Writes are
- * synchronous and in order, so a crash loses nothing that was logged.
+ * timestamps, in the data directory next to the config file. Lines are
+ * written in order, off the event loop ({@link RotatingLogFile}): a disk that
+ * hangs holds up neither the packet path nor the shutdown, and a stop waits a
+ * bounded time for the last lines.
  *
  * The log stays usable whatever happens to the file:
  * - deleted, or renamed away by an outside tool (logrotate): noticed at the
- *   next append (one `stat` of the path, compared with the open file's
+ *   next write (one `lstat` of the path, compared with the open file's
  *   inode), a new file is opened and starts with an `EventLogReopened` line;
  *   truncated from outside (copytruncate): the size is followed;
  * - one line is at most {@link EVENT_LINE_MAX_BYTES}: longer texts are cut
@@ -21,14 +23,16 @@
  *   count when it is over (none for {@link FLOOD_REFILL_MS}; every
  *   {@link FLOOD_REPORT_MS} while it goes on), so a burst cannot rotate the
  *   history away. Critical events are always written;
- * - a failed write (full disk) is thrown to the caller and the next line
- *   starts on a line of its own (a torn line never swallows the next event);
- *   a file that cannot be opened is retried at every append.
+ * - lines that could not be written (a full disk, a file that cannot be
+ *   opened, too many waiting for a disk that does not answer) are counted, and
+ *   an `EventsNotLogged` line says so before the next lines that get through;
+ *   a torn line never swallows the next event.
  *
  * @module
  */
 import { basename } from "node:path";
 import { BurstLimiter } from "../log/throttle.ts";
+import { type LogFileNotice, logGenerations, RotatingLogFile } from "./logfile.ts";
 import { type AgentEvent, EVENT_CATALOG, type EventId, type Severity } from "./types.ts";
 
 /** One event log line, as stored. */
@@ -152,9 +156,9 @@ export function formatEventLine(event: AgentEvent, maxBytes = EVENT_LINE_MAX_BYT
   return boundedLine(eventRecord(event), maxBytes);
 }
 
-/** A line the writer adds itself (reopened, rotated, suppressed), formatted like an event. */
+/** A line the writer adds itself (reopened, rotated, suppressed, lost), formatted like an event. */
 function noticeRecord(
-  id: "EventLogReopened" | "EventLogRotated" | "EventsSuppressed",
+  id: "EventLogReopened" | "EventLogRotated" | "EventsSuppressed" | "EventsNotLogged",
   time: number,
   note: string,
   details?: Record<string, unknown>,
@@ -169,9 +173,48 @@ function noticeRecord(
   };
 }
 
+/** The line the writer adds about the file itself (pure; `path` names it). */
+function fileNoticeRecord(path: string, generations: number, notice: LogFileNotice): EventLogRecord {
+  const name = basename(path);
+  switch (notice.kind) {
+    case "reopened": {
+      const reason = notice.reason === "deleted"
+        ? "was deleted"
+        : "was replaced by another file (rotated by an outside tool?)";
+      return noticeRecord(
+        "EventLogReopened",
+        notice.time,
+        `${name} ${reason}; events from now on are written to a new ${name}`,
+        { reason: notice.reason },
+      );
+    }
+    case "rotated": {
+      const dropped = firstRecordTime(notice.oldestHead);
+      const kept = `earlier events are in ${name}.1 to ${name}.${generations}`;
+      return noticeRecord(
+        "EventLogRotated",
+        notice.time,
+        dropped === undefined
+          ? kept
+          : `${kept}; the oldest file, ${name}.${generations} (events from ${dropped} on), was deleted`,
+        { generations, ...(dropped === undefined ? {} : { droppedFrom: dropped }) },
+      );
+    }
+    case "lost":
+      return noticeRecord(
+        "EventsNotLogged",
+        notice.time,
+        `${notice.count} events between ${isoTime(notice.from)} and ${
+          isoTime(notice.to)
+        } are missing here: ${notice.why}`,
+        { lost: notice.count, from: isoTime(notice.from), to: isoTime(notice.to), why: notice.why },
+      );
+  }
+}
+
 /** The log files of `path`, oldest first: `<path>.<generations>` ... `<path>.1`, `<path>` (pure). */
 export function eventLogGenerations(path: string, generations = EVENT_LOG_GENERATIONS): string[] {
-  return [...Array.from({ length: generations }, (_, i) => `${path}.${generations - i}`), path];
+  return logGenerations(path, generations);
 }
 
 /** How the writer behaves (defaults: the exported constants). */
@@ -182,8 +225,16 @@ export interface EventLogOptions {
   readonly maxLineBytes?: number;
   /** Flood limit per event id: `burst` at once, then one per `refillMs`; false: no limit. */
   readonly flood?: { readonly burst: number; readonly refillMs: number } | false;
-  /** Hears about every line the writer adds itself (reopened, rotated, suppressed), e.g. for the journal. */
+  /** Hears about every line the writer adds itself (reopened, rotated, suppressed, lost), e.g. for the journal. */
   readonly onNotice?: (record: EventLogRecord) => void;
+  /** Told when lines could not be written (full disk, file that cannot be opened): the error and how many. */
+  readonly onError?: (error: Error, lost: number) => void;
+  /** Told once when a write has not finished after `stallMs` (the disk does not answer). */
+  readonly onStall?: (path: string, ms: number) => void;
+  /** Milliseconds before a write counts as stalled (default: the state files' limit, 10 s). */
+  readonly stallMs?: number;
+  /** Bytes of lines that may wait for the disk (default 4 MiB, `QUEUE_MAX_BYTES` of `logfile.ts`). */
+  readonly queueMaxBytes?: number;
 }
 
 /** The suppressed events of one id during a flood. */
@@ -193,58 +244,53 @@ interface Suppressed {
   to: number;
 }
 
-/** Appends events to a JSON-lines file. */
+/**
+ * Appends events to a JSON-lines file, in order and off the event loop ({@link RotatingLogFile}): an append
+ * never waits for the disk and never throws.
+ */
 export class EventLogWriter {
-  readonly #path: string;
-  #maxBytes: number;
-  readonly #generations: number;
+  readonly #file: RotatingLogFile;
   readonly #maxLineBytes: number;
   readonly #limiter: BurstLimiter | undefined;
   readonly #burst: number;
   readonly #refillMs: number;
   readonly #onNotice: ((record: EventLogRecord) => void) | undefined;
   readonly #suppressed = new Map<EventId, Suppressed>();
-  #file: Deno.FsFile | undefined;
-  /** Identity of the open file (Linux/macOS; null where the OS gives none). */
-  #ino: number | null = null;
-  #dev: number | null = null;
-  #size = 0;
-  /** The last write failed part way: start the next one on a new line. */
-  #torn = false;
 
-  /**
-   * A writer for the log at `path` (created when needed), rotated past
-   * `maxBytes`. Never throws: a file that cannot be opened now is opened at
-   * the next append, and that append throws if it still cannot.
-   */
+  /** A writer for the log at `path` (created at the first write), rotated past `maxBytes`. Opens nothing yet. */
   constructor(path: string, maxBytes: number, options: EventLogOptions = {}) {
-    this.#path = path;
-    this.#maxBytes = maxBytes;
-    this.#generations = Math.max(1, Math.floor(options.generations ?? EVENT_LOG_GENERATIONS));
+    const generations = Math.max(1, Math.floor(options.generations ?? EVENT_LOG_GENERATIONS));
     this.#maxLineBytes = options.maxLineBytes ?? EVENT_LINE_MAX_BYTES;
     const flood = options.flood ?? { burst: FLOOD_BURST, refillMs: FLOOD_REFILL_MS };
     this.#limiter = flood ? new BurstLimiter(flood.burst, flood.refillMs) : undefined;
     this.#burst = flood ? flood.burst : 0;
     this.#refillMs = flood ? flood.refillMs : 0;
     this.#onNotice = options.onNotice;
-    try {
-      this.#open();
-    } catch {
-      // retried (and reported) at the first append
-    }
+    this.#file = new RotatingLogFile(path, maxBytes, {
+      generations,
+      notice: (notice) => {
+        const record = fileNoticeRecord(path, generations, notice);
+        this.#tell(record);
+        return boundedLine(record, this.#maxLineBytes);
+      },
+      onError: options.onError,
+      onStall: options.onStall,
+      stallMs: options.stallMs,
+      queueMaxBytes: options.queueMaxBytes,
+    });
   }
 
   /** Path of the current log file. */
   get path(): string {
-    return this.#path;
+    return this.#file.path;
   }
 
   /** Changes the rotation size. */
   setMaxBytes(maxBytes: number): void {
-    this.#maxBytes = maxBytes;
+    this.#file.setMaxBytes(maxBytes);
   }
 
-  /** Appends one event (or counts it, during a flood of its id); throws if the file cannot be written. */
+  /** Appends one event (or counts it, during a flood of its id). Written soon; see {@link written}. */
   append(event: AgentEvent): void {
     const now = event.time;
     this.#flushEndedFloods(now, event.id);
@@ -255,154 +301,33 @@ export class EventLogWriter {
     const flood = this.#suppressed.get(event.id);
     if (flood && now - flood.to >= this.#refillMs) this.#writeSummary(event.id, flood, "over");
     else if (flood && now - flood.from >= FLOOD_REPORT_MS) this.#writeSummary(event.id, flood, "ongoing");
-    this.#writeRecord(eventRecord(event), now);
+    this.#write(eventRecord(event), now, event.severity === "critical");
   }
 
-  /** Writes the counts of floods still going on, and closes the file. */
-  close(): void {
-    try {
-      for (const [id, s] of [...this.#suppressed]) this.#writeSummary(id, s, "over");
-    } catch {
-      // closing must not fail: the counts were also reported through onNotice
-    }
-    this.#closeFile();
-  }
-
-  #closeFile(): void {
-    try {
-      this.#file?.close();
-    } catch {
-      // already closed
-    }
-    this.#file = undefined;
-  }
-
-  #open(): Deno.FsFile {
-    // Never write through a symbolic link: a link planted in the data directory would make the agent append
-    // to any file it can write (it may run as root).
-    try {
-      if (Deno.lstatSync(this.#path).isSymlink) {
-        throw new Error(`${this.#path} is a symbolic link: the event log is not written through links`);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    const file = Deno.openSync(this.#path, { create: true, append: true, mode: 0o640 });
-    try {
-      const info = file.statSync();
-      this.#size = info.size;
-      this.#ino = info.ino;
-      this.#dev = info.dev;
-    } catch (error) {
-      file.close();
-      throw error;
-    }
-    this.#file = file;
-    return file;
+  /** Resolves true once every event appended so far is written (or lost), false after `timeoutMs`. */
+  written(timeoutMs: number): Promise<boolean> {
+    return this.#file.written(timeoutMs);
   }
 
   /**
-   * The open file, reopened when the path no longer names it: one stat of the
-   * path per append (measured: a few microseconds; events are rare).
+   * Writes the counts of floods still going on and what is waiting (at most `timeoutMs`: a hung disk must
+   * not hold up a stop), and closes the file. Resolves false if the lines did not all get out in time.
    */
-  #current(time: number): Deno.FsFile {
-    if (!this.#file) return this.#open();
-    let reason: string | undefined;
-    try {
-      const info = Deno.lstatSync(this.#path);
-      if (this.#ino !== null && (info.ino !== this.#ino || info.dev !== this.#dev)) {
-        reason = "was replaced by another file (rotated by an outside tool?)";
-      } else {
-        // Truncated or appended to from outside: follow the real size.
-        this.#size = info.size;
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      reason = "was deleted";
-    }
-    if (reason === undefined) return this.#file;
-    this.#closeFile();
-    this.#torn = false;
-    const file = this.#open();
-    this.#notice(noticeRecord(
-      "EventLogReopened",
-      time,
-      `${basename(this.#path)} ${reason}; events from now on are written to a new ${basename(this.#path)}`,
-      { reason: reason.startsWith("was deleted") ? "deleted" : "replaced" },
-    ));
-    return file;
+  close(timeoutMs: number): Promise<boolean> {
+    for (const [id, s] of [...this.#suppressed]) this.#writeSummary(id, s, "over");
+    return this.#file.close(timeoutMs);
   }
 
-  /** Writes a record (rotating first when it would not fit). */
-  #writeRecord(record: EventLogRecord, time: number): void {
-    const file = this.#current(time);
-    const line = boundedLine(record, this.#maxLineBytes) + "\n";
-    const bytes = encoder.encode(this.#torn ? "\n" + line : line);
-    if (this.#size > 0 && this.#size + bytes.length > this.#maxBytes) {
-      this.#rotate(time);
-      this.#writeBytes(this.#current(time), encoder.encode(line));
-      return;
-    }
-    this.#writeBytes(file, bytes);
+  #write(record: EventLogRecord, time: number, critical: boolean): void {
+    this.#file.append(boundedLine(record, this.#maxLineBytes), time, critical);
   }
 
-  #writeBytes(file: Deno.FsFile, bytes: Uint8Array): void {
-    let written = 0;
-    try {
-      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-    } catch (error) {
-      this.#size += written;
-      if (written > 0) this.#torn = true;
-      throw error;
-    }
-    this.#size += bytes.length;
-    this.#torn = false;
-  }
-
-  /** A line the writer adds about floods: told to onNotice, written like an event. */
-  #announce(record: EventLogRecord, time: number): void {
+  #tell(record: EventLogRecord): void {
     try {
       this.#onNotice?.(record);
     } catch {
       // a listener's problem is not the log's
     }
-    this.#writeRecord(record, time);
-  }
-
-  /** A line the writer adds at the top of a new file (reopened, rotated): told to onNotice, written. */
-  #notice(record: EventLogRecord): void {
-    try {
-      this.#onNotice?.(record);
-    } catch {
-      // a listener's problem is not the log's
-    }
-    const file = this.#file ?? this.#open();
-    this.#writeBytes(
-      file,
-      encoder.encode((this.#torn ? "\n" : "") + boundedLine(record, this.#maxLineBytes) + "\n"),
-    );
-  }
-
-  /** Shifts `<path>.N-1` ... `<path>` up by one, deleting the oldest, and starts a new file. */
-  #rotate(time: number): void {
-    this.#closeFile();
-    this.#torn = false;
-    const files = eventLogGenerations(this.#path, this.#generations);
-    const oldest = files[0];
-    const dropped = firstRecordTime(oldest);
-    removeIfThere(oldest);
-    for (let i = 1; i < files.length; i++) renameIfThere(files[i], files[i - 1]);
-    this.#open();
-    const name = basename(this.#path);
-    const kept = `earlier events are in ${name}.1 to ${name}.${this.#generations}`;
-    this.#notice(noticeRecord(
-      "EventLogRotated",
-      time,
-      dropped === undefined
-        ? kept
-        : `${kept}; the oldest file, ${basename(oldest)} (events from ${dropped} on), was deleted`,
-      { generations: this.#generations, ...(dropped === undefined ? {} : { droppedFrom: dropped }) },
-    ));
   }
 
   /** Counts one suppressed event; the first of a flood is said at once. */
@@ -415,37 +340,35 @@ export class EventLogWriter {
     }
     this.#suppressed.set(id, { count: 1, from: time, to: time });
     const rate = `${this.#burst} at once, then one per ${formatMs(this.#refillMs)}`;
-    this.#announce(
-      noticeRecord(
-        "EventsSuppressed",
-        time,
-        `${id} events come faster than the event log takes them (${rate}): further ones are counted, not written, until they slow down`,
-        { eventId: id, started: true },
-      ),
+    const record = noticeRecord(
+      "EventsSuppressed",
       time,
+      `${id} events come faster than the event log takes them (${rate}): further ones are counted, not written, until they slow down`,
+      { eventId: id, started: true },
     );
+    this.#tell(record);
+    this.#write(record, time, false);
   }
 
   /** The count line of a flood that is over (or, every FLOOD_REPORT_MS, of one that goes on). */
   #writeSummary(id: EventId, s: Suppressed, state: "over" | "ongoing"): void {
     const between = `between ${isoTime(s.from)} and ${isoTime(s.to)}`;
-    this.#announce(
-      noticeRecord(
-        "EventsSuppressed",
-        s.to,
-        state === "over"
-          ? `${s.count} ${id} events were not written (${between})`
-          : `${s.count} ${id} events were not written so far (${between}); the flood goes on`,
-        {
-          eventId: id,
-          suppressed: s.count,
-          from: isoTime(s.from),
-          to: isoTime(s.to),
-          over: state === "over",
-        },
-      ),
+    const record = noticeRecord(
+      "EventsSuppressed",
       s.to,
+      state === "over"
+        ? `${s.count} ${id} events were not written (${between})`
+        : `${s.count} ${id} events were not written so far (${between}); the flood goes on`,
+      {
+        eventId: id,
+        suppressed: s.count,
+        from: isoTime(s.from),
+        to: isoTime(s.to),
+        over: state === "over",
+      },
     );
+    this.#tell(record);
+    this.#write(record, s.to, false);
     if (state === "over") this.#suppressed.delete(id);
     else this.#suppressed.set(id, { count: 0, from: s.to, to: s.to });
   }
@@ -458,47 +381,17 @@ export class EventLogWriter {
   }
 }
 
-/** The time of the first record in `path` (reads at most 64 KiB), or undefined. */
-function firstRecordTime(path: string): string | undefined {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    const buffer = new Uint8Array(64 * 1024);
-    const n = file.readSync(buffer) ?? 0;
-    for (const line of new TextDecoder().decode(buffer.subarray(0, n)).split("\n")) {
-      try {
-        const time = JSON.parse(line)?.time;
-        if (typeof time === "string") return time;
-      } catch {
-        // a torn line: try the next
-      }
+/** The time of the first record in `text` (the start of a log file), or undefined. */
+function firstRecordTime(text: string | undefined): string | undefined {
+  for (const line of text?.split("\n") ?? []) {
+    try {
+      const time = JSON.parse(line)?.time;
+      if (typeof time === "string") return time;
+    } catch {
+      // a torn line: try the next
     }
-    return undefined;
-  } catch {
-    return undefined;
-  } finally {
-    file.close();
   }
-}
-
-function removeIfThere(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-function renameIfThere(from: string, to: string): void {
-  try {
-    Deno.renameSync(from, to);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  return undefined;
 }
 
 /** Reads an event log; lines that are not valid JSON records are skipped. */

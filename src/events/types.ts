@@ -118,6 +118,11 @@ export const EVENT_CATALOG = {
     text: "Events not written to the event log (too many of one kind at once)",
     kind: "service",
   },
+  EventsNotLogged: {
+    severity: "warning",
+    text: "Events could not be written to the event log (the system log has them)",
+    kind: "service",
+  },
   UpsTurnOffSent: { severity: "critical", text: "UPS turn-off command sent to the NMC", kind: "service" },
   UpsTurnOffFailed: { severity: "critical", text: "UPS turn-off command failed", kind: "service" },
   UpsTurnOffSkipped: { severity: "warning", text: "UPS turn-off not sent (dry run)", kind: "service" },

@@ -10,11 +10,10 @@
  * @module
  */
 
+import { settledWithin, STALL_REPORT_MS, watchedWrite } from "./stall.ts";
+
 /** Told when a save finished: undefined when the content (or a newer one) is on disk, else the OS error. */
 export type SaveOutcome = (error: Error | undefined) => void;
-
-/** How long a write may take before it is reported as stalled. */
-export const STALL_REPORT_MS = 10_000;
 
 /** Options of a {@link LatestFile}. */
 export interface LatestFileOptions {
@@ -23,10 +22,6 @@ export interface LatestFileOptions {
   /** Milliseconds before a write counts as stalled (default {@link STALL_REPORT_MS}). */
   readonly stallMs?: number;
 }
-
-/** Real timers, taken before a test's fake clock can replace them: a disk stalls in real time. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
 
 /** `null` removes the file. */
 type Content = string | null;
@@ -66,16 +61,8 @@ export class LatestFile {
    * Resolves true when everything saved so far is on disk (or failed), false if that took longer than
    * `timeoutMs` (a hung disk must not hold up a stop).
    */
-  async settled(timeoutMs: number): Promise<boolean> {
-    const running = this.#running;
-    if (!running) return true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => timer = realSetTimeout(() => resolve(false), timeoutMs));
-    try {
-      return await Promise.race([this.#idle().then(() => true as const), late]);
-    } finally {
-      realClearTimeout(timer);
-    }
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#running ? settledWithin(this.#idle(), timeoutMs) : Promise.resolve(true);
   }
 
   async #idle(): Promise<void> {
@@ -102,19 +89,12 @@ export class LatestFile {
   }
 
   /** One write, reported once if it stalls. */
-  async #watched(content: Content): Promise<Error | undefined> {
-    const stallMs = this.#options.stallMs ?? STALL_REPORT_MS;
-    const timer = realSetTimeout(() => this.#options.onStall?.(this.#path, stallMs), stallMs);
-    Deno.unrefTimer(timer);
-    try {
-      if (content === null) await removeIfPresent(this.#path);
-      else await writeFileAtomic(this.#path, content);
-      return undefined;
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    } finally {
-      realClearTimeout(timer);
-    }
+  #watched(content: Content): Promise<Error | undefined> {
+    return watchedWrite(
+      () => content === null ? removeIfPresent(this.#path) : writeFileAtomic(this.#path, content),
+      this.#options.stallMs ?? STALL_REPORT_MS,
+      (ms) => this.#options.onStall?.(this.#path, ms),
+    );
   }
 }
 

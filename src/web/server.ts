@@ -354,7 +354,11 @@ export class WebUi {
       resetCounters: (card, by) => agent.resetCounters(card, by),
       recentHistory: (card) => agent.recentHistory(card),
       subscribe: (listener) => agent.bus.subscribe(listener),
-      clearEvents: async () => void await clearEventLog(agent.eventLogPath),
+      clearEvents: async () => {
+        // The lines still on their way to the file belong to the log being cleared, not to the new one.
+        await agent.eventLogWritten(5000);
+        await clearEventLog(agent.eventLogPath);
+      },
       now: () => this.#clock.now(),
     };
   }

@@ -194,6 +194,7 @@ export async function setupsSite() {
   };
   /** The event log since the last MonitoringStarted (the current agent's, start-up included). */
   const sinceStart = async () => {
+    for (const a of agents) await a.eventLogWritten(5000);
     const log = await readEventLog(join(dataDir, "EventLog.jsonl"));
     return log.slice(log.findLastIndex((r) => r.id === "MonitoringStarted"));
   };
