@@ -93,13 +93,14 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (dir) => {
       const good = await script(dir, "good.sh", "#!/bin/sh\necho hi\n");
-      assert.deepEqual(sessionLaunch(good, []), {
+      assert.deepEqual(await sessionLaunch(good, []), {
         program: setsidPath(),
         args: [good],
         detached: false,
         viaSetsid: true,
+        unanswered: false,
       });
-      assert.equal(sessionLaunch(good, [], false).viaSetsid, false);
+      assert.equal((await sessionLaunch(good, [], false)).viaSetsid, false);
       const doubtful = [
         `${dir}/missing.sh`,
         await script(dir, "plain.sh", "#!/bin/sh\n", 0o644),
@@ -109,11 +110,12 @@ Deno.test({
         dir,
       ];
       for (const path of doubtful) {
-        assert.deepEqual(sessionLaunch(path, []), {
+        assert.deepEqual(await sessionLaunch(path, []), {
           program: path,
           args: [],
           detached: true,
           viaSetsid: false,
+          unanswered: false,
         });
       }
     });
@@ -153,7 +155,7 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (dir) => {
       const path = await script(dir, "busy.sh", "#!/bin/sh\necho ran\n");
-      assert.equal(sessionLaunch(path, []).viaSetsid, true);
+      assert.equal((await sessionLaunch(path, [])).viaSetsid, true);
       // Open for writing: exec fails with ETXTBSY, which no look beforehand can see.
       const writer = await Deno.open(path, { write: true });
       try {
@@ -184,7 +186,7 @@ Deno.test({
         `#!/bin/sh\nset -- $(cat /proc/$$/stat)\necho "pid $$ session $6 env $PCNS_EVENT_ID"\n` +
           `sh -c 'sleep 30 & echo $! > ${pidFile}; wait' &\nwait\n`,
       );
-      assert.equal(sessionLaunch(path, []).viaSetsid, true);
+      assert.equal((await sessionLaunch(path, [])).viaSetsid, true);
       const t0 = performance.now();
       const result = await runCommandFile({ path, env: { PCNS_EVENT_ID: "LowBattery" }, timeoutMs: 1000 });
       const elapsed = performance.now() - t0;

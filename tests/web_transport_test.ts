@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { memoryLogger } from "../src/log/logger.ts";
 import { fakeClock } from "./helpers/clock.ts";
+import { waitUntilAsync } from "./helpers/wait.ts";
 import { generateSelfSigned, type PemPair } from "../src/web/certificate.ts";
 import { certificateInfo } from "../src/web/pem.ts";
 import { bindAddress } from "../src/web/binding.ts";
@@ -547,18 +548,24 @@ Deno.test("transport: CertificateWatcher polls on the injected clock", async () 
   const watcher = new CertificateWatcher([cert], (changed) => {
     seen.push(changed);
   }, { clock, intervalMs: 30_000 }).start();
+  // The files are looked at asynchronously: let each look (real file system calls) finish.
+  const looked = () => new Promise((resolve) => setTimeout(resolve, 100));
   try {
+    await looked();
     fake.tick(30_000);
-    await Promise.resolve();
+    await looked();
     assert.deepEqual(seen, []);
     await Deno.writeTextFile(cert, PAIR_B.certPem);
     fake.tick(29_999);
+    await looked();
     assert.deepEqual(seen, []);
     fake.tick(1);
+    await waitUntilAsync(() => Promise.resolve(seen.length > 0), "the poll at 30 s", 5000);
     assert.deepEqual(seen, [[cert]]);
     watcher.stop();
     await Deno.writeTextFile(cert, PAIR_A.certPem + "\n");
     fake.tick(60_000);
+    await looked();
     assert.equal(seen.length, 1, "no polling after stop()");
   } finally {
     watcher.stop();

@@ -415,7 +415,7 @@ async function run(options: CommandFileOptions, preferSetsid: boolean): Promise<
   const { program, args } = invocation(options.path);
   const unix = Deno.build.os !== "windows";
   // Own session = own process group, so a timeout can kill its children too.
-  const launch = sessionLaunch(program, args, preferSetsid);
+  const launch = await sessionLaunch(program, args, preferSetsid);
   let child: Deno.ChildProcess;
   let waitedMs: number;
   try {
@@ -531,8 +531,9 @@ async function run(options: CommandFileOptions, preferSetsid: boolean): Promise<
       };
     }
     const text = output.text();
-    if (launch.viaSetsid && setsidExecFailed(status.code, text, options.path)) {
-      // setsid could not exec the file (it never ran): start it the old way for the usual report.
+    if (launch.viaSetsid && !launch.unanswered && setsidExecFailed(status.code, text, options.path)) {
+      // setsid could not exec the file (it never ran): start it the old way for the usual report. Not when
+      // its disk did not answer: the old way would wait for that disk in the spawn, holding up the agent.
       return run(options, false);
     }
     return finished(status, text, durationMs);

@@ -10,7 +10,7 @@
  * A wrapper would change how a file that cannot start is reported (setsid
  * prints a message and exits 126/127, and glibc's execvp runs a file without
  * a `#!` line through /bin/sh). So setsid is used only when a look at the
- * file beforehand says the exec will succeed ({@linkcode execLooksCertain}:
+ * file beforehand says the exec will succeed ({@linkcode execOutlook}:
  * regular file, executable for this user, an ELF binary or a `#!` script whose
  * interpreter is an executable ELF file); anything else goes the old
  * `detached` way and fails exactly as before. {@linkcode setsidExecFailed}
@@ -30,7 +30,13 @@ export interface Launch {
   readonly detached: boolean;
   /** True when the program is the setsid(1) wrapper. */
   readonly viaSetsid: boolean;
+  /** True when the file's disk did not answer the look (setsid is used; never fall back to `detached`). */
+  readonly unanswered: boolean;
 }
+
+/** Real timers, taken before a test's fake clock can replace them: a disk stalls in real time. */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
 
 /** What stat says about a file, for {@linkcode mayExecute}. */
 export interface ExecPermissionFacts {
@@ -84,13 +90,13 @@ export function execFormat(head: Uint8Array): ExecFormat {
 }
 
 /** The first `n` bytes of `path` (fewer if it is shorter). Throws on I/O errors. */
-function readHead(path: string, n: number): Uint8Array {
-  const file = Deno.openSync(path, { read: true });
+async function readHead(path: string, n: number): Promise<Uint8Array> {
+  const file = await Deno.open(path, { read: true });
   try {
     const buffer = new Uint8Array(n);
     let length = 0;
     while (length < n) {
-      const got = file.readSync(buffer.subarray(length));
+      const got = await file.read(buffer.subarray(length));
       if (got === null || got === 0) break;
       length += got;
     }
@@ -101,28 +107,47 @@ function readHead(path: string, n: number): Uint8Array {
 }
 
 /** True if `path` is a regular file this process may execute (by its permission bits). */
-function executableFile(path: string, uid: number, gid: number): boolean {
-  const info = Deno.statSync(path);
+async function executableFile(path: string, uid: number, gid: number): Promise<boolean> {
+  const info = await Deno.stat(path);
   if (!info.isFile || info.mode === null || info.uid === null || info.gid === null) return false;
   return mayExecute({ mode: info.mode, uid: info.uid, gid: info.gid }, uid, gid);
 }
 
-/**
- * True when exec'ing `path` will almost certainly succeed (see the module
- * doc); false on any doubt or error. Linux only; a few small synchronous
- * file system calls.
- */
-export function execLooksCertain(path: string): boolean {
+/** How long the look at a file before it is started may take: its disk may not answer (an NFS share gone). */
+export const EXEC_LOOK_TIMEOUT_MS = 500;
+
+/** What a look at a file says of exec'ing it: certain to work, in doubt, or no answer from its disk. */
+export type ExecOutlook = "certain" | "doubtful" | "unanswered";
+
+/** The look itself: a few stats and reads, off the event loop. */
+async function lookAt(path: string): Promise<"certain" | "doubtful"> {
   try {
     const uid = Deno.uid();
     const gid = Deno.gid();
-    if (uid === null || gid === null || !executableFile(path, uid, gid)) return false;
-    const format = execFormat(readHead(path, 256));
-    if (format.kind === "elf") return true;
-    if (format.kind !== "script" || !executableFile(format.interpreter, uid, gid)) return false;
-    return execFormat(readHead(format.interpreter, 4)).kind === "elf";
+    if (uid === null || gid === null || !await executableFile(path, uid, gid)) return "doubtful";
+    const format = execFormat(await readHead(path, 256));
+    if (format.kind === "elf") return "certain";
+    if (format.kind !== "script" || !await executableFile(format.interpreter, uid, gid)) return "doubtful";
+    return execFormat(await readHead(format.interpreter, 4)).kind === "elf" ? "certain" : "doubtful";
   } catch {
-    return false;
+    return "doubtful";
+  }
+}
+
+/**
+ * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file
+ * system calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on
+ * a disk that hangs; the look goes on in the background and is ignored.
+ */
+export async function execOutlook(path: string, timeoutMs = EXEC_LOOK_TIMEOUT_MS): Promise<ExecOutlook> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"unanswered">((resolve) =>
+    timer = realSetTimeout(() => resolve("unanswered"), timeoutMs)
+  );
+  try {
+    return await Promise.race([lookAt(path), late]);
+  } finally {
+    realClearTimeout(timer);
   }
 }
 
@@ -153,15 +178,31 @@ export function setsidPath(): string | null {
  * How to start `program args` in its own session: through setsid(1) when it
  * is installed and `program` will certainly exec, else with Deno's
  * `detached` (everywhere but Windows, where there are no sessions).
- * `preferSetsid` false forces the old way.
+ * `preferSetsid` false forces the old way. A file whose disk does not answer
+ * the look is started through setsid too: only setsid's child then waits for
+ * that disk, while `detached` would hold up the whole agent in the exec (the
+ * spawn waits for it).
  */
-export function sessionLaunch(program: string, args: readonly string[], preferSetsid = true): Launch {
-  if (Deno.build.os === "windows") return { program, args, detached: false, viaSetsid: false };
-  const setsid = preferSetsid ? setsidPath() : null;
-  if (setsid !== null && args.length === 0 && execLooksCertain(program)) {
-    return { program: setsid, args: [program], detached: false, viaSetsid: true };
+export async function sessionLaunch(
+  program: string,
+  args: readonly string[],
+  preferSetsid = true,
+): Promise<Launch> {
+  if (Deno.build.os === "windows") {
+    return { program, args, detached: false, viaSetsid: false, unanswered: false };
   }
-  return { program, args, detached: true, viaSetsid: false };
+  const setsid = preferSetsid ? setsidPath() : null;
+  const outlook = setsid !== null && args.length === 0 ? await execOutlook(program) : "doubtful";
+  if (setsid !== null && outlook !== "doubtful") {
+    return {
+      program: setsid,
+      args: [program],
+      detached: false,
+      viaSetsid: true,
+      unanswered: outlook === "unanswered",
+    };
+  }
+  return { program, args, detached: true, viaSetsid: false, unanswered: false };
 }
 
 /**

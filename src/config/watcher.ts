@@ -10,6 +10,7 @@ import type { Logger } from "../log/logger.ts";
 import { holdPipeWriters, namedPipesIn } from "./fs.ts";
 import { baseName } from "./paths.ts";
 import { errorText } from "./store_files.ts";
+import { resultWithin } from "../fs/stall.ts";
 
 /** Options of {@link ConfigWatcher}. */
 export interface ConfigWatcherOptions {
@@ -40,6 +41,7 @@ export class ConfigWatcher {
   #timer?: ReturnType<typeof setTimeout>;
   #poll?: ReturnType<typeof setInterval>;
   #identity?: string;
+  #polling = false;
   #closed = false;
 
   /** A watcher that does nothing until {@link start}. */
@@ -93,7 +95,9 @@ export class ConfigWatcher {
     const { dataDir, logger } = this.#options;
     // Deno's watcher thread blocks opening a named pipe created in the directory, and then never ends (nor
     // lets the process or a test worker end): hold the pipes open for writing until it has stopped.
-    const releasePipes = this.#watcher ? holdPipeWriters(await namedPipesIn(dataDir)) : () => {};
+    // Bounded: a data directory whose disk does not answer must not hold up the stop.
+    const pipes = this.#watcher ? await resultWithin(namedPipesIn(dataDir), 1000, []) : [];
+    const releasePipes = holdPipeWriters(pipes);
     try {
       this.#watcher?.close();
     } catch {
@@ -109,12 +113,21 @@ export class ConfigWatcher {
     if (stuck) logger.warn(`config: the file watcher of ${dataDir} did not stop in time`);
   }
 
-  /** Schedules a call when the file's size, time or inode changed since the last poll. */
+  /**
+   * Schedules a call when the file's size, time or inode changed since the last poll. One look at a time:
+   * on a disk that does not answer, the polls meanwhile are skipped instead of each holding one of the
+   * runtime's blocking threads for good.
+   */
   async #pollIdentity(): Promise<void> {
-    if (this.#closed) return;
-    const identity = identityOf(await Deno.stat(this.#options.path).catch(() => null));
-    if (identity !== this.#identity) this.schedule();
-    this.#identity = identity;
+    if (this.#closed || this.#polling) return;
+    this.#polling = true;
+    try {
+      const identity = identityOf(await Deno.stat(this.#options.path).catch(() => null));
+      if (identity !== this.#identity) this.schedule();
+      this.#identity = identity;
+    } finally {
+      this.#polling = false;
+    }
   }
 }
 

@@ -33,13 +33,18 @@ export async function watchedWrite(
   }
 }
 
-/** Resolves true when `done` settles within `timeoutMs` (real time), else false. Never rejects. */
-export async function settledWithin(done: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+/** What `work` resolves with, or `fallback` if it has not after `timeoutMs` (real time; a rejection is `fallback` too). */
+export async function resultWithin<T>(work: Promise<T>, timeoutMs: number, fallback: T): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = realSetTimeout(() => resolve(false), timeoutMs));
+  const late = new Promise<T>((resolve) => timer = realSetTimeout(() => resolve(fallback), timeoutMs));
   try {
-    return await Promise.race([done.then(() => true as const, () => true as const), late]);
+    return await Promise.race([work.catch(() => fallback), late]);
   } finally {
     realClearTimeout(timer);
   }
+}
+
+/** Resolves true when `done` settles within `timeoutMs` (real time), else false. Never rejects. */
+export function settledWithin(done: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  return resultWithin(done.then(() => true, () => true), timeoutMs, false);
 }

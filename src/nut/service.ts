@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { resultWithin } from "../fs/stall.ts";
 import tls from "node:tls";
 import type { EventDraft } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -83,6 +83,8 @@ export interface NutStatus {
 }
 
 const CERT_CHECK_MS = 2000;
+/** How long the start waits for the first look at the certificate files (a disk that does not answer). */
+const CERT_LOOK_WAIT_MS = 2000;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -119,6 +121,8 @@ export class NutService implements HostSyncPort {
     mtime: -1,
     context: undefined,
   };
+  /** The look at the certificate files under way, if any (one at a time). */
+  #certLook: Promise<void> | undefined;
 
   private constructor(settings: NutServiceSettings, deps: NutServiceDeps) {
     this.#settings = settings;
@@ -130,6 +134,8 @@ export class NutService implements HostSyncPort {
   /** Starts serving; throws when the port cannot be bound. */
   static async start(settings: NutServiceSettings, deps: NutServiceDeps): Promise<NutService> {
     const service = new NutService(settings, deps);
+    service.#secureContext();
+    await resultWithin(service.#certLook ?? Promise.resolve(), CERT_LOOK_WAIT_MS, undefined);
     service.#server = await service.#open(settings);
     return service;
   }
@@ -309,18 +315,29 @@ export class NutService implements HostSyncPort {
     });
   }
 
-  /** The web UI's certificate as a TLS context (re-read when the file changes), undefined when missing. */
+  /**
+   * The web UI's certificate as a TLS context, undefined when missing. The files are looked at again (at
+   * most every CERT_CHECK_MS, asynchronously, one look at a time) and a changed certificate is used from the
+   * next connection on: a disk that does not answer leaves the context as it was.
+   */
   #secureContext(): tls.SecureContext | undefined {
     const now = Date.now();
-    if (now - this.#cert.checkedAt < CERT_CHECK_MS) return this.#cert.context;
-    this.#cert.checkedAt = now;
+    if (now - this.#cert.checkedAt >= CERT_CHECK_MS && this.#certLook === undefined) {
+      this.#cert.checkedAt = now;
+      this.#certLook = this.#lookAtCertificate(now).finally(() => this.#certLook = undefined);
+    }
+    return this.#cert.context;
+  }
+
+  async #lookAtCertificate(now: number): Promise<void> {
     const files = this.#deps.certificateFiles();
     try {
-      const mtime = Math.max(statSync(files.cert).mtimeMs, statSync(files.key).mtimeMs);
-      if (mtime === this.#cert.mtime && this.#cert.context) return this.#cert.context;
+      const [cert, key] = await Promise.all([Deno.stat(files.cert), Deno.stat(files.key)]);
+      const mtime = Math.max(cert.mtime?.getTime() ?? 0, key.mtime?.getTime() ?? 0);
+      if (mtime === this.#cert.mtime && this.#cert.context) return;
       const context = tls.createSecureContext({
-        cert: Deno.readTextFileSync(files.cert),
-        key: Deno.readTextFileSync(files.key),
+        cert: await Deno.readTextFile(files.cert),
+        key: await Deno.readTextFile(files.key),
         minVersion: "TLSv1.2",
       });
       this.#cert = { checkedAt: now, mtime, context };
@@ -334,7 +351,6 @@ export class NutService implements HostSyncPort {
       }
       this.#cert = { checkedAt: now, mtime: -1, context: undefined };
     }
-    return this.#cert.context;
   }
 }
 

@@ -21,10 +21,10 @@ export interface CertificateWatcherOptions {
   readonly logger?: Logger;
 }
 
-/** mtime and size of a file, or why it has none. */
-function fileSignature(path: string): string {
+/** mtime and size of a file, or why it has none (asynchronous: the disk may not answer). */
+async function fileSignature(path: string): Promise<string> {
   try {
-    const info = Deno.statSync(path);
+    const info = await Deno.stat(path);
     return `${info.mtime?.getTime() ?? "?"}:${info.size}`;
   } catch (error) {
     return error instanceof Deno.errors.NotFound ? "missing" : `error:${errorText(error)}`;
@@ -34,7 +34,8 @@ function fileSignature(path: string): string {
 /**
  * Polls certificate/key files (mtime + size) and calls `onChange` when any of
  * them changed, so that a certificate replaced on disk is served without a
- * restart. The callback is awaited before the next poll; its errors are logged.
+ * restart. The callback is awaited before the next poll; its errors are logged. The files are looked at
+ * asynchronously, one look at a time: a disk that does not answer holds up only the next poll.
  */
 export class CertificateWatcher {
   readonly #paths: readonly string[];
@@ -42,7 +43,8 @@ export class CertificateWatcher {
   readonly #intervalMs: number;
   readonly #clock: Clock;
   readonly #logger: Logger | undefined;
-  #signatures: string[];
+  /** The files' state at the last look (undefined before the first). */
+  #last: Promise<string[]> | undefined;
   #timer: TimerHandle | undefined;
   #running = false;
 
@@ -57,14 +59,13 @@ export class CertificateWatcher {
     this.#intervalMs = options.intervalMs ?? 30_000;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
-    this.#signatures = this.#paths.map(fileSignature);
   }
 
   /** Records the files' current state and starts polling. */
   start(): this {
     if (this.#running) return this;
     this.#running = true;
-    this.#signatures = this.#paths.map(fileSignature);
+    this.#last = this.#look();
     this.#schedule();
     return this;
   }
@@ -84,11 +85,17 @@ export class CertificateWatcher {
     }, this.#intervalMs);
   }
 
-  /** Looks at the files now; calls back and resolves true when some changed. */
+  #look(): Promise<string[]> {
+    return Promise.all(this.#paths.map(fileSignature));
+  }
+
+  /** Looks at the files now; calls back and resolves true when some changed since the last look. */
   async poll(): Promise<boolean> {
-    const now = this.#paths.map(fileSignature);
-    const changed = this.#paths.filter((_, i) => now[i] !== this.#signatures[i]);
-    this.#signatures = now;
+    const before = await this.#last;
+    const look = this.#look();
+    this.#last = look;
+    const now = await look;
+    const changed = before ? this.#paths.filter((_, i) => now[i] !== before[i]) : [];
     if (changed.length === 0) return false;
     try {
       await this.#onChange(changed);

@@ -17,6 +17,7 @@ import { Buffer } from "node:buffer";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { atomicWriteFile, withFileLock } from "../../config/fs.ts";
+import { resultWithin } from "../../fs/stall.ts";
 
 /** The token file's name in the data directory. */
 export const TOKENS_FILE_NAME = "api-tokens.json";
@@ -184,8 +185,9 @@ export function revokeToken(dataDir: string, nameOrId: string): Promise<ApiToken
 
 /**
  * The running agent's view of the token file: reloaded when its mtime, size or inode changed (looked
- * at, synchronously, on each verification). While the file is unusable every token is refused and
- * `onProblem` is told once per distinct problem.
+ * at on each verification, asynchronously and one look at a time). While the file is unusable every token
+ * is refused and `onProblem` is told once per distinct problem. A disk that does not answer within
+ * {@link TOKEN_LOOK_WAIT_MS} leaves the tokens as last read (nothing can change the file meanwhile).
  */
 export class TokenVerifier {
   readonly #path: string;
@@ -195,6 +197,7 @@ export class TokenVerifier {
   #tokens: readonly ApiToken[] = [];
   #loading: Promise<void> | undefined;
   #lastProblem = "";
+  #looking: Promise<string> | undefined;
 
   /** Follows `<dataDir>/api-tokens.json`. */
   constructor(dataDir: string, onProblem: (message: string) => void = () => {}) {
@@ -209,14 +212,17 @@ export class TokenVerifier {
     return findToken(this.#tokens, presented);
   }
 
+  /** The file's mtime, size, inode and mode (one look at a time, shared by the requests meanwhile). */
+  #look(): Promise<string> {
+    this.#looking ??= Deno.lstat(this.#path).then(
+      (info) => `${info.mtime?.getTime()}:${info.size}:${info.ino}:${info.mode}`,
+      () => "missing",
+    ).finally(() => this.#looking = undefined);
+    return this.#looking;
+  }
+
   async #refresh(): Promise<void> {
-    let signature: string;
-    try {
-      const info = Deno.lstatSync(this.#path);
-      signature = `${info.mtime?.getTime()}:${info.size}:${info.ino}:${info.mode}`;
-    } catch {
-      signature = "missing";
-    }
+    const signature = await resultWithin(this.#look(), TOKEN_LOOK_WAIT_MS, this.#signature);
     if (signature === this.#signature && !this.#loading) return;
     if (!this.#loading) {
       this.#signature = signature;
@@ -234,6 +240,9 @@ export class TokenVerifier {
         }
       })();
     }
-    await this.#loading;
+    await resultWithin(this.#loading, TOKEN_LOOK_WAIT_MS, undefined);
   }
 }
+
+/** How long a verification waits for the token file's disk before it uses the tokens as last read. */
+export const TOKEN_LOOK_WAIT_MS = 2000;

@@ -1,0 +1,197 @@
+/**
+ * The whole data directory stops answering while the agent runs: a FUSE file system nobody serves is mounted
+ * over it (tests/helpers/hungfs.ts), so every look at a file there (the state files, the event log, the
+ * configuration, the web UI's certificate, a command file kept beside them) blocks in the kernel, as on a
+ * hard-mounted NFS share whose server lost its power first. The agent must go on hearing the card, run the
+ * shutdown to its OS step, keep its web UI answering, and still stop on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigWatcher } from "../src/config/watcher.ts";
+import { memoryLogger } from "../src/log/logger.ts";
+import { hangDirectory } from "./helpers/hungfs.ts";
+import { CARD, statusPacket } from "./helpers/packets.ts";
+import { freePort } from "./helpers/ports.ts";
+import { waitUntilAsync } from "./helpers/wait.ts";
+
+const ON_LINE = 0x08, ON_BATTERY = 0x10, LOW_BATTERY = 0x50;
+
+/** Everything a stream has said so far, as text. */
+function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
+  let text = "";
+  const decoder = new TextDecoder();
+  const done = (async () => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  })();
+  return { text: () => text, done };
+}
+
+/** The HTTP port's redirect, within `ms` (false: no answer). */
+async function webAnswers(port: number, ms: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/`, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(ms),
+    });
+    await response.body?.cancel();
+    return response.status >= 300 && response.status < 400;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "a data directory that stops answering (real hung mount): packets, a command file kept there, the OS step, the web UI and the stop all go on",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pcns-hung-dir-" });
+    const udp = freePort("udp"), http = freePort(), https = freePort();
+    const script = join(dir, "onbattery.sh");
+    await Deno.writeTextFile(script, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const config = join(dir, "pcnsconfig.ini");
+    await Deno.writeTextFile(
+      config,
+      [
+        "[NetworkManagementCard]",
+        `username = ${CARD.username}`,
+        `authenticationPhrase = ${CARD.authenticationPhrase}`,
+        `ip_1 = ${CARD.address}`,
+        "registerWithNmc = false",
+        "[Networking]",
+        `udpPort = ${udp}`,
+        "udpListenAddresses = 127.0.0.1",
+        `httpPort = ${http}`,
+        `httpsPort = ${https}`,
+        "uiListenAddress = 127.0.0.1",
+        "[Shutdown]",
+        "settleDelay = 1",
+        "[Events]",
+        "event_PowerFailed_enableCommandFile = true",
+        `event_PowerFailed_commandFilePath = ${script}`,
+        "event_PowerFailed_commandFileDuration = 3",
+        "",
+      ].join("\n"),
+    );
+    const main = fileURLToPath(new URL("../main.ts", import.meta.url));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
+      cwd: "/",
+      stdout: "null",
+      stderr: "piped",
+      stdin: "null",
+      env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
+    }).spawn();
+    const journal = collect(child.stderr);
+    const said = (pattern: RegExp) => Promise.resolve(pattern.test(journal.text()));
+    const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    let su = 2_000;
+    const send = (status: number) =>
+      sender.send(statusPacket({ sr: 5, su: su++, status }), {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: udp,
+      });
+    let hung: ReturnType<typeof hangDirectory> | undefined;
+    let exit: Deno.CommandStatus | undefined;
+    try {
+      await waitUntilAsync(
+        async () => {
+          await send(ON_LINE);
+          return await said(/CommunicationEstablished:/) && await webAnswers(http, 1000);
+        },
+        "the agent to hear the card and its web UI to answer",
+        30_000,
+      );
+      hung = hangDirectory(dir);
+      if (typeof hung === "string") {
+        console.warn(`skipped: ${hung}`);
+        return;
+      }
+      // From now on nothing under the data directory answers. The card reports an outage.
+      await send(ON_BATTERY);
+      await waitUntilAsync(() => said(/PowerFailed:/), "the outage", 5_000);
+      await waitUntilAsync(
+        () => said(/CommandFile(TimedOut|Failed):.*onbattery\.sh/),
+        "the command file's end (it cannot start from a disk that does not answer)",
+        15_000,
+      );
+      const sentAt = performance.now();
+      await send(LOW_BATTERY);
+      await waitUntilAsync(() => said(/OsShutdown:/), "the OS shutdown step (dry run)", 10_000);
+      const seconds = (performance.now() - sentAt) / 1000;
+      assert.ok(seconds < 4, `low battery -> OS step took ${seconds.toFixed(1)} s (settle delay 1 s)`);
+      await waitUntilAsync(() => said(/DataDiskStalled:/), "the stall report", 15_000);
+      // The web UI's certificate poll (every 30 s) looks at the data directory too: the UI must still answer
+      // after it, and the card still be heard.
+      for (const until = performance.now() + 32_000; performance.now() < until;) {
+        await send(LOW_BATTERY);
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+      assert.ok(await webAnswers(http, 3000), "the web UI answers after the certificate poll");
+      await send(ON_LINE);
+      await waitUntilAsync(() => said(/PowerRestored:/), "power back heard", 5_000);
+      const stopAt = performance.now();
+      child.kill("SIGTERM");
+      exit = await Promise.race([
+        child.status,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000)),
+      ]);
+      assert.ok(exit, `SIGTERM did not end the agent within 15 s: ${journal.text().slice(-1500)}`);
+      const stopSeconds = (performance.now() - stopAt) / 1000;
+      assert.ok(stopSeconds < 12, `the stop took ${stopSeconds.toFixed(1)} s`);
+    } finally {
+      if (!exit) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      if (typeof hung === "object") await hung.release();
+      sender.close();
+      await journal.done;
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.equal(exit?.code, 0, journal.text().slice(-3000));
+  },
+});
+
+/** Threads of this process (Linux). */
+function threads(): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/status"))?.[1] ?? NaN);
+}
+
+Deno.test({
+  name:
+    "the configuration poll on a data directory that stops answering: one look at a time, not one stuck thread per poll",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pcns-hung-poll-" });
+    const path = join(dir, "pcnsconfig.ini");
+    await Deno.writeTextFile(path, "[Networking]\n");
+    const { logger } = memoryLogger();
+    const watcher = new ConfigWatcher({
+      path,
+      dataDir: dir,
+      logger,
+      debounceMs: 10,
+      pollMs: 10,
+      onChange: () => {},
+    });
+    watcher.start();
+    const hung = hangDirectory(dir);
+    try {
+      if (typeof hung === "string") {
+        console.warn(`skipped: ${hung}`);
+        return;
+      }
+      const before = threads();
+      await new Promise((r) => setTimeout(r, 1500)); // some 150 polls
+      const grown = threads() - before;
+      assert.ok(grown < 10, `${grown} more threads after 1.5 s of polls every 10 ms on a hung disk`);
+    } finally {
+      const closing = watcher.close();
+      if (typeof hung === "object") await hung.release();
+      await closing;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
