@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  checkCommandFile,
-  commandFileProblem,
-  eventEnvironment,
-  OutputBuffer,
-  runCommandFile,
-  upperSnake,
-} from "../src/actions/commandfile.ts";
+import { checkCommandFile, commandFileProblem } from "../src/actions/commandcheck.ts";
+import { eventEnvironment, OutputBuffer, runCommandFile, upperSnake } from "../src/actions/commandfile.ts";
 import { makeEvent } from "../src/events/types.ts";
 import { fakeClock } from "./helpers/clock.ts";
 

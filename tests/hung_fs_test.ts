@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigWatcher } from "../src/config/watcher.ts";
 import { memoryLogger } from "../src/log/logger.ts";
+import { startTestAgent, testConfig } from "./helpers/agent.ts";
 import { hangDirectory } from "./helpers/hungfs.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -192,6 +193,59 @@ Deno.test({
       if (typeof hung === "object") await hung.release();
       await closing;
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a reload while the command files' disk does not answer: applied within its bound, the unchecked file said and kept, the event loop free",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const scripts = await Deno.makeTempDir({ prefix: "pcns-hung-scripts-" });
+    const script = join(scripts, "onbattery.sh");
+    await Deno.writeTextFile(script, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const base = testConfig();
+    const config = {
+      ...base,
+      events: {
+        ...base.events,
+        PowerFailed: { ...base.events.PowerFailed, enableCommandFile: true, commandFilePath: script },
+      },
+    };
+    const t = await startTestAgent(config);
+    const hung = hangDirectory(scripts);
+    try {
+      if (typeof hung === "string") {
+        console.warn(`skipped: ${hung}`);
+        return;
+      }
+      // A timer every 50 ms: the event loop must keep turning while the reload waits for the disk.
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 50);
+      const started = performance.now();
+      try {
+        await t.agent.applyConfig({ ...config, shutdown: { ...config.shutdown, settleDelay: 5 } });
+      } finally {
+        clearInterval(ticker);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      assert.ok(seconds < 3, `the reload took ${seconds.toFixed(1)} s`);
+      assert.ok(ticks >= Math.floor(seconds * 20) - 3, `${ticks} ticks of 50 ms in ${seconds.toFixed(1)} s`);
+      const warning = t.events.find((e) => e.id === "ConfigWarning" && e.message.includes(script));
+      assert.match(
+        warning?.message ?? "",
+        /could not be checked: its disk did not answer within 1 s; it stays enabled/,
+      );
+      assert.equal(
+        t.events.some((e) => e.id === "ConfigWarning" && /disabled/.test(e.message)),
+        false,
+        "not disabled for a disk that does not answer",
+      );
+    } finally {
+      if (typeof hung === "object") await hung.release();
+      await t.close();
+      await Deno.remove(scripts, { recursive: true });
     }
   },
 });

@@ -13,12 +13,11 @@
  * (the wait counts against it), so a short burst of descriptor pressure
  * does not lose it.
  *
- * {@linkcode checkCommandFile} is the config-load check (full path, exists,
- * executable); {@linkcode runCommandFile} runs one.
+ * {@linkcode runCommandFile} runs one; the config-load check (full path,
+ * exists, executable) is in commandcheck.ts.
  *
  * @module
  */
-import { posix, win32 } from "node:path";
 import type { AgentEvent } from "../events/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
 import { sessionLaunch, setsidExecFailed } from "./launch.ts";
@@ -35,82 +34,6 @@ const KILL_WAIT_MS = 1000;
 export const SPAWN_RETRY_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800, 1600];
 /** How long a background command file (time limit 0) may wait to start under descriptor pressure. */
 const BACKGROUND_START_BUDGET_MS = 2000;
-/** File name extensions Windows can run. */
-const WINDOWS_EXTENSIONS = [".exe", ".bat", ".cmd", ".ps1"];
-
-/** The operating system, as `Deno.build.os` names it. */
-export type OsName = typeof Deno.build.os;
-
-/** What `stat` says about a command file, for {@linkcode commandFileProblem}. */
-export interface CommandFileFacts {
-  /** Regular file, directory, or something else (socket, device, ...). */
-  readonly kind: "file" | "directory" | "other";
-  /** Permission bits (null where the OS has none, i.e. Windows). */
-  readonly mode: number | null;
-}
-
-/** The problem with a command file path as written (empty, not absolute), or undefined. Pure. */
-export function commandFilePathProblem(path: string, os: OsName = Deno.build.os): string | undefined {
-  if (!path.trim()) return "command file path is empty";
-  if (!(os === "windows" ? win32 : posix).isAbsolute(path)) {
-    return `command file "${path}" is not an absolute path (give the full path)`;
-  }
-  return undefined;
-}
-
-/**
- * The problem with a command file, or undefined if it is usable. Pure: `facts`
- * is what stat returned (null when the file does not exist), `os` picks the
- * path and executable rules.
- */
-export function commandFileProblem(
-  path: string,
-  facts: CommandFileFacts | null,
-  os: OsName = Deno.build.os,
-): string | undefined {
-  const pathProblem = commandFilePathProblem(path, os);
-  if (pathProblem !== undefined) return pathProblem;
-  if (facts === null) return `command file "${path}" does not exist`;
-  if (facts.kind === "directory") return `command file "${path}" is a directory, not a file`;
-  if (facts.kind !== "file") return `command file "${path}" is not a regular file`;
-  if (os === "windows") {
-    const ext = win32.extname(path).toLowerCase();
-    if (!WINDOWS_EXTENSIONS.includes(ext)) {
-      return `command file "${path}" is not a program Windows can run (use ${WINDOWS_EXTENSIONS.join(", ")})`;
-    }
-    return undefined;
-  }
-  if (facts.mode !== null && (facts.mode & 0o111) === 0) {
-    return `command file "${path}" is not executable (chmod +x it)`;
-  }
-  return undefined;
-}
-
-/**
- * Checks a command file at config load: returns undefined if it is usable,
- * else one clear message (empty path, not absolute, does not exist, is a
- * directory, not executable — on Windows: not .exe/.bat/.cmd/.ps1).
- */
-export function checkCommandFile(path: string): string | undefined {
-  const pathProblem = commandFilePathProblem(path);
-  if (pathProblem !== undefined) return pathProblem;
-  let facts: CommandFileFacts | null;
-  try {
-    const info = Deno.statSync(path);
-    facts = {
-      kind: info.isFile ? "file" : info.isDirectory ? "directory" : "other",
-      mode: info.mode,
-    };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      facts = null;
-    } else {
-      return `command file "${path}" cannot be checked: ${error instanceof Error ? error.message : error}`;
-    }
-  }
-  return commandFileProblem(path, facts);
-}
-
 /** `onBattery` -> `ON_BATTERY`, `HTTPStatus` -> `HTTP_STATUS`, `load-pct` -> `LOAD_PCT`. */
 export function upperSnake(key: string): string {
   return key

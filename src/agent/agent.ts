@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { ActionEngine, type ShutdownReset } from "../actions/engine.ts";
+import { COMMAND_FILE_CHECK_WAIT_MS, commandFileChecker } from "../actions/commandcheck.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
@@ -450,6 +451,8 @@ export class Agent {
 
   /** Applies a new configuration without a restart. */
   async applyConfig(config: AgentConfig): Promise<void> {
+    // The command files are looked at first, asynchronously and bounded: their disk may not answer.
+    const files = await commandFileChecker(wiring.commandFilePaths(config));
     const old = this.#config;
     this.#config = config;
     this.#engine.configure(wiring.gateSettings(config));
@@ -457,7 +460,16 @@ export class Agent {
     this.#floodGuard.reset();
     this.#monitor.configure(wiring.monitorSettings(config));
     this.#history.retain(config.nmc.cards);
-    this.#applyCommandFileChecks(config);
+    this.#applyCommandFileChecks(config, files.check);
+    for (const path of files.unanswered) {
+      this.emit({
+        id: "ConfigWarning",
+        note: `command file ${path} could not be checked: its disk did not answer within ${
+          COMMAND_FILE_CHECK_WAIT_MS / 1000
+        } s; it stays enabled (a run is bounded by its time limit)`,
+        details: { path },
+      });
+    }
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
       this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
@@ -519,8 +531,8 @@ export class Agent {
   }
 
   /** Checks the configured command files; a broken one is reported and disabled (as PCNS does). */
-  #applyCommandFileChecks(config: AgentConfig): void {
-    const problems = wiring.commandFileProblems(config);
+  #applyCommandFileChecks(config: AgentConfig, check?: (path: string) => string | undefined): void {
+    const problems = wiring.commandFileProblems(config, check);
     for (const p of problems) {
       this.emit({
         id: "ConfigWarning",

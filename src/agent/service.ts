@@ -13,6 +13,7 @@
  * @module
  */
 import { ConfigStore } from "../config/store.ts";
+import { settledWithin } from "../fs/stall.ts";
 import { type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../time/clock.ts";
@@ -164,7 +165,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     async stop() {
       unsubscribe();
       await store.close();
-      await applying;
+      // Bounded: a reload reading from a disk that does not answer must not hold up the stop.
+      if (!await settledWithin(applying, 5000)) {
+        options.logger.error("a configuration reload did not finish within 5 s: stopping without it");
+      }
       await web?.close();
       await running.stop();
     },

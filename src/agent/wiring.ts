@@ -10,7 +10,8 @@
  */
 import type { ActionSettings } from "../actions/engine.ts";
 import type { RegistrarSettings } from "./registrar.ts";
-import { checkCommandFile, eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
+import { checkCommandFile } from "../actions/commandcheck.ts";
+import { eventEnvironment, runCommandFile } from "../actions/commandfile.ts";
 import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
@@ -93,6 +94,13 @@ export function commandFileProblems(
     if (trouble) problems.push({ key: `${setup.section}.shutdownCommandFile`, path, problem: trouble });
   }
   return problems;
+}
+
+/** Every command file path the configuration would check (those enabled), in the order of the checks. */
+export function commandFilePaths(config: AgentConfig): string[] {
+  const paths: string[] = [];
+  commandFileProblems(config, (path) => void paths.push(path));
+  return paths;
 }
 
 /** The config with the broken command files disabled (as PCNS does), so nothing tries to run them. */
