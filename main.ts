@@ -8,6 +8,7 @@
 import { Command, CommanderError } from "commander";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./src/cli/errors.ts";
 import { ConfigError } from "./src/config/problems.ts";
+import { stderrFlushed } from "./src/log/stderr.ts";
 import { versionText } from "./src/version.ts";
 
 /** Adds one command (or a group of them) to the program. */
@@ -57,6 +58,8 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return EXIT_OK;
   } catch (error) {
+    // The log's lines go to stderr in the background: let them out first, so the error comes after them.
+    await stderrFlushed(2000);
     if (error instanceof CommanderError) {
       if (["commander.helpDisplayed", "commander.version"].includes(error.code)) return EXIT_OK;
       // "commander.help" with exit code 1: no command (or no subcommand) given, so the help went to stderr.
@@ -75,4 +78,8 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  await stderrFlushed(2000);
+  Deno.exit(code);
+}

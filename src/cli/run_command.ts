@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { type RunningService, startService } from "../agent/service.ts";
 import { defaultConfigPath } from "../config/paths.ts";
 import { type LogFormat, Logger, type LogLevel, stderrSink } from "../log/logger.ts";
+import { stderrFlushed } from "../log/stderr.ts";
 import { SystemdNotifier } from "../service/notify.ts";
 import { RecordingExecutor, SystemExecutor } from "../shutdown/executor.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
@@ -95,5 +96,7 @@ export function registerRunCommand(program: Command): void {
       await notifier.stopping();
       await service.stop();
       notifier.close();
+      // The last lines (the stop's own) are still on their way to the system log: bounded, it may not read.
+      await stderrFlushed(2000);
     });
 }

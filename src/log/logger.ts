@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { setStderrDropNotice, writeStderrLine } from "./stderr.ts";
 
 /** Log levels, least to most severe ("critical": events that shut the host down or warn it will be). */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "critical";
@@ -62,12 +63,19 @@ export function formatLogLine(record: LogRecord, format: LogFormat): string {
     }`;
 }
 
-/** A sink writing one line per record to stderr. */
+/**
+ * A sink writing one line per record to stderr, in order and off the event loop (`stderr.ts`: a system log
+ * that stops reading must not stop the agent); `stderrFlushed` waits for the last lines.
+ */
 export function stderrSink(format: LogFormat = "text"): LogSink {
-  const encoder = new TextEncoder();
-  return (record) => {
-    Deno.stderr.writeSync(encoder.encode(formatLogLine(record, format) + "\n"));
-  };
+  setStderrDropNotice((count) =>
+    formatLogLine({
+      time: Date.now(),
+      level: "warn",
+      message: `${count} log lines were dropped: standard error (the system log) did not take them in time`,
+    }, format) + "\n"
+  );
+  return (record) => writeStderrLine(formatLogLine(record, format) + "\n");
 }
 
 /** Leveled logger over a sink. */
