@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readEventLog } from "../src/events/eventlog.ts";
 import { loopbackIni } from "./helpers/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
+import { spawnDryRunAgent } from "./helpers/process.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
 const ON_LINE = 0x08, LOW_BATTERY = 0x50;
@@ -26,14 +26,7 @@ Deno.test("a data disk that does not answer: packets, the shutdown and its OS st
     const made = await new Deno.Command("mkfifo", { args: [pipe] }).output();
     assert.ok(made.success, `mkfifo ${pipe}`);
   }
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-    stdout: "null",
-    stderr: "piped",
-    stdin: "null",
-    env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-  }).spawn();
+  const child = spawnDryRunAgent(config);
   const stderr = new Response(child.stderr).text();
   const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   const send = (status: number, su: number) =>

@@ -6,25 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { EventLogWriter } from "../src/events/eventlog.ts";
 import { makeEvent } from "../src/events/types.ts";
 import { loopbackIni } from "./helpers/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
+import { collect, spawnDryRunAgent } from "./helpers/process.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
 const ON_LINE = 0x08, LOW_BATTERY = 0x50;
-
-/** Everything a stream has said so far, as text. */
-function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
-  let text = "";
-  const decoder = new TextDecoder();
-  const done = (async () => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  })();
-  return { text: () => text, done };
-}
 
 /** The ids of the JSON lines in `text`, in order. */
 const idsIn = (text: string) =>
@@ -38,14 +28,7 @@ Deno.test("an event log whose disk does not answer: the card is heard, the shutd
   const pipe = join(dir, "EventLog.jsonl");
   const made = await new Deno.Command("mkfifo", { args: [pipe] }).output();
   assert.ok(made.success, `mkfifo ${pipe}`);
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-    stdout: "null",
-    stderr: "piped",
-    stdin: "null",
-    env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-  }).spawn();
+  const child = spawnDryRunAgent(config);
   const journal = collect(child.stderr);
   const said = (pattern: RegExp) => Promise.resolve(pattern.test(journal.text()));
   const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
@@ -114,14 +97,7 @@ Deno.test("an event log that never answers does not hold up a stop: SIGTERM ends
   await Deno.writeTextFile(config, loopbackIni(freePort("udp")));
   const pipe = join(dir, "EventLog.jsonl");
   assert.ok((await new Deno.Command("mkfifo", { args: [pipe] }).output()).success);
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-    stdout: "null",
-    stderr: "piped",
-    stdin: "null",
-    env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-  }).spawn();
+  const child = spawnDryRunAgent(config);
   const journal = collect(child.stderr);
   let exit: Deno.CommandStatus | undefined;
   try {

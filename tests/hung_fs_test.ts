@@ -7,26 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ConfigWatcher } from "../src/config/watcher.ts";
 import { memoryLogger } from "../src/log/logger.ts";
-import { startTestAgent, testConfig } from "./helpers/agent.ts";
+import { loopbackIni, startTestAgent, testConfig } from "./helpers/agent.ts";
 import { hangDirectory } from "./helpers/hungfs.ts";
-import { CARD, statusPacket } from "./helpers/packets.ts";
+import { statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
+import { collect, spawnDryRunAgent } from "./helpers/process.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
 const ON_LINE = 0x08, ON_BATTERY = 0x10, LOW_BATTERY = 0x50;
-
-/** Everything a stream has said so far, as text. */
-function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
-  let text = "";
-  const decoder = new TextDecoder();
-  const done = (async () => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  })();
-  return { text: () => text, done };
-}
 
 /** The HTTP port's redirect, within `ms` (false: no answer). */
 async function webAnswers(port: number, ms: number): Promise<boolean> {
@@ -47,42 +37,21 @@ Deno.test({
     "a data directory that stops answering (real hung mount): packets, a command file kept there, the OS step, the web UI and the stop all go on",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "pcns-hung-dir-" });
-    const udp = freePort("udp"), http = freePort(), https = freePort();
+    const udp = freePort("udp");
     const script = join(dir, "onbattery.sh");
     await Deno.writeTextFile(script, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     const config = join(dir, "pcnsconfig.ini");
-    await Deno.writeTextFile(
-      config,
-      [
-        "[NetworkManagementCard]",
-        `username = ${CARD.username}`,
-        `authenticationPhrase = ${CARD.authenticationPhrase}`,
-        `ip_1 = ${CARD.address}`,
-        "registerWithNmc = false",
-        "[Networking]",
-        `udpPort = ${udp}`,
-        "udpListenAddresses = 127.0.0.1",
-        `httpPort = ${http}`,
-        `httpsPort = ${https}`,
-        "uiListenAddress = 127.0.0.1",
-        "[Shutdown]",
-        "settleDelay = 1",
-        "[Events]",
-        "event_PowerFailed_enableCommandFile = true",
-        `event_PowerFailed_commandFilePath = ${script}`,
-        "event_PowerFailed_commandFileDuration = 3",
-        "",
-      ].join("\n"),
-    );
-    const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-      cwd: "/",
-      stdout: "null",
-      stderr: "piped",
-      stdin: "null",
-      env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-    }).spawn();
+    const ini = loopbackIni(udp, [
+      "[Shutdown]",
+      "settleDelay = 1",
+      "[Events]",
+      "event_PowerFailed_enableCommandFile = true",
+      `event_PowerFailed_commandFilePath = ${script}`,
+      "event_PowerFailed_commandFileDuration = 3",
+    ]);
+    const http = Number(/^httpPort = (\d+)$/m.exec(ini)?.[1]);
+    await Deno.writeTextFile(config, ini);
+    const child = spawnDryRunAgent(config, { cwd: "/" });
     const journal = collect(child.stderr);
     const said = (pattern: RegExp) => Promise.resolve(pattern.test(journal.text()));
     const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });

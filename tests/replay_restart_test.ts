@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Agent } from "../src/agent/agent.ts";
 import { readEventLog } from "../src/events/eventlog.ts";
 import type { AgentEvent } from "../src/events/types.ts";
@@ -12,6 +11,7 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { COUNTER_FILE_NAME } from "../src/nmc/counterstore.ts";
 import { loopbackIni, testConfig } from "./helpers/agent.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
+import { spawnDryRunAgent } from "./helpers/process.ts";
 import { freePort } from "./helpers/ports.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
@@ -97,15 +97,7 @@ Deno.test("after a SIGKILL of a real agent, the recorded outage packet is still 
     config,
     loopbackIni(port),
   );
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const spawn = () =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-      stdout: "null",
-      stderr: "null",
-      stdin: "null",
-      env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-    }).spawn();
+  const spawn = () => spawnDryRunAgent(config, { stderr: "null" });
   const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   const send = (data: Uint8Array) => sender.send(data, { transport: "udp", hostname: "127.0.0.1", port });
   const logPath = join(dir, "EventLog.jsonl");

@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readEventLog } from "../src/events/eventlog.ts";
 import { lineQueue } from "../src/log/stderr.ts";
 import { loopbackIni } from "./helpers/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
+import { spawnDryRunAgent } from "./helpers/process.ts";
 import { waitUntilAsync } from "./helpers/wait.ts";
 
 const ON_LINE = 0x08, ON_BATTERY = 0x10, LOW_BATTERY = 0x50;
@@ -20,14 +20,7 @@ Deno.test("a system log that stops reading the agent's stderr: the shutdown stil
   const port = freePort("udp");
   const config = join(dir, "pcnsconfig.ini");
   await Deno.writeTextFile(config, loopbackIni(port, ["[Shutdown]", "settleDelay = 1"]));
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "run", "--config", config, "--dry-run"],
-    stdout: "null",
-    stderr: "piped", // not read until the end: the pipe fills as journald's would
-    stdin: "null",
-    env: { NO_COLOR: "1", PCNS_AGENT_NO_SHUTDOWN: "1" },
-  }).spawn();
+  const child = spawnDryRunAgent(config); // its stderr is not read until the end: it fills as journald's would
   const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   let su = 2_000;
   const send = (status: number) =>

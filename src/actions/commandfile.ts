@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { AgentEvent } from "../events/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "../time/clock.ts";
 import { sessionLaunch, setsidExecFailed } from "./launch.ts";
@@ -177,12 +178,12 @@ export class OutputBuffer {
 
   /** The kept text, with a `[... N bytes truncated]` marker where bytes were dropped. */
   text(): string {
-    const tailAll = concat(this.#tail);
+    const tailAll = Buffer.concat(this.#tail);
     let tail = tailAll.subarray(Math.max(0, tailAll.length - this.#tailMax));
     let head = this.#head.subarray(0, this.#headLength);
     const dropped = this.#total - head.length - tail.length;
     const decoder = new TextDecoder();
-    if (dropped === 0) return decoder.decode(concat([head, tail]));
+    if (dropped === 0) return decoder.decode(Buffer.concat([head, tail]));
     // Do not cut characters in half at the marker.
     head = head.subarray(0, utf8Boundary(head, head.length));
     let start = 0;
@@ -209,16 +210,6 @@ function utf8Boundary(bytes: Uint8Array, end: number): number {
   let i = end;
   while (i > 0 && (bytes[i] & 0xc0) === 0x80) i--;
   return i;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** `300` -> `0.3 s`, `5000` -> `5 s`. */

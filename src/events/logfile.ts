@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { settledWithin, STALL_REPORT_MS, watchedWrite } from "../fs/stall.ts";
 
 /** Bytes of lines that may wait for the disk; past it non-critical lines are dropped (critical: twice it). */
@@ -289,16 +290,12 @@ export class RotatingLogFile {
   async #writeLines(lines: readonly Line[], done: () => void): Promise<void> {
     if (lines.length === 0) return;
     const parts = this.#torn ? [NEWLINE, ...lines.map((l) => l.bytes)] : lines.map((l) => l.bytes);
-    const total = parts.reduce((sum, part) => sum + part.length, 0);
-    const data = new Uint8Array(total);
+    const data = Buffer.concat(parts);
+    const total = data.length;
+    // Where each line ends in `data`, to tell which lines got out when a write fails part way.
     const ends: number[] = [];
-    let at = 0;
-    for (const part of parts) {
-      data.set(part, at);
-      at += part.length;
-      ends.push(at);
-    }
-    if (this.#torn) ends.shift();
+    let at = this.#torn ? NEWLINE.length : 0;
+    for (const line of lines) ends.push(at += line.bytes.length);
     let written = 0;
     let told = 0;
     try {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { settledWithin } from "../fs/stall.ts";
 
 /** Bytes of log lines that may wait for standard error. */
@@ -69,7 +70,7 @@ class StderrQueue {
           parts.splice(this.#droppedAt, 0, encoder.encode(this.dropNotice(this.#dropped)));
           this.#dropped = 0;
         }
-        const data = concat(parts);
+        const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
         try {
           for (let at = 0; at < data.length;) at += await this.#write(data.subarray(at));
         } catch {
@@ -81,17 +82,6 @@ class StderrQueue {
       this.#running = undefined;
     }
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 let queue: StderrQueue | undefined;
