@@ -455,6 +455,7 @@ export class Agent {
     const files = await commandFileChecker(wiring.commandFilePaths(config));
     const old = this.#config;
     this.#config = config;
+    this.#recorder.configure(config); // first: what the reload reports is logged as the new file says
     this.#engine.configure(wiring.gateSettings(config));
     // The kernel filter lists the old cards: lift it (it comes back at once if the flood goes on).
     this.#floodGuard.reset();
@@ -474,7 +475,6 @@ export class Agent {
       this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
     }
-    this.#recorder.configure(config);
     const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
     if (udpChanged) await this.#rebindUdp(old);

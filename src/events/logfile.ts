@@ -181,13 +181,16 @@ export class RotatingLogFile {
         const waiting = this.#queue;
         this.#queue = [];
         this.#queuedBytes = 0;
-        const { failed, dropped } = { failed: this.#failed, dropped: this.#dropped };
+        const failed = this.#failed, dropped = this.#dropped, droppedAt = this.#droppedAt;
         this.#failed = this.#dropped = undefined;
-        const batch = [
-          ...(failed ? [this.#lostLine(failed, waiting[0].time)] : []),
-          ...(dropped ? waiting.slice(0, this.#droppedAt) : waiting),
-          ...(dropped ? [this.#lostLine(dropped, dropped.from), ...waiting.slice(this.#droppedAt)] : []),
-        ];
+        // The losses are told where they are: failed lines came before these, dropped ones among them.
+        const batch = failed ? [this.#lostLine(failed, waiting[0].time)] : [];
+        if (!dropped) batch.push(...waiting);
+        else {batch.push(
+            ...waiting.slice(0, droppedAt),
+            this.#lostLine(dropped, dropped.from),
+            ...waiting.slice(droppedAt),
+          );}
         let written = 0;
         const error = await watchedWrite(
           () => this.#writeBatch(batch, () => written++),
