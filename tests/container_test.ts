@@ -5,7 +5,9 @@
  * NO dry run: its real `systemctl poweroff` ends only the container.
  *
  * Checked: the unit becomes active (Type=notify, READY=1 and STATUS=), a
- * stopped agent is restarted by the watchdog, a low-battery packet from the
+ * stopped agent is restarted by the watchdog, a journald that stops reading
+ * (SIGSTOP) while thousands of events are logged does not stall the agent
+ * (no watchdog restart), a low-battery packet from the
  * host powers the container off (OsShutdown in the event log, critical lines
  * at journald priority 2), and after booting again with power back nothing
  * is re-run. The data directory, the unit directory and the journal are
@@ -17,7 +19,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type EventLogRecord, readEventLog } from "../src/events/eventlog.ts";
+import { type EventLogRecord, readEventLogHistory } from "../src/events/eventlog.ts";
 import { type Bind, Container, nspawnUnavailable } from "./helpers/nspawn.ts";
 import { CARD, statusPacket } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -26,6 +28,7 @@ const CHECKOUT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, ""
 const INSTALL =
   "cd /opt/pcns-agent && /opt/deno/deno run -A main.ts service install --config /etc/pcns-agent/pcnsconfig.ini --now --watchdog 4";
 const STATUS_ONLINE = 0x08;
+const STATUS_ON_BATTERY = 0x10;
 const STATUS_ON_BATTERY_LOW = 0x10 | 0x40;
 
 const unavailable = await nspawnUnavailable();
@@ -178,6 +181,7 @@ Deno.test({
       { host: units, container: "/etc/systemd/system" },
       { host: journal, container: "/var/log/journal" },
     ];
+    // Read with its rotated files: the outages of (2b) rotate it.
     const logPath = join(data, "EventLog.jsonl");
     const card = new Card(ports.udp);
     const containers: Container[] = [];
@@ -214,12 +218,39 @@ Deno.test({
       // (3) Low battery, no dry run: the agent powers the container off.
       await until("CommunicationEstablished in the event log", 20_000, async () => {
         await card.send(STATUS_ONLINE);
-        const log = await readEventLog(logPath);
+        const log = await readEventLogHistory(logPath);
         return log.slice(lastIndex(log, "MonitoringStarted")).some((r) => r.id === "CommunicationEstablished")
           ? true
           : undefined;
       });
       t.mark("(3) card heard (CommunicationEstablished)");
+
+      // (2b) journald stops reading (its own disk hangs): the agent's stream to it fills up. The agent must
+      // go on: before its log was written off the event loop it froze there, and the watchdog restarted it.
+      const journald = (await first.exec(["pidof", "systemd-journald"])).stdout.trim();
+      assert.match(journald, /^\d+$/, "systemd-journald's pid");
+      assert.equal((await first.exec(["kill", "-STOP", journald])).code, 0);
+      t.mark(`(2b) SIGSTOP to systemd-journald (pid ${journald})`);
+      const beforeStall = await agentUnit(first);
+      for (let i = 0; i < 5000; i++) {
+        await card.send(STATUS_ON_BATTERY);
+        await card.send(STATUS_ONLINE);
+        if (i % 100 === 99) await sleep(5);
+      }
+      t.mark("(2b) 5,000 outages and returns sent (some 2 MB of log lines)");
+      await sleep(8000); // twice the watchdog limit
+      const afterStall = await agentUnit(first);
+      assert.equal(
+        afterStall.MainPID,
+        beforeStall.MainPID,
+        "no watchdog restart while journald does not read",
+      );
+      assert.equal(afterStall.NRestarts, beforeStall.NRestarts);
+      assert.equal(afterStall.ActiveState, "active");
+      assert.equal((await first.exec(["kill", "-CONT", journald])).code, 0);
+      t.mark(
+        `(2b) the agent pinged its watchdog throughout (MainPID ${afterStall.MainPID}); SIGCONT to journald`,
+      );
       const sentAt = Date.now();
       await card.send(STATUS_ON_BATTERY_LOW);
       t.mark("(3) on-battery + low-battery packet sent", sentAt);
@@ -239,7 +270,7 @@ Deno.test({
       heartbeat = undefined;
       t.mark(`(3) container gone: systemd-nspawn exited with code ${status.code}`);
       assert.equal(status.code, 0, "a clean power-off of the container");
-      const afterFirst = await readEventLog(logPath);
+      const afterFirst = await readEventLogHistory(logPath);
       const run = since(afterFirst, lastIndex(afterFirst, "MonitoringStarted"));
       const starting = run.find((r) => r.id === "ShutdownStarting");
       const osDown = run.find((r) => r.id === "OsShutdown");
@@ -280,7 +311,7 @@ Deno.test({
         await sleep(300);
       }
       t.mark("(4) 3 s without packets, then 4 s of on-line packets: still running");
-      const afterSecond = since(await readEventLog(logPath), afterFirst.length);
+      const afterSecond = since(await readEventLogHistory(logPath), afterFirst.length);
       t.mark(`(4) events since boot 2: ${afterSecond.map((r) => r.id).join(", ")}`);
       const rerun = afterSecond.filter((r) =>
         ["ShutdownStarting", "OsShutdown", "UpsTurnOffSent"].includes(r.id)
