@@ -24,7 +24,6 @@ import type { AgentEvent, EventDraft } from "../events/types.ts";
 import type { PersistedSequence, PersistedShutdownState, ShutdownStateStore } from "../shutdown/persist.ts";
 import { resumeDecision } from "../shutdown/resume.ts";
 import {
-  commandFileEvent,
   type CommandRun,
   type SequenceSettings,
   type SequenceTrigger,
@@ -32,10 +31,12 @@ import {
 } from "../shutdown/sequencer.ts";
 import { cancelNote, judgeCountdown, stallAtCancel } from "../shutdown/timing.ts";
 import { NotificationTimer } from "./notifytiming.ts";
+import { CommandFileTimer } from "./commandtiming.ts";
 import type { Clock, TimerHandle } from "../time/clock.ts";
 import {
   type ActiveEvent,
   activeKey,
+  countdownAnnouncements,
   oppositeOf,
   recordEvent,
   type ShutdownCandidate,
@@ -120,10 +121,8 @@ export class ActionEngine {
   readonly #sequencer: ShutdownSequencer;
   #active = new Map<string, ActiveEvent>();
   readonly #countdowns = new Map<string, Scheduled>();
-  readonly #commandTimers = new Set<TimerHandle>();
   /** Candidates already announced (ShutdownPending / MultipleCriticalEvents), so each is announced once. */
   readonly #announced = new Set<string>();
-  readonly #running = new Set<Promise<void>>();
   /** Active events remembered from before a restart, waiting for their NMC to confirm them. */
   readonly #restored = new Map<string, ActiveEvent>();
   /** Countdowns from before a restart whose NMC has not confirmed (or denied) them yet. */
@@ -143,6 +142,8 @@ export class ActionEngine {
   #stopped = false;
   /** Notification delays and repeats (`notifytiming.ts`). */
   readonly #notifications: NotificationTimer;
+  /** Command file delays and runs (`commandtiming.ts`). */
+  readonly #commandFiles: CommandFileTimer;
 
   /** Creates an engine; feed it events with `handle`. */
   constructor(settings: ActionSettings, ports: ActionPorts, sequencer: ShutdownSequencer) {
@@ -156,6 +157,15 @@ export class ActionEngine {
       actions: (id) => this.#settings.events[id],
       emit: (draft) => this.#ports.emit(draft),
       reportError: (message) => (this.#ports.reportError ?? console.error)(message),
+    });
+    this.#commandFiles = new CommandFileTimer({
+      clock: ports.clock,
+      runCommandFile: (path, timeoutMs, env) => this.#ports.runCommandFile(path, timeoutMs, env),
+      eventEnvironment: (event) => this.#ports.eventEnvironment(event),
+      stillActive: (event) => this.#stillActive(event),
+      emit: (draft) => this.#ports.emit(draft),
+      guard: (fn) => this.#guard(fn),
+      reportError: (message) => this.#ports.reportError?.(message),
     });
   }
 
@@ -224,7 +234,7 @@ export class ActionEngine {
     }
     this.#notifications.cleared(event);
     if (actions?.enableNotification) this.#notifications.handle(event, actions);
-    if (actions?.enableCommandFile && actions.commandFilePath) this.#scheduleCommandFile(event, actions);
+    if (actions?.enableCommandFile && actions.commandFilePath) this.#commandFiles.schedule(event, actions);
     if (event.nmc) {
       this.#rearmIfClear();
       this.reevaluate();
@@ -258,7 +268,7 @@ export class ActionEngine {
     for (const candidate of candidates) {
       if (!this.#announced.has(candidate.key)) {
         this.#announced.add(candidate.key);
-        out.push(...announcements(candidate, now));
+        out.push(...countdownAnnouncements(candidate, now));
       }
       const existing = this.#countdowns.get(candidate.key);
       if (existing && existing.candidate.dueAt === candidate.dueAt) {
@@ -382,9 +392,7 @@ export class ActionEngine {
     for (const { timer } of this.#countdowns.values()) this.#ports.clock.clearTimeout(timer);
     this.#countdowns.clear();
     this.#armGrace(undefined, 0);
-    for (const timer of this.#commandTimers) this.#ports.clock.clearTimeout(timer);
-    this.#commandTimers.clear();
-    await Promise.all(this.#running);
+    await this.#commandFiles.stop();
   }
 
   get #dryRun(): boolean {
@@ -590,49 +598,4 @@ export class ActionEngine {
     const a = this.#active.get(activeKey(event.id, event.nmc));
     return a !== undefined && a.since <= event.time;
   }
-
-  #scheduleCommandFile(event: AgentEvent, actions: EventActions): void {
-    const run = () => {
-      if (this.#stopped) return;
-      // A delayed command file runs only if its event still holds (e.g. 3 s against a flapping power line).
-      if (!this.#stillActive(event)) return;
-      const task = this.#ports
-        .runCommandFile(
-          actions.commandFilePath,
-          actions.commandFileDuration * 1000,
-          this.#ports.eventEnvironment(event),
-        )
-        .then((result) => this.#ports.emit(commandFileEvent(actions.commandFilePath, result, event.nmc)))
-        .catch((error) => this.#ports.reportError?.(`command file ${actions.commandFilePath}: ${error}`))
-        .finally(() => this.#running.delete(task));
-      this.#running.add(task);
-    };
-    if (actions.commandFileDelay <= 0) {
-      run();
-      return;
-    }
-    const timer = this.#ports.clock.setTimeout(() => {
-      this.#commandTimers.delete(timer);
-      this.#guard(run);
-    }, actions.commandFileDelay * 1000);
-    this.#commandTimers.add(timer);
-  }
-}
-
-/** The events announcing a new candidate: MultipleCriticalEvents, and ShutdownPending if it lies ahead. */
-function announcements(candidate: ShutdownCandidate, now: number): EventDraft[] {
-  const out: EventDraft[] = [];
-  if (candidate.key === "multiple") {
-    out.push({ id: "MultipleCriticalEvents", note: candidate.reason, details: { cards: candidate.cards } });
-  }
-  if (candidate.dueAt > now) {
-    out.push({
-      id: "ShutdownPending",
-      note: `${candidate.reason}: the shutdown sequence starts in ${
-        Math.round((candidate.dueAt - now) / 100) / 10
-      } s unless the condition ends`,
-      details: { key: candidate.key, dueAt: iso(candidate.dueAt) },
-    });
-  }
-  return out;
 }

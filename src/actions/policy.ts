@@ -18,7 +18,7 @@
  * @module
  */
 import type { UpsMode } from "../config/types.ts";
-import { CLEARING_PAIRS, type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
+import { CLEARING_PAIRS, type EventDraft, type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 
 /** Events that always shut down and cannot be disabled (as in PCNS): LowBattery, UpsTurnOffInitiated. */
 export const ALWAYS_SHUTDOWN: readonly EventId[] = (Object.keys(SHUTDOWN_ROLES) as EventId[])
@@ -211,4 +211,22 @@ export function shutdownCandidates(
     });
   }
   return out.sort((a, b) => a.dueAt - b.dueAt);
+}
+
+/** The events announcing a new candidate (pure): MultipleCriticalEvents, and ShutdownPending if it lies ahead. */
+export function countdownAnnouncements(candidate: ShutdownCandidate, now: number): EventDraft[] {
+  const out: EventDraft[] = [];
+  if (candidate.key === "multiple") {
+    out.push({ id: "MultipleCriticalEvents", note: candidate.reason, details: { cards: candidate.cards } });
+  }
+  if (candidate.dueAt > now) {
+    out.push({
+      id: "ShutdownPending",
+      note: `${candidate.reason}: the shutdown sequence starts in ${
+        Math.round((candidate.dueAt - now) / 100) / 10
+      } s unless the condition ends`,
+      details: { key: candidate.key, dueAt: new Date(candidate.dueAt).toISOString() },
+    });
+  }
+  return out;
 }
