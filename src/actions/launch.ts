@@ -127,11 +127,30 @@ async function lookAt(path: string): Promise<"certain" | "doubtful"> {
     if (uid === null || gid === null || !await executableFile(path, uid, gid)) return "doubtful";
     const format = execFormat(await readHead(path, 256));
     if (format.kind === "elf") return "certain";
-    if (format.kind !== "script" || !await executableFile(format.interpreter, uid, gid)) return "doubtful";
-    return execFormat(await readHead(format.interpreter, 4)).kind === "elf" ? "certain" : "doubtful";
+    if (format.kind !== "script") return "doubtful";
+    return await interpreterIsElf(format.interpreter, uid, gid) ? "certain" : "doubtful";
   } catch {
     return "doubtful";
   }
+}
+
+/** How long a look at an interpreter (/bin/sh, /bin/bash) is reused: it is the same for most command files. */
+const INTERPRETER_LOOK_MS = 60_000;
+const interpreterLooks = new Map<string, { readonly at: number; readonly elf: Promise<boolean> }>();
+
+/** True when `path` is an executable ELF file (looked at again after {@link INTERPRETER_LOOK_MS}). */
+function interpreterIsElf(path: string, uid: number, gid: number): Promise<boolean> {
+  const now = Date.now();
+  const known = interpreterLooks.get(path);
+  if (known && now - known.at < INTERPRETER_LOOK_MS && now >= known.at) return known.elf;
+  const elf =
+    (async () =>
+      await executableFile(path, uid, gid) && execFormat(await readHead(path, 4)).kind === "elf")();
+  if (interpreterLooks.size > 64) interpreterLooks.clear();
+  interpreterLooks.set(path, { at: now, elf });
+  // A failed look is not kept.
+  elf.then((ok) => ok || interpreterLooks.delete(path), () => interpreterLooks.delete(path));
+  return elf;
 }
 
 /**
