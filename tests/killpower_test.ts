@@ -10,12 +10,8 @@ import {
   turnOffUps,
 } from "../src/nmc/killpower.ts";
 import { computeSignature, firstValue, parsePacket } from "../src/nmc/packet.ts";
-import {
-  buildControlPage,
-  chunkedResponse,
-  NmcWebServer,
-  type NmcWebServerOptions,
-} from "../src/sim/http.ts";
+import { buildControlPage, NmcWebServer, type NmcWebServerOptions } from "../src/sim/http.ts";
+import { chunkedResponse } from "../src/sim/httpwire.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { bytes, CARD, text } from "./helpers/packets.ts";
 

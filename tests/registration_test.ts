@@ -28,7 +28,7 @@ import {
   type RegistrationTarget,
   unregisterFromCard,
 } from "../src/nmc/registration.ts";
-import { chunkedResponse } from "../src/sim/http.ts";
+import { chunkedResponse } from "../src/sim/httpwire.ts";
 import { parseReply } from "../src/nmc/cardreply.ts";
 import { decodeClientNotification } from "../src/nmc/status.ts";
 import { bytes, CARD, text } from "./helpers/packets.ts";
