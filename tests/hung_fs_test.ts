@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { EXEC_LOOK_TIMEOUT_MS, sessionLaunch, setsidPath } from "../src/actions/launch.ts";
 import { ConfigWatcher } from "../src/config/watcher.ts";
 import { memoryLogger } from "../src/log/logger.ts";
 import { loopbackIni, startTestAgent, testConfig } from "./helpers/agent.ts";
@@ -215,6 +216,36 @@ Deno.test({
       if (typeof hung === "object") await hung.release();
       await t.close();
       await Deno.remove(scripts, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a command file on a disk that does not answer, never looked at before: 'unanswered' within its bound, started through setsid",
+  ignore: Deno.build.os !== "linux" || setsidPath() === null,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pcns-hung-look-" });
+    const hung = hangDirectory(dir);
+    try {
+      if (typeof hung === "string") {
+        console.warn(`skipped: ${hung}`);
+        return;
+      }
+      const started = performance.now();
+      const launch = await sessionLaunch(join(dir, "storage-down.sh"), []);
+      const ms = performance.now() - started;
+      assert.ok(ms < EXEC_LOOK_TIMEOUT_MS + 300, `the look took ${ms.toFixed(0)} ms`);
+      assert.deepEqual(launch, {
+        program: setsidPath(),
+        args: [join(dir, "storage-down.sh")],
+        detached: false,
+        viaSetsid: true,
+        unanswered: true,
+      });
+    } finally {
+      if (typeof hung === "object") await hung.release();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

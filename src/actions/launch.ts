@@ -127,47 +127,58 @@ async function lookAt(path: string): Promise<"certain" | "doubtful"> {
     if (uid === null || gid === null || !await executableFile(path, uid, gid)) return "doubtful";
     const format = execFormat(await readHead(path, 256));
     if (format.kind === "elf") return "certain";
-    if (format.kind !== "script") return "doubtful";
-    return await interpreterIsElf(format.interpreter, uid, gid) ? "certain" : "doubtful";
+    if (format.kind !== "script" || !await executableFile(format.interpreter, uid, gid)) return "doubtful";
+    return execFormat(await readHead(format.interpreter, 4)).kind === "elf" ? "certain" : "doubtful";
   } catch {
     return "doubtful";
   }
 }
 
-/** How long a look at an interpreter (/bin/sh, /bin/bash) is reused: it is the same for most command files. */
-const INTERPRETER_LOOK_MS = 60_000;
-const interpreterLooks = new Map<string, { readonly at: number; readonly elf: Promise<boolean> }>();
+/** A look older than this is done again, in the background (its answer is used meanwhile). */
+export const EXEC_LOOK_REFRESH_MS = 60_000;
+/** The last answered look at each file (at most 64 files). */
+const looks = new Map<string, { at: number; outlook: "certain" | "doubtful"; refreshing?: boolean }>();
 
-/** True when `path` is an executable ELF file (looked at again after {@link INTERPRETER_LOOK_MS}). */
-function interpreterIsElf(path: string, uid: number, gid: number): Promise<boolean> {
-  const now = Date.now();
-  const known = interpreterLooks.get(path);
-  if (known && now - known.at < INTERPRETER_LOOK_MS && now >= known.at) return known.elf;
-  const elf =
-    (async () =>
-      await executableFile(path, uid, gid) && execFormat(await readHead(path, 4)).kind === "elf")();
-  if (interpreterLooks.size > 64) interpreterLooks.clear();
-  interpreterLooks.set(path, { at: now, elf });
-  // A failed look is not kept.
-  elf.then((ok) => ok || interpreterLooks.delete(path), () => interpreterLooks.delete(path));
-  return elf;
-}
-
-/**
- * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file
- * system calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on
- * a disk that hangs; the look goes on in the background and is ignored.
- */
-export async function execOutlook(path: string, timeoutMs = EXEC_LOOK_TIMEOUT_MS): Promise<ExecOutlook> {
+/** The look at `path`, bounded by `timeoutMs`; an answer is kept for the next start of that file. */
+async function freshOutlook(path: string, timeoutMs: number): Promise<ExecOutlook> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"unanswered">((resolve) =>
     timer = realSetTimeout(() => resolve("unanswered"), timeoutMs)
   );
   try {
-    return await Promise.race([lookAt(path), late]);
+    const outlook = await Promise.race([lookAt(path), late]);
+    if (outlook !== "unanswered") {
+      if (looks.size >= 64 && !looks.has(path)) looks.clear();
+      looks.set(path, { at: Date.now(), outlook });
+    }
+    return outlook;
   } finally {
     realClearTimeout(timer);
   }
+}
+
+/**
+ * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file
+ * system calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on
+ * a disk that hangs; the look goes on in the background and is ignored. The last answer for a file is used
+ * at once (a look older than {@link EXEC_LOOK_REFRESH_MS} is done again in the background), so a start
+ * does not wait for the disk: a wrong "certain" only costs the fallback of a failed setsid exec.
+ */
+export async function execOutlook(path: string, timeoutMs = EXEC_LOOK_TIMEOUT_MS): Promise<ExecOutlook> {
+  const known = looks.get(path);
+  if (!known) return await freshOutlook(path, timeoutMs);
+  const age = Date.now() - known.at;
+  if ((age > EXEC_LOOK_REFRESH_MS || age < 0) && !known.refreshing) {
+    known.refreshing = true;
+    void freshOutlook(path, timeoutMs).finally(() => known.refreshing = false);
+  }
+  return known.outlook;
+}
+
+/** Looks at `paths` now, in the background, so their first start need not (the configured command files). */
+export function prepareExecOutlooks(paths: readonly string[]): void {
+  if (Deno.build.os !== "linux" || setsidPath() === null) return;
+  for (const path of new Set(paths)) if (!looks.has(path)) void freshOutlook(path, EXEC_LOOK_TIMEOUT_MS);
 }
 
 /** Where setsid(1) is looked for. */

@@ -12,6 +12,7 @@
 import { join } from "node:path";
 import { ActionEngine, type ShutdownReset } from "../actions/engine.ts";
 import { COMMAND_FILE_CHECK_WAIT_MS, commandFileChecker } from "../actions/commandcheck.ts";
+import { prepareExecOutlooks } from "../actions/launch.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { EventBus } from "../events/bus.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
@@ -541,6 +542,7 @@ export class Agent {
       });
     }
     const usable = wiring.withoutBrokenCommandFiles(config, problems);
+    prepareExecOutlooks(wiring.commandFilePaths(usable)); // their first start need not look at the disk
     this.#actions.configure(wiring.actionSettings(usable));
     this.#setups.configure(usable, wiring.actionSettings(usable));
   }
