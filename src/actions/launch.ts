@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { resultWithin } from "../fs/stall.ts";
 
 /** A command to start: program, arguments, and whether Deno must detach it itself. */
 export interface Launch {
@@ -33,10 +34,6 @@ export interface Launch {
   /** True when the file's disk did not answer the look (setsid is used; never fall back to `detached`). */
   readonly unanswered: boolean;
 }
-
-/** Real timers, taken before a test's fake clock can replace them: a disk stalls in real time. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
 
 /** What stat says about a file, for {@linkcode mayExecute}. */
 export interface ExecPermissionFacts {
@@ -141,20 +138,12 @@ const looks = new Map<string, { at: number; outlook: "certain" | "doubtful"; ref
 
 /** The look at `path`, bounded by `timeoutMs`; an answer is kept for the next start of that file. */
 async function freshOutlook(path: string, timeoutMs: number): Promise<ExecOutlook> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"unanswered">((resolve) =>
-    timer = realSetTimeout(() => resolve("unanswered"), timeoutMs)
-  );
-  try {
-    const outlook = await Promise.race([lookAt(path), late]);
-    if (outlook !== "unanswered") {
-      if (looks.size >= 64 && !looks.has(path)) looks.clear();
-      looks.set(path, { at: Date.now(), outlook });
-    }
-    return outlook;
-  } finally {
-    realClearTimeout(timer);
+  const outlook = await resultWithin<ExecOutlook>(lookAt(path), timeoutMs, "unanswered");
+  if (outlook !== "unanswered") {
+    if (looks.size >= 64 && !looks.has(path)) looks.clear();
+    looks.set(path, { at: Date.now(), outlook });
   }
+  return outlook;
 }
 
 /**

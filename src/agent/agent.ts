@@ -156,10 +156,9 @@ export class Agent {
       this.#clock,
       (draft) => this.emit(draft),
     );
-    // Recorded after every other listener has seen the event: formatting the line and the journal's write
-    // are synchronous, and a notification or an action without delay must not wait for them (measured, when
-    // the event log was still written synchronously: on-battery -> syslog notification p50 1.2-1.5 -> 0.7-0.9
-    // ms).
+    // Recorded after every other listener has seen the event: formatting its lines is synchronous, and a
+    // notification or an action without delay must not wait for it (measured, when the event log was still
+    // written synchronously: on-battery -> syslog notification p50 1.2-1.5 -> 0.7-0.9 ms).
     this.bus.subscribeLast((event) => this.#recorder.record(event));
     this.#monitor = new UpsMonitor(
       wiring.monitorSettings(this.#config),

@@ -10,7 +10,7 @@ import type { Logger } from "../log/logger.ts";
 import { holdPipeWriters, namedPipesIn } from "./fs.ts";
 import { baseName } from "./paths.ts";
 import { errorText } from "./store_files.ts";
-import { resultWithin } from "../fs/stall.ts";
+import { resultWithin, settledWithin } from "../fs/stall.ts";
 
 /** Options of {@link ConfigWatcher}. */
 export interface ConfigWatcherOptions {
@@ -103,12 +103,7 @@ export class ConfigWatcher {
     } catch {
       // already closed
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stuck = await Promise.race([
-      (this.#watchLoop ?? Promise.resolve()).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 1000))),
-    ]);
-    clearTimeout(timer);
+    const stuck = !await settledWithin(this.#watchLoop ?? Promise.resolve(), 1000);
     releasePipes();
     if (stuck) logger.warn(`config: the file watcher of ${dataDir} did not stop in time`);
   }
