@@ -209,6 +209,40 @@ Deno.test("bad input: unknown commands, a 100 MB line, wrong passwords change no
   }
 });
 
+Deno.test("requests however the bytes arrive: many in one write, across the server's read buffer, byte by byte", async () => {
+  const t = await start(config());
+  try {
+    t.agent.receive(statusPacket({ su: 10, status: 0x08, data: [["43", "028.0"]] }));
+    const asked = ["GET VAR nmc1 ups.status", "GET VAR nmc1 ups.temperature", "GET VAR nmc1 battery.charge"];
+    const answers = [
+      'VAR nmc1 ups.status "OL"',
+      'VAR nmc1 ups.temperature "28.0"',
+      'VAR nmc1 battery.charge "100.0"',
+    ];
+    const client = await LineClient.connect(t.port);
+    // 301 requests in one write (~8.8 KB): the server reads them in pieces of its 2 KiB buffer, so lines are
+    // cut at the piece's end and the next read reuses that buffer.
+    const many = Array.from({ length: 301 }, (_, i) => asked[i % 3]);
+    await client.conn.write(new TextEncoder().encode(`${many.join("\n")}\n`));
+    for (let i = 0; i < many.length; i++) assert.equal(await client.line(), answers[i % 3], `answer ${i}`);
+    // One request byte by byte, then two and a half requests, the rest of the third later.
+    for (const byte of new TextEncoder().encode(`${asked[1]}\n`)) {
+      await client.conn.write(Uint8Array.of(byte));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(await client.line(), answers[1]);
+    await client.conn.write(new TextEncoder().encode(`${asked[0]}\n${asked[2]}\nGET VAR nm`));
+    assert.equal(await client.line(), answers[0]);
+    assert.equal(await client.line(), answers[2]);
+    await new Promise((r) => setTimeout(r, 20));
+    await client.conn.write(new TextEncoder().encode("c1 ups.temperature\r\n"));
+    assert.equal(await client.line(), answers[1], "the partial line was kept across the next read");
+    client.close();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("1000 connections: capped per address, the logged-in secondary stays, packets and the shutdown go on", async () => {
   const base = testConfig();
   const t = await start(withNut({ ...base, shutdown: { ...base.shutdown, settleDelay: 0 } }, {

@@ -156,8 +156,12 @@ class NutConnection {
   #raw: Duplex | undefined;
   readonly #options: NutServerOptions;
   readonly #events: ConnectionEvents;
-  /** Received bytes not yet handled (at most one line and one read). */
-  #pending: Uint8Array = new Uint8Array(0);
+  /**
+   * Received bytes not yet handled (at most one line and one read). Often a view of the channel's reused
+   * read buffer, so nothing is copied for the usual one-line read; what is left is copied before the next
+   * read.
+   */
+  #pending: Uint8Array = NOTHING;
   #closed = false;
   #how: "logout" | "disconnected" = "disconnected";
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -227,13 +231,16 @@ class NutConnection {
       if (end > MAX_LINE_BYTES || (end < 0 && this.#pending.length > MAX_LINE_BYTES)) return TOO_LONG;
       if (end >= 0) {
         const line = latin1(this.#pending.subarray(0, end));
-        this.#pending = this.#pending.subarray(end + 1);
+        this.#pending = end + 1 === this.#pending.length ? NOTHING : this.#pending.subarray(end + 1);
         return line;
       }
+      // The read reuses the channel's buffer: keep a copy of a partial line first.
+      const partial = this.#pending.length ? this.#pending.slice() : NOTHING;
+      this.#pending = NOTHING;
       const bytes = await this.#channel.read();
       if (bytes === null) return undefined;
       this.#idle.heard();
-      this.#pending = joined(this.#pending, bytes);
+      this.#pending = partial.length ? joined(partial, bytes) : bytes;
     }
   }
 
@@ -243,7 +250,7 @@ class NutConnection {
 
   /** Answers a line over MAX_LINE_BYTES, reads nothing more, and hangs up a second later. */
   async #refuseLongLine(): Promise<void> {
-    this.#pending = new Uint8Array(0);
+    this.#pending = NOTHING;
     await this.#send([errorLine(NUT_ERRORS.invalidArgument)]);
     this.#channel.closeWrite();
     if (!this.#closed) this.#closeTimer = setTimeout(() => this.destroy(), 1000);
@@ -257,9 +264,9 @@ class NutConnection {
       return false;
     }
     // Bytes the client sent after STARTTLS belong to its handshake.
-    this.#raw = connStream(this.#conn, this.#pending);
+    this.#raw = connStream(this.#conn, this.#pending.slice());
     this.#raw.on("error", () => this.destroy()); // a reset under the TLS socket (unhandled, it would throw)
-    this.#pending = new Uint8Array(0);
+    this.#pending = NOTHING;
     const secure = new tls.TLSSocket(this.#raw, { isServer: true, secureContext });
     this.#channel = new DuplexChannel(secure);
     this.session.tls = true;
@@ -282,13 +289,15 @@ class NutConnection {
 /** What {@link NutConnection} reads when a line exceeds MAX_LINE_BYTES. */
 const TOO_LONG = Symbol("too long");
 const encoder = new TextEncoder();
+/** No bytes. */
+const NOTHING = new Uint8Array(0);
 
 /** Bytes as ISO-8859-1 text (each byte one character, as upsd reads them): one string, not one per byte. */
 function latin1(bytes: Uint8Array): string {
   return String.fromCharCode.apply(null, bytes as unknown as number[]); // at most MAX_LINE_BYTES of them
 }
 
-/** `head` followed by a copy of `tail` (`tail` is a reused read buffer). */
+/** `head` followed by a copy of `tail`. */
 function joined(head: Uint8Array, tail: Uint8Array): Uint8Array {
   const out = new Uint8Array(head.length + tail.length);
   out.set(head);
