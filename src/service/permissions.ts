@@ -37,10 +37,15 @@ export const AGENT_UNSTABLE_FLAGS: readonly string[] = ["--unstable-net", "--uns
  * V8 options of the agent. `--max-semi-space-size=1` (MiB) keeps V8's young generation small: V8 grows it
  * with the allocation rate, and under 500 NUT secondaries polling every second (one pending read each) it
  * grew the agent's heap by 14 MiB in 30 s; with 1 MiB the heap stays within 20-26 MiB (`bench/nut.ts`).
- * The cost: more frequent minor collections, 10-15 % fewer packets per second in-process (still 60,000/s;
- * a card sends one every 25 s). Flags cannot be changed after start (`v8.setFlagsFromString` is too late).
+ * `--heap-growing-percent=50` lets the old generation grow to 1.5 times what the last full collection
+ * kept, not up to 4 times: under 500 secondaries polling every 100 ms the live heap was 12.5 MB, but V8
+ * let it reach 50 MB between collections and kept the freed pages, +30 MiB of RSS (measured with
+ * `--trace-gc`); with the flag the RSS stays flat, for ~20 % more CPU at that load (none measurable at 1 s
+ * polls or over UDP). The cost of both: more frequent collections, 10-15 % fewer packets per second
+ * in-process under a flood (still ~90,000/s; a card sends one every 25 s). Flags cannot be changed after
+ * start (`v8.setFlagsFromString` is too late).
  */
-export const AGENT_V8_OPTIONS: readonly string[] = ["--max-semi-space-size=1"];
+export const AGENT_V8_OPTIONS: readonly string[] = ["--max-semi-space-size=1", "--heap-growing-percent=50"];
 
 /** {@link AGENT_V8_OPTIONS} as Deno's command-line flag. */
 export const AGENT_V8_FLAGS: readonly string[] = [`--v8-flags=${AGENT_V8_OPTIONS.join(",")}`];
