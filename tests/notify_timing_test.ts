@@ -260,3 +260,79 @@ Deno.test("a notification without delay goes out before the event log's line is 
     await t.close();
   }
 });
+
+/** Bytes waiting in the receive queue of the UDP socket bound to 127.0.0.1:`port` (Linux, /proc/net/udp). */
+function queuedAt(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === local) return parseInt(fields[4].split(":")[1], 16);
+  }
+  throw new Error(`no UDP socket on ${local}`);
+}
+
+/** True while something holds UDP port `port` on every address. */
+function portTaken(port: number): boolean {
+  try {
+    Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port }).close();
+    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return true;
+    throw error;
+  }
+}
+
+Deno.test({
+  name:
+    "syslog: the first event's line is sent before the rest of its packet's work; a settings change and a stop free the socket",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const collector = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const port = (collector.addr as Deno.NetAddr).port;
+    const config = configWith({ PowerFailed: {}, PowerRestored: {} });
+    const withSyslog = { ...config, notifications: { ...config.notifications, syslog: `127.0.0.1:${port}` } };
+    const dataDir = await Deno.makeTempDir({ prefix: "pcns-syslog-socket-" });
+    const agent = Agent.start({
+      config: withSyslog,
+      dataDir,
+      logger: memoryLogger().logger,
+      dryRun: true,
+      persistCountdowns: false,
+      servers: false,
+    });
+    try {
+      // A listener after the action engine runs within the same turn as the send: the line must be queued
+      // at the collector by then (a socket opened by that send would send only after the turn).
+      let queuedDuringTurn = -1;
+      agent.bus.subscribe((event) => {
+        if (event.id === "PowerFailed") queuedDuringTurn = queuedAt(port);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the power fails a while after the start
+      agent.emit({ id: "PowerFailed", nmc: CARD.address });
+      assert.ok(
+        queuedDuringTurn > 0,
+        `the first line is on its way at once (queued ${queuedDuringTurn} bytes)`,
+      );
+      const [first, from] = await collector.receive();
+      assert.match(new TextDecoder().decode(first), / PowerFailed - /);
+      const oldPort = (from as Deno.NetAddr).port;
+
+      await agent.applyConfig({
+        ...withSyslog,
+        notifications: { ...withSyslog.notifications, syslog: `localhost:${port}` },
+      });
+      assert.equal(portTaken(oldPort), false, "the replaced channel's socket is closed");
+      agent.emit({ id: "PowerRestored", nmc: CARD.address });
+      const [second, newFrom] = await collector.receive();
+      assert.match(new TextDecoder().decode(second), / PowerRestored - /);
+      const newPort = (newFrom as Deno.NetAddr).port;
+      assert.equal(portTaken(newPort), true);
+      await agent.stop();
+      assert.equal(portTaken(newPort), false, "a stop closes it");
+    } finally {
+      await agent.stop();
+      collector.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});

@@ -304,6 +304,7 @@ export class Agent {
       (data, from) => agent.receive(data, from),
     );
     agent.#monitor.start();
+    agent.#notifiers.prepare();
     const where = agent.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ");
     const cards = nmc.cards.length ? nmc.cards.join(", ") : "none configured yet";
     agent.emit({
@@ -474,6 +475,7 @@ export class Agent {
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
       this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
+      if (this.#udp) this.#notifiers.prepare();
     }
     const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);

@@ -24,6 +24,8 @@ export interface Notifier {
   readonly name: string;
   /** Delivers one event (with the channel's own retries, if any). */
   notify(event: AgentEvent): Promise<NotifyResult>;
+  /** Opens now what the channel keeps open between events (a socket), so its first event need not. */
+  prepare?(): void;
   /** Releases what the channel keeps open between events (a socket); the next `notify` may open it again. */
   close?(): void;
 }
@@ -79,6 +81,17 @@ export class NotifierSet {
   /** Names of the channels, in configuration order. */
   get names(): string[] {
     return this.#notifiers.map((n) => n.name);
+  }
+
+  /** Opens what the channels keep open (when the agent starts or the set replaces another). */
+  prepare(): void {
+    for (const notifier of this.#notifiers) {
+      try {
+        notifier.prepare?.();
+      } catch {
+        // the channel's first event reports what is wrong
+      }
+    }
   }
 
   /** Closes what the channels keep open (when the set is replaced or the agent stops). */

@@ -44,5 +44,7 @@ export function trackSuccess(notifier: Notifier, runs: FailureRuns): Notifier {
       if (result.ok) runs.succeeded(notifier.name);
       return result;
     },
+    prepare: () => notifier.prepare?.(),
+    close: () => notifier.close?.(),
   };
 }

@@ -75,32 +75,39 @@ export function syslogPriority(severity: Severity, facility: SyslogFacility = "d
  * into spaces) as MSG.
  */
 export function formatSyslogLine(event: AgentEvent, options: SyslogFormatOptions = {}): string {
-  const pri = syslogPriority(event.severity, options.facility ?? "daemon");
-  const time = Number.isFinite(event.time) ? new Date(event.time).toISOString() : "-";
-  const header = [
-    `<${pri}>1`,
-    time,
-    headerField(options.hostname, 255),
-    headerField(options.appName ?? "pcns-agent", 48),
-    headerField(options.procId === undefined ? undefined : String(options.procId), 128),
-    headerField(event.id, 32),
-    "-",
-  ].join(" ");
-  const message = oneLine(event.message);
-  const line = message ? `${header} ${message}` : header;
-  return truncateUtf8(line, options.maxBytes ?? DEFAULT_SYSLOG_MAX_BYTES);
+  return composeLine(event, options.facility ?? "daemon", originFields(options), options.maxBytes);
 }
+
+/** HOSTNAME APP-NAME PROCID: the fields that are the same in every line of one sender. */
+function originFields(options: SyslogFormatOptions): string {
+  const procId = options.procId === undefined ? undefined : String(options.procId);
+  return `${headerField(options.hostname, 255)} ${headerField(options.appName ?? "pcns-agent", 48)} ${
+    headerField(procId, 128)
+  }`;
+}
+
+/** The line for `event` from the sender's formatted {@link originFields}. */
+function composeLine(
+  event: AgentEvent,
+  facility: SyslogFacility,
+  origin: string,
+  maxBytes = DEFAULT_SYSLOG_MAX_BYTES,
+): string {
+  const time = Number.isFinite(event.time) ? new Date(event.time).toISOString() : "-";
+  const header = `<${syslogPriority(event.severity, facility)}>1 ${time} ${origin} ${
+    headerField(event.id, 32)
+  } -`;
+  const message = oneLine(event.message);
+  return truncateUtf8(message ? `${header} ${message}` : header, maxBytes);
+}
+
+/** A run of control characters or line separators, with the one space that may stand before it. */
+// deno-lint-ignore no-control-regex -- control characters are what it finds
+const CONTROL_RUN = /( ?)[\x00-\x1f\x7f\x85\u2028\u2029]+/g;
 
 /** `text` on one line: control characters and line separators become spaces (runs collapsed), trimmed. */
 export function oneLine(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    const control = code < 0x20 || code === 0x7f || code === 0x85 || code === 0x2028 || code === 0x2029;
-    if (!control) out += ch;
-    else if (!out.endsWith(" ")) out += " ";
-  }
-  return out.trim();
+  return text.replace(CONTROL_RUN, " ").trim();
 }
 
 /** A header field: printable US-ASCII only (others become `_`), at most `max` chars, `-` when empty. */
@@ -109,9 +116,12 @@ export function headerField(value: string | undefined, max: number): string {
   return value.replace(/[^\x21-\x7e]/g, "_").slice(0, max);
 }
 
+const UTF8 = new TextEncoder();
+
 /** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character. */
 export function truncateUtf8(text: string, maxBytes: number): string {
-  const bytes = new TextEncoder().encode(text);
+  if (text.length * 3 <= maxBytes) return text; // a UTF-16 code unit is at most 3 UTF-8 bytes
+  const bytes = UTF8.encode(text);
   if (bytes.length <= maxBytes) return text;
   let end = Math.max(0, maxBytes);
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
@@ -137,7 +147,10 @@ export interface SyslogOptions extends Omit<SyslogFormatOptions, "procId"> {
 export class SyslogNotifier implements Notifier {
   /** `syslog /dev/log` or `syslog udp://host:port`. */
   readonly name: string;
-  readonly #format: SyslogFormatOptions;
+  readonly #facility: SyslogFacility;
+  /** HOSTNAME APP-NAME PROCID, formatted once. */
+  readonly #origin: string;
+  readonly #maxBytes: number;
   readonly #address: Deno.Addr;
   readonly #bindHost: string | undefined;
   readonly #timeoutMs: number;
@@ -152,13 +165,13 @@ export class SyslogNotifier implements Notifier {
         `unknown syslog facility "${facility}" (use one of ${Object.keys(SYSLOG_FACILITIES).join(", ")})`,
       );
     }
-    this.#format = {
-      facility,
-      appName: options.appName ?? "pcns-agent",
+    this.#facility = facility;
+    this.#origin = originFields({
       hostname: options.hostname ?? localHostname(),
+      appName: options.appName ?? "pcns-agent",
       procId: Deno.pid,
-      maxBytes: options.maxBytes ?? DEFAULT_SYSLOG_MAX_BYTES,
-    };
+    });
+    this.#maxBytes = options.maxBytes ?? DEFAULT_SYSLOG_MAX_BYTES;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw new Error(`syslog timeoutMs must be a positive number of milliseconds, got ${this.#timeoutMs}`);
@@ -188,7 +201,7 @@ export class SyslogNotifier implements Notifier {
 
   /** Sends one line for `event`; never throws. UDP gives no delivery receipt: ok means "sent". */
   async notify(event: AgentEvent): Promise<NotifyResult> {
-    const line = new TextEncoder().encode(formatSyslogLine(event, this.#format));
+    const line = UTF8.encode(composeLine(event, this.#facility, this.#origin, this.#maxBytes));
     try {
       await this.#send(line);
       return { ok: true, attempts: 1 };
@@ -198,14 +211,26 @@ export class SyslogNotifier implements Notifier {
   }
 
   /**
-   * Sends one datagram (bounded by the timeout) from the notifier's socket, opened at the first send and kept:
-   * a new socket per line cost ~15 % of the packet -> notification path. A send that fails or times out closes
-   * it; the next send opens a new one.
+   * Opens the socket now (when the agent starts or its notification settings change), so the first event's
+   * line neither opens it nor waits for the socket's first readiness (a new socket's first send is made only
+   * after the event loop's next turn, i.e. after all the rest of that packet's work). A socket that cannot be
+   * opened is left to the first send, which reports why.
+   */
+  prepare(): void {
+    try {
+      this.#socket();
+    } catch {
+      // reported by the first send
+    }
+  }
+
+  /**
+   * Sends one datagram (bounded by the timeout) from the notifier's socket, opened at the first send (or by
+   * {@linkcode prepare}) and kept: a new socket per line cost ~15 % of the packet -> notification path. A send
+   * that fails or times out closes it; the next send opens a new one.
    */
   async #send(data: Uint8Array): Promise<void> {
-    const conn = this.#conn ??= this.#address.transport === "unixpacket"
-      ? Deno.listenDatagram({ transport: "unixpacket" })
-      : Deno.listenDatagram({ transport: "udp", hostname: this.#bindHost!, port: 0 });
+    const conn = this.#socket();
     let timer: unknown;
     const sending = conn.send(data, this.#address);
     sending.catch(() => {}); // it rejects when the timeout closes the socket
@@ -225,6 +250,13 @@ export class SyslogNotifier implements Notifier {
     } finally {
       this.#clock.clearTimeout(timer);
     }
+  }
+
+  /** The open socket, opened if there is none. */
+  #socket(): Deno.DatagramConn {
+    return this.#conn ??= this.#address.transport === "unixpacket"
+      ? Deno.listenDatagram({ transport: "unixpacket" })
+      : Deno.listenDatagram({ transport: "udp", hostname: this.#bindHost!, port: 0 });
   }
 
   /** Closes the socket (it is opened again by the next send). */
