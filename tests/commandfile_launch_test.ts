@@ -222,3 +222,51 @@ Deno.test({
     });
   },
 });
+
+/** The pids of this process's children (Linux: /proc/self/task/<tid>/children, read synchronously). */
+function children(): Set<number> {
+  const pids = new Set<number>();
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    const text = Deno.readTextFileSync(`/proc/self/task/${task.name}/children`).trim();
+    for (const pid of text ? text.split(/\s+/) : []) pids.add(Number(pid));
+  }
+  return pids;
+}
+
+/** Whether the kernel lists a thread's children (CONFIG_PROC_CHILDREN). */
+function childrenListed(): boolean {
+  try {
+    Deno.statSync(`/proc/self/task/${Deno.pid}/children`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "runCommandFile: a file looked at before is started before the call returns (no wait for the event loop)",
+  ignore: !linuxWithSetsid || !childrenListed(),
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const path = await script(dir, "onbattery.sh", "#!/bin/sh\nsleep 0.3\n");
+      assert.equal(
+        (await runCommandFile({ path, env: {}, timeoutMs: 5000 })).ok,
+        true,
+        "the first run looks",
+      );
+      // An event's command file starts within the event's own turn: what else the packet causes comes after.
+      const before = children();
+      const running = runCommandFile({ path, env: {}, timeoutMs: 5000 });
+      const started = [...children()].filter((pid) => !before.has(pid));
+      assert.equal(started.length, 1, "started by the time the call returns");
+      const stat = Deno.readTextFileSync(`/proc/${started[0]}/stat`);
+      assert.equal((await running).ok, true);
+      assert.match(
+        stat,
+        /^\d+ \((setsid|sh|onbattery\.sh)\) /,
+        "that child is the command file (or setsid execing it)",
+      );
+    });
+  },
+});

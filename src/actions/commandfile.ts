@@ -329,7 +329,9 @@ async function run(options: CommandFileOptions, preferSetsid: boolean): Promise<
   const { program, args } = invocation(options.path);
   const unix = Deno.build.os !== "windows";
   // Own session = own process group, so a timeout can kill its children too.
-  const launch = await sessionLaunch(program, args, preferSetsid);
+  // Known at once for a file looked at before: it then starts within this turn (no await before the spawn).
+  const pending = sessionLaunch(program, args, preferSetsid);
+  const launch = pending instanceof Promise ? await pending : pending;
   let child: Deno.ChildProcess;
   let waitedMs: number;
   try {

@@ -147,6 +147,21 @@ async function freshOutlook(path: string, timeoutMs: number): Promise<ExecOutloo
 }
 
 /**
+ * The last answered look at `path`, without waiting (one older than {@link EXEC_LOOK_REFRESH_MS} is done
+ * again in the background), or undefined when there is none yet.
+ */
+function knownOutlook(path: string, timeoutMs: number): "certain" | "doubtful" | undefined {
+  const known = looks.get(path);
+  if (!known) return undefined;
+  const age = Date.now() - known.at;
+  if ((age > EXEC_LOOK_REFRESH_MS || age < 0) && !known.refreshing) {
+    known.refreshing = true;
+    void freshOutlook(path, timeoutMs).finally(() => known.refreshing = false);
+  }
+  return known.outlook;
+}
+
+/**
  * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file
  * system calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on
  * a disk that hangs; the look goes on in the background and is ignored. The last answer for a file is used
@@ -154,14 +169,7 @@ async function freshOutlook(path: string, timeoutMs: number): Promise<ExecOutloo
  * does not wait for the disk: a wrong "certain" only costs the fallback of a failed setsid exec.
  */
 export async function execOutlook(path: string, timeoutMs = EXEC_LOOK_TIMEOUT_MS): Promise<ExecOutlook> {
-  const known = looks.get(path);
-  if (!known) return await freshOutlook(path, timeoutMs);
-  const age = Date.now() - known.at;
-  if ((age > EXEC_LOOK_REFRESH_MS || age < 0) && !known.refreshing) {
-    known.refreshing = true;
-    void freshOutlook(path, timeoutMs).finally(() => known.refreshing = false);
-  }
-  return known.outlook;
+  return knownOutlook(path, timeoutMs) ?? await freshOutlook(path, timeoutMs);
 }
 
 /** Looks at `paths` now, in the background, so their first start need not (the configured command files). */
@@ -201,17 +209,35 @@ export function setsidPath(): string | null {
  * the look is started through setsid too: only setsid's child then waits for
  * that disk, while `detached` would hold up the whole agent in the exec (the
  * spawn waits for it).
+ *
+ * The answer is given at once (not a promise) when no look is needed or the
+ * file's last look is known: the caller can then start the file within the
+ * event's own turn instead of after the rest of the work the packet caused.
  */
-export async function sessionLaunch(
+export function sessionLaunch(
   program: string,
   args: readonly string[],
   preferSetsid = true,
-): Promise<Launch> {
+): Launch | Promise<Launch> {
   if (Deno.build.os === "windows") {
     return { program, args, detached: false, viaSetsid: false, unanswered: false };
   }
   const setsid = preferSetsid ? setsidPath() : null;
-  const outlook = setsid !== null && args.length === 0 ? await execOutlook(program) : "doubtful";
+  if (setsid === null || args.length !== 0) return launchFor(null, program, args, "doubtful");
+  const known = knownOutlook(program, EXEC_LOOK_TIMEOUT_MS);
+  if (known !== undefined) return launchFor(setsid, program, args, known);
+  return freshOutlook(program, EXEC_LOOK_TIMEOUT_MS).then((outlook) =>
+    launchFor(setsid, program, args, outlook)
+  );
+}
+
+/** The launch for a look's answer: through `setsid` unless it is null or the exec is in doubt. */
+function launchFor(
+  setsid: string | null,
+  program: string,
+  args: readonly string[],
+  outlook: ExecOutlook,
+): Launch {
   if (setsid !== null && outlook !== "doubtful") {
     return {
       program: setsid,
