@@ -77,8 +77,8 @@ async function trials(
     const seen = reports.arrivals.length;
     applyStep(sim, failStep);
     // Built and signed before the clock starts: the time is the receiver's, from the datagram's send. A card
-    // signs in its own time; this sender's build took 0.2-0.4 ms, and 1-1.7 ms on the trials where V8
-    // optimized the sender's code (the 8th, here).
+    // signs in its own time; this sender's build and send took 0.2-0.4 ms, and 1.2-1.8 ms on the trial where
+    // V8 optimized the sender's code (the 8th, here).
     const packet = sim.buildStatus(sim.allTargets[0]);
     const t0 = performance.now();
     await sim.sendRaw(packet, sim.allTargets[0]);
