@@ -14,6 +14,7 @@ import { canRepeat, notificationPlan } from "../src/actions/notifytiming.ts";
 import { NO_ACTIONS, testConfig } from "./helpers/agent.ts";
 import { fakeClock } from "./helpers/clock.ts";
 import { CARD } from "./helpers/packets.ts";
+import { freePort } from "./helpers/ports.ts";
 
 const NOTIFY: EventActions = { ...NO_ACTIONS, enableNotification: true };
 
@@ -332,6 +333,36 @@ Deno.test({
     } finally {
       await agent.stop();
       collector.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a configuration applied after the agent stopped (a reload racing the stop) opens no socket",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "pcns-apply-after-stop-" });
+    const config = configWith({ PowerFailed: {} });
+    const agent = Agent.start({
+      config,
+      dataDir,
+      logger: memoryLogger().logger,
+      dryRun: true,
+      persistCountdowns: false,
+      servers: false,
+    });
+    try {
+      await agent.stop();
+      const udpPort = freePort("udp");
+      await agent.applyConfig({
+        ...config,
+        networking: { ...config.networking, udpPort },
+        notifications: { ...config.notifications, syslog: "127.0.0.1:5514" },
+      });
+      assert.equal(portTaken(udpPort), false, "no UDP listener is bound after the stop");
+    } finally {
+      await agent.stop();
       await Deno.remove(dataDir, { recursive: true });
     }
   },

@@ -452,8 +452,11 @@ export class Agent {
 
   /** Applies a new configuration without a restart. */
   async applyConfig(config: AgentConfig): Promise<void> {
+    if (this.#stopped) return;
     // The command files are looked at first, asynchronously and bounded: their disk may not answer.
     const files = await commandFileChecker(wiring.commandFilePaths(config));
+    // A reload that raced a stop applies nothing: it would open listeners and sockets nobody closes.
+    if (this.#stopped) return;
     const old = this.#config;
     this.#config = config;
     this.#recorder.configure(config); // first: what the reload reports is logged as the new file says
@@ -475,7 +478,7 @@ export class Agent {
     if (JSON.stringify(old.notifications) !== JSON.stringify(config.notifications)) {
       this.#notifiers.close();
       this.#notifiers = this.#buildNotifiers(config);
-      if (this.#udp) this.#notifiers.prepare();
+      this.#notifiers.prepare();
     }
     const udpChanged = old.networking.udpPort !== config.networking.udpPort ||
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
@@ -572,6 +575,7 @@ export class Agent {
     // The same port on other addresses cannot be bound while the old sockets hold it: release them first.
     const samePort = udpPort !== 0 && udpPort === previous?.port;
     if (samePort) await previous?.close();
+    if (this.#stopped) return; // stopped meanwhile: bind nothing
     try {
       this.#udp = open(udpPort, udpListenAddresses);
     } catch (error) {
