@@ -10,7 +10,7 @@
  * A wrapper would change how a file that cannot start is reported (setsid
  * prints a message and exits 126/127, and glibc's execvp runs a file without
  * a `#!` line through /bin/sh). So setsid is used only when a look at the
- * file beforehand says the exec will succeed ({@linkcode execOutlook}:
+ * file beforehand says the exec will succeed ({@linkcode sessionLaunch}:
  * regular file, executable for this user, an ELF binary or a `#!` script whose
  * interpreter is an executable ELF file); anything else goes the old
  * `detached` way and fails exactly as before. {@linkcode setsidExecFailed}
@@ -136,7 +136,13 @@ export const EXEC_LOOK_REFRESH_MS = 60_000;
 /** The last answered look at each file (at most 64 files). */
 const looks = new Map<string, { at: number; outlook: "certain" | "doubtful"; refreshing?: boolean }>();
 
-/** The look at `path`, bounded by `timeoutMs`; an answer is kept for the next start of that file. */
+/**
+ * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file system
+ * calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on a disk
+ * that hangs; the look goes on in the background and is ignored. An answer is kept for the next start of
+ * that file ({@link knownOutlook}), so a start does not wait for the disk: a wrong "certain" only costs the
+ * fallback of a failed setsid exec.
+ */
 async function freshOutlook(path: string, timeoutMs: number): Promise<ExecOutlook> {
   const outlook = await resultWithin<ExecOutlook>(lookAt(path), timeoutMs, "unanswered");
   if (outlook !== "unanswered") {
@@ -159,17 +165,6 @@ function knownOutlook(path: string, timeoutMs: number): "certain" | "doubtful" |
     void freshOutlook(path, timeoutMs).finally(() => known.refreshing = false);
   }
   return known.outlook;
-}
-
-/**
- * Whether exec'ing `path` will almost certainly succeed (see the module doc), from asynchronous file
- * system calls (Linux only): "unanswered" when they have not returned within `timeoutMs` (real time), as on
- * a disk that hangs; the look goes on in the background and is ignored. The last answer for a file is used
- * at once (a look older than {@link EXEC_LOOK_REFRESH_MS} is done again in the background), so a start
- * does not wait for the disk: a wrong "certain" only costs the fallback of a failed setsid exec.
- */
-export async function execOutlook(path: string, timeoutMs = EXEC_LOOK_TIMEOUT_MS): Promise<ExecOutlook> {
-  return knownOutlook(path, timeoutMs) ?? await freshOutlook(path, timeoutMs);
 }
 
 /** Looks at `paths` now, in the background, so their first start need not (the configured command files). */
