@@ -11,7 +11,7 @@ import type { AgentEvent, EventId } from "../src/events/types.ts";
 import { memoryLogger } from "../src/log/logger.ts";
 import { notificationMark } from "../src/notify/mark.ts";
 import { canRepeat, notificationPlan } from "../src/actions/notifytiming.ts";
-import { NO_ACTIONS, testConfig } from "./helpers/agent.ts";
+import { NO_ACTIONS, startTestAgent, testConfig } from "./helpers/agent.ts";
 import { fakeClock } from "./helpers/clock.ts";
 import { CARD } from "./helpers/packets.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -292,15 +292,8 @@ Deno.test({
     const port = (collector.addr as Deno.NetAddr).port;
     const config = configWith({ PowerFailed: {}, PowerRestored: {} });
     const withSyslog = { ...config, notifications: { ...config.notifications, syslog: `127.0.0.1:${port}` } };
-    const dataDir = await Deno.makeTempDir({ prefix: "pcns-syslog-socket-" });
-    const agent = Agent.start({
-      config: withSyslog,
-      dataDir,
-      logger: memoryLogger().logger,
-      dryRun: true,
-      persistCountdowns: false,
-      servers: false,
-    });
+    const t = await startTestAgent(withSyslog);
+    const agent = t.agent;
     try {
       // A listener after the action engine runs within the same turn as the send: the line must be queued
       // at the collector by then (a socket opened by that send would send only after the turn).
@@ -331,9 +324,8 @@ Deno.test({
       await agent.stop();
       assert.equal(portTaken(newPort), false, "a stop closes it");
     } finally {
-      await agent.stop();
+      await t.close();
       collector.close();
-      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });
@@ -342,16 +334,9 @@ Deno.test({
   name: "a configuration applied after the agent stopped (a reload racing the stop) opens no socket",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const dataDir = await Deno.makeTempDir({ prefix: "pcns-apply-after-stop-" });
     const config = configWith({ PowerFailed: {} });
-    const agent = Agent.start({
-      config,
-      dataDir,
-      logger: memoryLogger().logger,
-      dryRun: true,
-      persistCountdowns: false,
-      servers: false,
-    });
+    const t = await startTestAgent(config);
+    const agent = t.agent;
     try {
       await agent.stop();
       const udpPort = freePort("udp");
@@ -362,8 +347,7 @@ Deno.test({
       });
       assert.equal(portTaken(udpPort), false, "no UDP listener is bound after the stop");
     } finally {
-      await agent.stop();
-      await Deno.remove(dataDir, { recursive: true });
+      await t.close();
     }
   },
 });
