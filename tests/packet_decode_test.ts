@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { isClosingTrailer, isWhiteSpace, parseSignedRange } from "../src/nmc/packet.ts";
+import {
+  isClosingTrailer,
+  isWhiteSpace,
+  locateSignature,
+  parseSignedRange,
+  scanDatagram,
+  scanSigned,
+} from "../src/nmc/packet.ts";
 import { decodeStatus, leadingNumber, type UpsReading } from "../src/nmc/status.ts";
 
 /** The definition `leadingNumber` follows (C's atof as a regular expression). */
@@ -219,6 +226,39 @@ Deno.test("parseSignedRange: the same lines as a split and trim() of every line,
     for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
     const bytes = Uint8Array.from(text, (ch) => ch.charCodeAt(0));
     assert.deepEqual(parseSignedRange(bytes), referenceParse(bytes), JSON.stringify(text));
+  }
+});
+
+Deno.test("scanDatagram: one pass finds what locateSignature and scanSigned find, on random bytes", () => {
+  const pieces = [
+    "MD=",
+    "MD",
+    "M",
+    "D=",
+    "=",
+    "ab",
+    " ",
+    "\t",
+    "\r",
+    "\n",
+    "\r\n",
+    "\0",
+    "\x80",
+    "\xff",
+    "x",
+    "4F=1",
+  ];
+  let seed = 5;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 20_000; i++) {
+    let text = "";
+    const length = Math.floor(random() * 16);
+    for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
+    const bytes = Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+    const signature = locateSignature(bytes);
+    const signed = signature ? bytes.subarray(0, signature.offset) : bytes;
+    const expected = { signature, ...scanSigned(signed), ascii: signed.every((b) => b < 0x80) };
+    assert.deepEqual(scanDatagram(bytes), expected, JSON.stringify(text));
   }
 });
 

@@ -28,7 +28,7 @@ import {
   type PacketLine,
   parseSignedRange,
   printable,
-  scanSigned,
+  scanDatagram,
   signaturesEqual,
 } from "./packet.ts";
 
@@ -158,11 +158,10 @@ export function judgePacket(
   }
   if (raw.length === 0) return reject("malformed", "empty datagram");
   // Cheap byte scans first: a forged packet is refused before it is parsed.
-  const signature = locateSignature(raw);
+  const { signature, lineCount, nulAt, ascii } = scanDatagram(raw);
   if (signature === undefined) return reject("malformed", "no MD= signature line");
   if (signature.offset === 0) return reject("malformed", "MD= at offset 0: nothing is signed");
   const signed = raw.subarray(0, signature.offset);
-  const { lineCount, nulAt } = scanSigned(signed);
   if (lineCount > MAX_PACKET_LINES) {
     return reject("too-many-lines", `${lineCount} lines, limit ${MAX_PACKET_LINES}`);
   }
@@ -172,7 +171,7 @@ export function judgePacket(
   if (!signaturesEqual(expected, signature.value)) {
     return reject("bad-md5", "MD5 does not match the user name and authentication phrase");
   }
-  const packet = parseSignedRange(signed);
+  const packet = parseSignedRange(signed, ascii);
 
   const card = firstValue(packet, "PC");
   if (card === undefined || !settings.cards.includes(card)) {

@@ -81,6 +81,56 @@ export function locateSignature(raw: Uint8Array): SignatureLocation | undefined 
   return undefined;
 }
 
+/** What one pass over a datagram finds before anything is parsed (see {@linkcode scanDatagram}). */
+export interface DatagramScan extends SignedScan {
+  /** The signature line (see `locateSignature`); undefined if there is none. */
+  readonly signature: SignatureLocation | undefined;
+  /** True if every byte of the signed range is ASCII (below 0x80). */
+  readonly ascii: boolean;
+}
+
+/**
+ * `locateSignature`, `scanSigned` of the signed range and whether that range is all ASCII, in one pass over
+ * the bytes (every datagram is scanned so, forged ones too). Without a signature line the counts cover the
+ * whole datagram.
+ */
+export function scanDatagram(raw: Uint8Array): DatagramScan {
+  const length = raw.length;
+  let lineCount = 0;
+  let nulAt = -1;
+  let any = 0;
+  let i = 0;
+  while (i < length) {
+    let start = i;
+    while (start < length && isBlank(raw[start])) start++;
+    if (start + 2 < length && raw[start] === 0x4d && raw[start + 1] === 0x44 && raw[start + 2] === 0x3d) {
+      let end = start + 3;
+      while (end < length && !isEol(raw[end])) end++;
+      let last = end;
+      while (last > start + 3 && isBlank(raw[last - 1])) last--;
+      let next = end;
+      if (raw[next] === 0x0d) next++;
+      if (raw[next] === 0x0a) next++;
+      const value = String.fromCharCode.apply(null, raw.subarray(start + 3, last) as unknown as number[]);
+      return { signature: { offset: start, value, end: next }, lineCount, nulAt, ascii: any < 0x80 };
+    }
+    // The rest of a line that is not the signature: its bytes after the leading blanks.
+    let end = start;
+    while (end < length) {
+      const b = raw[end];
+      if (isEol(b)) break;
+      any |= b;
+      if (b === 0 && nulAt < 0) nulAt = end;
+      end++;
+    }
+    if (end > start) lineCount++;
+    i = end;
+    if (raw[i] === 0x0d) i++;
+    if (raw[i] === 0x0a) i++;
+  }
+  return { signature: undefined, lineCount, nulAt, ascii: any < 0x80 };
+}
+
 /** Byte offset of the signature line's `MD=` (see `locateSignature`), or -1. */
 export function findSignatureOffset(raw: Uint8Array): number {
   return locateSignature(raw)?.offset ?? -1;
@@ -130,10 +180,11 @@ export function parsePacket(raw: Uint8Array): ParsedPacket {
 
 /**
  * {@link parsePacket} of bytes already known to hold no signature line (the signed range the gate cut at
- * `MD=`): the same lines, without scanning for `MD=` a second time. `signatureOffset` is -1.
+ * `MD=`): the same lines, without scanning for `MD=` a second time. `signatureOffset` is -1. `ascii`: see
+ * `latin1Text`.
  */
-export function parseSignedRange(signed: Uint8Array): ParsedPacket {
-  const text = latin1Text(signed);
+export function parseSignedRange(signed: Uint8Array, ascii?: boolean): ParsedPacket {
+  const text = latin1Text(signed, ascii);
   const lines: PacketLine[] = [];
   let lineCount = 0;
   let kind: PacketKind | undefined;
@@ -169,11 +220,15 @@ export function parseSignedRange(signed: Uint8Array): ParsedPacket {
 /**
  * `bytes` read as `TextDecoder("latin1")` reads them (windows-1252, as WHATWG defines the label). Bytes that
  * are all ASCII (nearly every packet) read the same in UTF-8, whose decoder costs a third as much here.
+ * `ascii` says whether they are, where a scan already found out (`scanDatagram`).
  */
-export function latin1Text(bytes: Uint8Array): string {
-  let any = 0;
-  for (let i = 0; i < bytes.length; i++) any |= bytes[i];
-  return any < 0x80 ? asciiDecoder.decode(bytes) : decoder.decode(bytes);
+export function latin1Text(bytes: Uint8Array, ascii?: boolean): string {
+  if (ascii === undefined) {
+    let any = 0;
+    for (let i = 0; i < bytes.length; i++) any |= bytes[i];
+    ascii = any < 0x80;
+  }
+  return ascii ? asciiDecoder.decode(bytes) : decoder.decode(bytes);
 }
 
 /** What `String.prototype.trim` removes and a regular expression's `\s` matches: WhiteSpace and LineTerminator. */
