@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { UdpListener } from "../src/nmc/udp.ts";
 import { ipv6Text, socketAddress } from "../src/nmc/udpdrain.ts";
+import { startTestAgent, waitUntil } from "./helpers/agent.ts";
+import { statusPacket } from "./helpers/packets.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -60,12 +62,12 @@ Deno.test({
       { listen: ["::1"], sender: "::1", to: "::1", source: "::1" },
     ];
     for (const c of cases) {
-      const seen: { text: string; length: number; from: Deno.NetAddr }[] = [];
+      const seen: { text: string; length: number; from: Deno.NetAddr; data: Uint8Array }[] = [];
       const listener = UdpListener.open(0, c.listen, (data, from) => {
         const text = new TextDecoder().decode(data.subarray(0, 8)).split(":")[0];
-        seen.push({ text, length: data.length, from });
+        seen.push({ text, length: data.length, from, data });
         if (seen.length === 1) hold(700); // the first one came through the receive op
-      });
+      }, 4096);
       try {
         const count = 300;
         await burst(c.sender, c.to, listener.port, count, [150]);
@@ -73,6 +75,10 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 50));
         assert.deepEqual(seen.map((s) => s.text), Array.from({ length: count }, (_, i) => String(i)));
         assert.equal(seen[150].length, 60_004, "a datagram of 60,004 bytes arrives whole");
+        // The others are the handler's own copies: intact after the whole burst went through the buffers.
+        for (const s of seen.filter((_, i) => i !== 150)) {
+          assert.equal(new TextDecoder().decode(s.data), `${s.text}:${"x".repeat(20)}`);
+        }
         assert.equal(seen[0].from.hostname, c.source);
         for (const s of seen) {
           assert.deepEqual({ ...s.from }, { ...seen[0].from }, `datagram ${s.text}: the source as Deno says`);
@@ -122,6 +128,22 @@ Deno.test({
     assert.equal(out.code, 0, `the receiver process failed: ${text.slice(-2000)}`);
     assert.match(text, /^received 20000 in order, \d+ from the queue$/m);
   },
+});
+
+Deno.test("udp: the agent refuses a 60,000-byte datagram by its full length, then accepts the card's packet", async () => {
+  const { agent, logs, close } = await startTestAgent();
+  const card = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  try {
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: agent.udpPort };
+    await card.send(new Uint8Array(60_000).fill(0x41), to);
+    await card.send(statusPacket({ su: 100, status: 0x08 }), to);
+    await waitUntil(() => agent.status().packets.accepted === 1, "the status packet");
+    assert.equal(agent.status().packets.rejected.oversize, 1);
+    assert.match(logs.map((r) => r.message).join("\n"), /oversize: 60000 bytes, limit 4096/);
+  } finally {
+    card.close();
+    await close();
+  }
 });
 
 Deno.test("socket addresses read as Deno writes them: IPv4, IPv4-mapped, RFC 5952 IPv6", () => {

@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import { CounterFile } from "../nmc/counterstore.ts";
 import { FloodGuard, SAMPLE_ONE_IN } from "../nmc/floodguard.ts";
 import { PacketEngine } from "../nmc/engine.ts";
+import { MAX_PACKET_BYTES } from "../nmc/gate.ts";
 import { PinStore } from "../nmc/pins.ts";
 import { UdpListener } from "../nmc/udp.ts";
 import type { NotifierSet } from "../notify/notifier.ts";
@@ -302,6 +303,7 @@ export class Agent {
       networking.udpPort,
       networking.udpListenAddresses,
       (data, from) => agent.receive(data, from),
+      MAX_PACKET_BYTES, // a longer one is refused by its length: no copy (see UdpListener.open)
     );
     agent.#monitor.start();
     agent.#notifiers.prepare();
@@ -342,7 +344,10 @@ export class Agent {
     return this.#config;
   }
 
-  /** Handles one datagram (the UDP listener calls this; tests may too). */
+  /**
+   * Handles one datagram (the UDP listener calls this; tests may too). Nothing of `data` is kept after the
+   * call: an oversize one is a view of the listener's buffer.
+   */
   receive(data: Uint8Array, from?: Deno.NetAddr): void {
     if (!this.#stopped) this.#engine.receive(data, from);
   }
@@ -570,7 +575,7 @@ export class Agent {
   async #rebindUdp(old: AgentConfig): Promise<void> {
     const { udpPort, udpListenAddresses } = this.#config.networking;
     const open = (port: number, hosts: readonly string[]) =>
-      UdpListener.open(port, hosts, (data, from) => this.receive(data, from));
+      UdpListener.open(port, hosts, (data, from) => this.receive(data, from), MAX_PACKET_BYTES);
     const previous = this.#udp;
     // The same port on other addresses cannot be bound while the old sockets hold it: release them first.
     const samePort = udpPort !== 0 && udpPort === previous?.port;

@@ -11,7 +11,10 @@
 import { type KernelSockets, kernelSockets } from "./kernelfilter.ts";
 import { QueuedDatagrams } from "./udpdrain.ts";
 
-/** Called for every datagram received. */
+/**
+ * Called for every datagram received. `data` is the handler's own copy, except a datagram longer than the
+ * listener's `copyLimitBytes`: that one is a view of the receive buffer, valid only during the call.
+ */
 export type DatagramHandler = (data: Uint8Array, from: Deno.NetAddr) => void;
 
 /** Receive buffer: larger than any datagram we accept, so oversize packets are seen whole and rejected. */
@@ -27,10 +30,12 @@ export class UdpListener {
   readonly #receiveQueueBytes: number | undefined;
   /** Reads a burst's queued datagrams in one call (Linux, one socket), or why not. */
   readonly #queued: QueuedDatagrams | string;
+  readonly #copyLimitBytes: number;
   #closed = false;
 
-  private constructor(sockets: Deno.DatagramConn[], onDatagram: DatagramHandler) {
+  private constructor(sockets: Deno.DatagramConn[], onDatagram: DatagramHandler, copyLimitBytes: number) {
     this.#sockets = sockets;
+    this.#copyLimitBytes = copyLimitBytes;
     this.#kernel = kernelSockets((sockets[0].addr as Deno.NetAddr).port);
     this.#receiveQueueBytes = typeof this.#kernel === "string"
       ? undefined
@@ -66,9 +71,16 @@ export class UdpListener {
 
   /**
    * Binds `port` (0 = any free port) on `hostnames` (empty = every address).
-   * Throws with the address and the OS reason if nothing could be bound.
+   * Throws with the address and the OS reason if nothing could be bound. A datagram longer than
+   * `copyLimitBytes` is not copied for the handler (see `DatagramHandler`): the agent refuses such a one by
+   * its length alone, and a flood of 64 KiB copies grew the process by 60-200 MiB for good.
    */
-  static open(port: number, hostnames: readonly string[], onDatagram: DatagramHandler): UdpListener {
+  static open(
+    port: number,
+    hostnames: readonly string[],
+    onDatagram: DatagramHandler,
+    copyLimitBytes = Infinity,
+  ): UdpListener {
     const sockets: Deno.DatagramConn[] = [];
     const bind = (hostname: string, p: number) =>
       Deno.listenDatagram({ hostname, port: p, transport: "udp", reuseAddress: false });
@@ -101,7 +113,7 @@ export class UdpListener {
       const where = hostnames.length ? hostnames.join(", ") : "all addresses";
       throw new Error(`cannot listen on UDP port ${port} (${where}): ${(error as Error).message}`);
     }
-    return new UdpListener(sockets, onDatagram);
+    return new UdpListener(sockets, onDatagram, copyLimitBytes);
   }
 
   /**
@@ -144,10 +156,12 @@ export class UdpListener {
         continue;
       }
       const [data, from] = received;
-      onDatagram(data.slice(), from as Deno.NetAddr);
+      onDatagram(data.length > this.#copyLimitBytes ? data : data.slice(), from as Deno.NetAddr);
       // The rest of a burst, before the next receive is asked for (so none is read out of order); never
       // after the close, when the descriptor may already name another file.
-      if (typeof this.#queued !== "string") this.#queued.drain(onDatagram, () => this.#closed);
+      if (typeof this.#queued !== "string") {
+        this.#queued.drain(onDatagram, () => this.#closed, this.#copyLimitBytes);
+      }
     }
   }
 }

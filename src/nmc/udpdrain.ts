@@ -83,9 +83,11 @@ export class QueuedDatagrams {
 
   /**
    * Hands each queued datagram to `handler`, in the order they arrived, at most `limit` of them; returns
-   * how many. `stop` is asked before each one (the socket may have been closed by the handler).
+   * how many. `stop` is asked before each one (the socket may have been closed by the handler). A datagram
+   * longer than `copyLimitBytes` is handed over as a view of the buffer, valid only during the call; the
+   * others as copies.
    */
-  drain(handler: QueuedHandler, stop: () => boolean, limit = BATCH * 4): number {
+  drain(handler: QueuedHandler, stop: () => boolean, copyLimitBytes = Infinity, limit = BATCH * 4): number {
     let delivered = 0;
     while (delivered < limit && !stop()) {
       for (let i = 0; i < BATCH; i++) this.#view.setUint32(i * HEADER_BYTES + 8, NAME_BYTES, true);
@@ -98,7 +100,10 @@ export class QueuedDatagrams {
         const start = i * SLOT_BYTES;
         delivered++;
         this.#received++;
-        handler(this.#data.slice(start, start + length), from);
+        const data = length > copyLimitBytes
+          ? this.#data.subarray(start, start + length)
+          : this.#data.slice(start, start + length);
+        handler(data, from);
         if (stop()) return delivered;
       }
       if (count < BATCH) break;
