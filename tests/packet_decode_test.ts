@@ -181,6 +181,17 @@ Deno.test("isWhiteSpace: exactly what \\s matches and trim() removes, for every 
   }
 });
 
+/** `count` texts of up to `maxPieces` random `pieces` each (a fixed seed), with their latin1 bytes. */
+function* randomJoins(pieces: readonly string[], count: number, maxPieces: number, seed: number) {
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < count; i++) {
+    let text = "";
+    const length = Math.floor(random() * maxPieces);
+    for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
+    yield { text, bytes: Uint8Array.from(text, (ch) => ch.charCodeAt(0)) };
+  }
+}
+
 /** What `parseSignedRange` did with regular expressions and trim(), for comparison. */
 function referenceParse(signed: Uint8Array) {
   const text = new TextDecoder("latin1").decode(signed);
@@ -218,13 +229,7 @@ Deno.test("parseSignedRange: the same lines as a split and trim() of every line,
     "x",
     "230.0",
   ];
-  let seed = 99;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let i = 0; i < 5000; i++) {
-    let text = "";
-    const length = Math.floor(random() * 12);
-    for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
-    const bytes = Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  for (const { text, bytes } of randomJoins(pieces, 5000, 12, 99)) {
     assert.deepEqual(parseSignedRange(bytes), referenceParse(bytes), JSON.stringify(text));
   }
 });
@@ -248,13 +253,7 @@ Deno.test("scanDatagram: one pass finds what locateSignature and scanSigned find
     "x",
     "4F=1",
   ];
-  let seed = 5;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let i = 0; i < 20_000; i++) {
-    let text = "";
-    const length = Math.floor(random() * 16);
-    for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
-    const bytes = Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  for (const { text, bytes } of randomJoins(pieces, 20_000, 16, 5)) {
     const signature = locateSignature(bytes);
     const signed = signature ? bytes.subarray(0, signature.offset) : bytes;
     const expected = { signature, ...scanSigned(signed), ascii: signed.every((b) => b < 0x80) };

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { openLibc } from "../os/libc.ts";
+import { libcOnce } from "../os/libc.ts";
 
 /** One classic BPF instruction (struct sock_filter). */
 interface BpfInstruction {
@@ -150,18 +150,13 @@ const SO_RCVBUFFORCE = 33;
 const SO_ATTACH_FILTER = 26;
 const SO_DETACH_FILTER = 27;
 
-const LIBC_SYMBOLS = {
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-let libc: Libc | string | undefined;
-
 /** libc's socket calls, or why they are not available here (loaded once). */
-function socketCalls(): Libc | string {
-  return libc ??= openLibc(LIBC_SYMBOLS);
-}
+const socketCalls = libcOnce(
+  {
+    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+    getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  } as const,
+);
 
 /** Socket inodes bound to local UDP `port` (pure: the text of /proc/net/udp and udp6). */
 export function udpInodesForPort(tables: readonly string[], port: number): string[] {

@@ -65,14 +65,7 @@ export function locateSignature(raw: Uint8Array): SignatureLocation | undefined 
     let end = start;
     while (end < raw.length && !isEol(raw[end])) end++;
     if (end - start >= 3 && raw[start] === 0x4d && raw[start + 1] === 0x44 && raw[start + 2] === 0x3d) {
-      let last = end;
-      while (last > start + 3 && isBlank(raw[last - 1])) last--;
-      let next = end;
-      if (raw[next] === 0x0d) next++;
-      if (raw[next] === 0x0a) next++;
-      // apply, not spread: the same characters without iterating the bytes.
-      const value = String.fromCharCode.apply(null, raw.subarray(start + 3, last) as unknown as number[]);
-      return { offset: start, value, end: next };
+      return signatureLine(raw, start, end);
     }
     i = end;
     if (raw[i] === 0x0d) i++;
@@ -106,13 +99,7 @@ export function scanDatagram(raw: Uint8Array): DatagramScan {
     if (start + 2 < length && raw[start] === 0x4d && raw[start + 1] === 0x44 && raw[start + 2] === 0x3d) {
       let end = start + 3;
       while (end < length && !isEol(raw[end])) end++;
-      let last = end;
-      while (last > start + 3 && isBlank(raw[last - 1])) last--;
-      let next = end;
-      if (raw[next] === 0x0d) next++;
-      if (raw[next] === 0x0a) next++;
-      const value = String.fromCharCode.apply(null, raw.subarray(start + 3, last) as unknown as number[]);
-      return { signature: { offset: start, value, end: next }, lineCount, nulAt, ascii: any < 0x80 };
+      return { signature: signatureLine(raw, start, end), lineCount, nulAt, ascii: any < 0x80 };
     }
     // The rest of a line that is not the signature: its bytes after the leading blanks.
     let end = start;
@@ -129,6 +116,18 @@ export function scanDatagram(raw: Uint8Array): DatagramScan {
     if (raw[i] === 0x0a) i++;
   }
   return { signature: undefined, lineCount, nulAt, ascii: any < 0x80 };
+}
+
+/** The signature line whose `MD=` is at `start` and whose text ends at `end` (before its line ending). */
+function signatureLine(raw: Uint8Array, start: number, end: number): SignatureLocation {
+  let last = end;
+  while (last > start + 3 && isBlank(raw[last - 1])) last--;
+  let next = end;
+  if (raw[next] === 0x0d) next++;
+  if (raw[next] === 0x0a) next++;
+  // apply, not spread: the same characters without iterating the bytes.
+  const value = String.fromCharCode.apply(null, raw.subarray(start + 3, last) as unknown as number[]);
+  return { offset: start, value, end: next };
 }
 
 /** Byte offset of the signature line's `MD=` (see `locateSignature`), or -1. */

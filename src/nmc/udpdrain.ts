@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { openLibc } from "../os/libc.ts";
+import { libcOnce } from "../os/libc.ts";
 
 /** A datagram and where it came from, as `DatagramConn.receive` reports them. */
 export type QueuedHandler = (data: Uint8Array, from: Deno.NetAddr) => void;
@@ -28,12 +28,14 @@ const MSG_DONTWAIT = 0x40;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-const LIBC_SYMBOLS = {
-  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
-} as const;
+/** libc's recvmmsg, or why it is not available here (loaded once). */
+const receiveCalls = libcOnce(
+  {
+    recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  } as const,
+);
 
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-let libc: Libc | string | undefined;
+type Libc = Exclude<ReturnType<typeof receiveCalls>, string>;
 
 /** Reads what is queued on one socket (see the module doc). */
 export class QueuedDatagrams {
@@ -72,7 +74,7 @@ export class QueuedDatagrams {
     if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
       return `no recvmmsg layout for ${Deno.build.arch}`;
     }
-    const calls = libc ??= openLibc(LIBC_SYMBOLS);
+    const calls = receiveCalls();
     return typeof calls === "string" ? calls : new QueuedDatagrams(fd, calls);
   }
 

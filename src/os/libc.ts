@@ -19,3 +19,11 @@ export function openLibc<S extends Deno.ForeignLibraryInterface>(
     return `libc.so.6 cannot be loaded: ${(error as Error).message}`;
   }
 }
+
+/** {@linkcode openLibc} of `symbols` on the first call, the same answer on every later one. */
+export function libcOnce<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): () => Deno.DynamicLibrary<S>["symbols"] | string {
+  let opened: Deno.DynamicLibrary<S>["symbols"] | string | undefined;
+  return () => opened ??= openLibc(symbols);
+}
