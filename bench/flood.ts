@@ -1,7 +1,7 @@
 /**
  * A packet sender process for the throughput benchmarks:
- * `deno run -A bench/flood.ts <port> <valid|forged> <packetsPerSecond|max> <seconds> [fromAddress]`.
- * Pre-builds its packets (valid ones have increasing counters), sends them to
+ * `deno run -A bench/flood.ts <port> <valid|forged|oversize> <packetsPerSecond|max> <seconds> [fromAddress]`.
+ * Pre-builds its packets (valid ones have increasing counters; `oversize` is one 65,000-byte datagram), sends them to
  * 127.0.0.1:<port> at the given rate from `fromAddress` (default 127.0.0.1, the card; a forged flood
  * comes from another loopback address such as 127.0.0.200), and prints `{"sent": N, "seconds": S}`.
  *
@@ -26,7 +26,9 @@ const target = { hostname: "127.0.0.1", port };
 const poolSize = kind === "valid"
   ? Math.min(2_000_000, Number.isFinite(rate) ? Math.ceil(rate * seconds) : 1_500_000)
   : 1000;
-const pool = Array.from({ length: poolSize }, () => sim.buildStatus(target));
+const pool = kind === "oversize"
+  ? [new Uint8Array(65_000).fill(0x41)]
+  : Array.from({ length: poolSize }, () => sim.buildStatus(target));
 const socket = Deno.listenDatagram({ hostname: fromAddress, port: 0, transport: "udp" });
 const addr = { hostname: "127.0.0.1", port, transport: "udp" as const };
 const start = performance.now();
