@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { Agent } from "../src/agent/agent.ts";
 import { memoryLogger } from "../src/log/logger.ts";
 import { RecordingExecutor } from "../src/shutdown/executor.ts";
+import { setsidPath } from "../src/actions/launch.ts";
 import { applyStep } from "../src/sim/scenarios.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { testConfig } from "../tests/helpers/agent.ts";
@@ -94,25 +95,32 @@ async function trials(
   return samples;
 }
 
-/** The floor every command-file action pays: spawning the same bash reporter from Deno until its report arrives. */
+/**
+ * The floor every command-file action pays: spawning the same bash reporter from Deno until its report
+ * arrives; with `setsid`, through setsid(1) with piped output, as the agent starts a command file in its own
+ * session.
+ */
 async function spawnFloor(
   script: string,
   reports: ReturnType<typeof reportListener>,
   n: number,
+  setsid?: string,
 ): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
     const seen = reports.arrivals.length;
     const t0 = performance.now();
-    const child = new Deno.Command(script, {
+    const output = setsid ? "piped" : "null";
+    const child = new Deno.Command(setsid ?? script, {
+      args: setsid ? [script] : [],
       env: { PCNS_EVENT_ID: "floor" },
-      stdout: "null",
-      stderr: "null",
+      stdout: output,
+      stderr: output,
     })
       .spawn();
     await until(() => reports.arrivals.slice(seen).some((a) => a.name === "floor"), "floor report", 10_000);
     samples.push(reports.arrivals.slice(seen).find((a) => a.name === "floor")!.at - t0);
-    await child.status;
+    await (setsid ? child.output() : child.status);
   }
   return samples;
 }
@@ -292,6 +300,8 @@ export async function benchLatency(n: number): Promise<BenchResult[]> {
       await agent.stop();
     }
     const floor = await spawnFloor(script, reports, n);
+    const setsid = setsidPath();
+    const sessionFloor = setsid ? await spawnFloor(script, reports, n, setsid) : undefined;
     const relay = await relayFloor(reports, n);
 
     // apcupsd, its onbattery hook.
@@ -344,6 +354,16 @@ export async function benchLatency(n: number): Promise<BenchResult[]> {
       target: "(reference: part of every command-file figure)",
       met: undefined,
     });
+    if (sessionFloor) {
+      results.push({
+        ...summary(
+          "bash reporter through setsid with piped output, as the agent starts it (floor)",
+          sessionFloor,
+        ),
+        target: "(reference: the floor of the command-file figure)",
+        met: undefined,
+      });
+    }
     const inproc = await inProcess(n * 5);
     results.push({
       ...summary("on-battery -> action dispatch (in-process, no spawn)", inproc),
