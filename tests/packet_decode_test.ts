@@ -5,7 +5,6 @@ import {
   locateSignature,
   parseSignedRange,
   scanDatagram,
-  scanSigned,
 } from "../src/nmc/packet.ts";
 import { decodeStatus, leadingNumber, type UpsReading } from "../src/nmc/status.ts";
 
@@ -233,6 +232,24 @@ Deno.test("parseSignedRange: the same lines as a split and trim() of every line,
     assert.deepEqual(parseSignedRange(bytes), referenceParse(bytes), JSON.stringify(text));
   }
 });
+
+/** The signed range's non-blank lines and first NUL byte, byte by byte (what the gate counted before). */
+function scanSigned(raw: Uint8Array): { lineCount: number; nulAt: number } {
+  let count = 0;
+  let content = false;
+  let nulAt = -1;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i];
+    if (b === 0x0a || b === 0x0d) {
+      if (content) count++;
+      content = false;
+    } else if (b !== 0x20 && b !== 0x09) {
+      content = true;
+      if (b === 0 && nulAt < 0) nulAt = i;
+    }
+  }
+  return { lineCount: content ? count + 1 : count, nulAt };
+}
 
 Deno.test("scanDatagram: one pass finds what locateSignature and scanSigned find, on random bytes", () => {
   const pieces = [

@@ -75,7 +75,11 @@ export function locateSignature(raw: Uint8Array): SignatureLocation | undefined 
 }
 
 /** What one pass over a datagram finds before anything is parsed (see {@linkcode scanDatagram}). */
-export interface DatagramScan extends SignedScan {
+export interface DatagramScan {
+  /** Non-blank lines of the signed range (what `parsePacket` reports as lineCount). */
+  readonly lineCount: number;
+  /** Offset of the signed range's first NUL byte, or -1. */
+  readonly nulAt: number;
   /** The signature line (see `locateSignature`); undefined if there is none. */
   readonly signature: SignatureLocation | undefined;
   /** True if every byte of the signed range is ASCII (below 0x80). */
@@ -83,9 +87,9 @@ export interface DatagramScan extends SignedScan {
 }
 
 /**
- * `locateSignature`, `scanSigned` of the signed range and whether that range is all ASCII, in one pass over
- * the bytes (every datagram is scanned so, forged ones too). Without a signature line the counts cover the
- * whole datagram.
+ * `locateSignature`, the signed range's non-blank lines and first NUL, and whether that range is all ASCII,
+ * in one pass over the bytes (every datagram is scanned so, forged ones too). Without a signature line the
+ * counts cover the whole datagram.
  */
 export function scanDatagram(raw: Uint8Array): DatagramScan {
   const length = raw.length;
@@ -282,32 +286,6 @@ export function signaturesEqual(expected: string, actual: string): boolean {
   let diff = 0;
   for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ actual.charCodeAt(i);
   return diff === 0;
-}
-
-/** What one byte scan of a signed range finds before anything is parsed (see {@linkcode scanSigned}). */
-export interface SignedScan {
-  /** Number of non-blank lines (what `parsePacket` reports as lineCount). */
-  readonly lineCount: number;
-  /** Offset of the first NUL byte, or -1. */
-  readonly nulAt: number;
-}
-
-/** Counts the non-blank lines of `raw` and finds its first NUL byte, in one pass. */
-export function scanSigned(raw: Uint8Array): SignedScan {
-  let count = 0;
-  let content = false;
-  let nulAt = -1;
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i];
-    if (isEol(b)) {
-      if (content) count++;
-      content = false;
-    } else if (!isBlank(b)) {
-      content = true;
-      if (b === 0 && nulAt < 0) nulAt = i;
-    }
-  }
-  return { lineCount: content ? count + 1 : count, nulAt };
 }
 
 /** What `buildPacket` writes: the type line, then the items in order, then the signature. */

@@ -12,9 +12,7 @@
  * @module
  */
 import { libcOnce } from "../os/libc.ts";
-
-/** A datagram and where it came from, as `DatagramConn.receive` reports them. */
-export type QueuedHandler = (data: Uint8Array, from: Deno.NetAddr) => void;
+import type { DatagramHandler } from "./udp.ts";
 
 /** Datagrams read per system call. */
 export const BATCH = 16;
@@ -89,7 +87,7 @@ export class QueuedDatagrams {
    * longer than `copyLimitBytes` is handed over as a view of the buffer, valid only during the call; the
    * others as copies.
    */
-  drain(handler: QueuedHandler, stop: () => boolean, copyLimitBytes = Infinity, limit = BATCH * 4): number {
+  drain(handler: DatagramHandler, stop: () => boolean, copyLimitBytes = Infinity, limit = BATCH * 4): number {
     let delivered = 0;
     while (delivered < limit && !stop()) {
       for (let i = 0; i < BATCH; i++) this.#view.setUint32(i * HEADER_BYTES + 8, NAME_BYTES, true);
