@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FLOOD_START_PER_WINDOW, FloodGuard, SAMPLE_ONE_IN } from "../src/nmc/floodguard.ts";
-import { kernelSockets, sourceFilterProgram } from "../src/nmc/kernelfilter.ts";
+import { datagramFilterProgram, kernelSockets } from "../src/nmc/kernelfilter.ts";
 import { UdpListener } from "../src/nmc/udp.ts";
 import { nextEvent, startTestAgent, testConfig, waitUntil } from "./helpers/agent.ts";
 import { fakeClock } from "./helpers/clock.ts";
@@ -14,6 +14,9 @@ import { statusPacket } from "./helpers/packets.ts";
 const sender = (hostname: string) => Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
 const sendTo = (s: Deno.DatagramConn, port: number, data: Uint8Array) =>
   s.send(data, { transport: "udp", hostname: "127.0.0.1", port });
+
+/** A datagram from an address that is not a card's, as the flood guard is told of it. */
+const STRANGER = { source: "10.9.9.9", reason: "unknown-source", bytes: 300 } as const;
 
 const kernelReason = (() => {
   const probe = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
@@ -64,14 +67,14 @@ Deno.test({
           (listener.receiveQueueBytes ?? 0) >= 1 << 20,
           `receive queue ${listener.receiveQueueBytes}`,
         );
-        assert.equal(listener.filterSources(["127.0.0.1", "fd00::5"], 0), undefined);
+        assert.equal(listener.filterDatagrams({ cards: ["127.0.0.1", "fd00::5"] }, 0), undefined);
         for (let i = 0; i < 20; i++) {
           await sendTo(stranger, listener.port, new TextEncoder().encode("forged"));
         }
         await sendTo(card, listener.port, new TextEncoder().encode("card"));
         await waitUntil(() => seen.includes("card"), `the card's datagram on ${host}`);
         assert.deepEqual(seen, ["card"], `nothing from the stranger reached the agent (${host})`);
-        assert.equal(listener.filterSources(undefined, 0), undefined);
+        assert.equal(listener.filterDatagrams(undefined, 0), undefined);
         await sendTo(stranger, listener.port, new TextEncoder().encode("visible again"));
         await waitUntil(() => seen.includes("visible again"), "the stranger after the filter is lifted");
       } finally {
@@ -85,7 +88,10 @@ Deno.test({
 
 Deno.test("the BPF program stays within classic BPF's jump range for every card count the config allows", () => {
   const cards = Array.from({ length: 50 }, (_, i) => `10.0.${i}.1`);
-  const program = sourceFilterProgram([...cards, "fd00::1", "fd00::2"], SAMPLE_ONE_IN);
+  const program = datagramFilterProgram(
+    { cards: [...cards, "fd00::1", "fd00::2"], maxPayloadBytes: 4096 },
+    SAMPLE_ONE_IN,
+  );
   assert.ok(program.every((insn) => insn.jt <= 255 && insn.jf <= 255));
   assert.equal(program.at(-1)!.code, 0x06, "ends with ret");
 });
@@ -101,17 +107,17 @@ Deno.test("flood guard: a burst of foreign datagrams turns the kernel filter on;
   });
   // Ordinary stray traffic (a datagram every few ms) never filters.
   for (let i = 0; i < 1000; i++) {
-    guard.note("10.9.9.9");
+    guard.note(STRANGER);
     fake.tick(1);
   }
   assert.deepEqual(calls, []);
-  for (let i = 0; i < FLOOD_START_PER_WINDOW; i++) guard.note("10.9.9.9");
+  for (let i = 0; i < FLOOD_START_PER_WINDOW; i++) guard.note(STRANGER);
   assert.deepEqual(calls, [true]);
   assert.deepEqual(reports, ["started"]);
   assert.equal(guard.active, true);
   // The flood goes on: samples keep it on.
   for (let s = 0; s < 60; s++) {
-    for (let i = 0; i < 50; i++) guard.note("10.9.9.9"); // 50 samples/s ~ 12 800/s
+    for (let i = 0; i < 50; i++) guard.note(STRANGER); // 50 samples/s ~ 12 800/s
     fake.tick(1000);
   }
   assert.deepEqual(calls, [true]);
@@ -128,11 +134,11 @@ Deno.test("flood guard: a kernel filter that cannot be set is reported once a mi
     filter: () => "no --allow-ffi",
     report: (kind, text) => void reports.push(`${kind}: ${text}`),
   });
-  for (let i = 0; i < 10 * FLOOD_START_PER_WINDOW; i++) guard.note("10.9.9.9");
+  for (let i = 0; i < 10 * FLOOD_START_PER_WINDOW; i++) guard.note(STRANGER);
   assert.equal(reports.length, 1);
   assert.match(reports[0], /^unfiltered: .*no --allow-ffi/);
   fake.tick(61_000);
-  for (let i = 0; i < FLOOD_START_PER_WINDOW; i++) guard.note("10.9.9.9");
+  for (let i = 0; i < FLOOD_START_PER_WINDOW; i++) guard.note(STRANGER);
   assert.equal(reports.length, 2);
   assert.equal(guard.active, false);
 });

@@ -186,13 +186,17 @@ export class Agent {
         store: (options.persistCounters ?? true)
           ? this.#writes.track(new CounterFile(this.#dataDir, this.#writes.options))
           : undefined,
-        onForeign: (source) => this.#floodGuard.note(source),
+        onUnwanted: (datagram) => this.#floodGuard.note(datagram),
       },
     );
     this.#floodGuard = new FloodGuard({
       clock: this.#clock,
       filter: (on) =>
-        this.#udp?.filterSources(on ? this.#config.nmc.cards : undefined, SAMPLE_ONE_IN) ?? "not listening",
+        this.#udp?.filterDatagrams(
+          on ? wiring.unwantedDatagramRule(this.#config) : undefined,
+          SAMPLE_ONE_IN,
+        ) ??
+          "not listening",
       report: (kind, text) =>
         this.emit({ id: kind === "ended" ? "PacketFloodEnded" : "PacketFloodStarted", note: text }),
     });

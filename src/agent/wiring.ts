@@ -16,7 +16,8 @@ import { ALWAYS_SHUTDOWN } from "../actions/policy.ts";
 import type { AgentConfig } from "../config/types.ts";
 import { type EventId, SHUTDOWN_ROLES } from "../events/types.ts";
 import { type KillPowerTarget, turnOffUps } from "../nmc/killpower.ts";
-import type { GateSettings, ReplayCounters } from "../nmc/gate.ts";
+import { type GateSettings, MAX_PACKET_BYTES, type ReplayCounters } from "../nmc/gate.ts";
+import type { DatagramFilterRule } from "../nmc/kernelfilter.ts";
 import { EmailNotifier } from "../notify/email.ts";
 import { type Notifier, NotifierSet } from "../notify/notifier.ts";
 import { FailureRuns, trackSuccess } from "../notify/runs.ts";
@@ -333,6 +334,17 @@ export function gateSettings(config: AgentConfig): GateSettings {
     authenticationPhrase: config.nmc.authenticationPhrase,
     cards: config.nmc.cards,
     requireCardSource: config.networking.requireCardSource,
+  };
+}
+
+/**
+ * What the kernel filter lets through while a flood of datagrams no card sends goes on: datagrams no
+ * longer than a card packet, and with `requireCardSource` only from the cards' addresses.
+ */
+export function unwantedDatagramRule(config: AgentConfig): DatagramFilterRule {
+  return {
+    cards: config.networking.requireCardSource ? config.nmc.cards : undefined,
+    maxPayloadBytes: MAX_PACKET_BYTES,
   };
 }
 

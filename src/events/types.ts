@@ -181,12 +181,12 @@ export const EVENT_CATALOG = {
   },
   PacketFloodStarted: {
     severity: "warning",
-    text: "UDP flood from addresses that are not NMCs",
+    text: "UDP flood of datagrams no NMC sends",
     kind: "service",
   },
   PacketFloodEnded: {
     severity: "info",
-    text: "UDP flood from addresses that are not NMCs ended",
+    text: "UDP flood of datagrams no NMC sends ended",
     kind: "service",
   },
   LoginSucceeded: { severity: "info", text: "Web UI login", kind: "service" },

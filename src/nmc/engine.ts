@@ -18,6 +18,7 @@ import type { Logger } from "../log/logger.ts";
 import { LogThrottle } from "../log/throttle.ts";
 import type { Clock, TimerHandle } from "../time/clock.ts";
 import { formatCounters } from "./counters.ts";
+import type { UnwantedDatagram } from "./floodguard.ts";
 import type { CounterStore } from "./counterstore.ts";
 import {
   type AcceptedPacket,
@@ -45,8 +46,8 @@ export interface PacketEngineOptions {
   readonly emit?: (draft: EventDraft) => void;
   /** Where the counters survive a restart (none: they start empty). */
   readonly store?: CounterStore;
-  /** Told of every datagram refused for its source address (the flood guard counts them). */
-  readonly onForeign?: (source: string) => void;
+  /** Told of every datagram refused for its source address or its length (the flood guard counts them). */
+  readonly onUnwanted?: (datagram: UnwantedDatagram) => void;
 }
 
 /** Saves are at least this far apart. */
@@ -64,7 +65,7 @@ export class PacketEngine {
   readonly #throttle: LogThrottle;
   readonly #emit: (draft: EventDraft) => void;
   readonly #store: CounterStore | undefined;
-  readonly #onForeign: ((source: string) => void) | undefined;
+  readonly #onUnwanted: ((datagram: UnwantedDatagram) => void) | undefined;
   #unsignedIgnored = 0;
   #lastSaveAt = Number.NEGATIVE_INFINITY;
   #saveTimer: TimerHandle | undefined;
@@ -85,7 +86,7 @@ export class PacketEngine {
     this.#throttle = new LogThrottle(60_000, () => clock.now());
     this.#emit = options.emit ?? (() => {});
     this.#store = options.store;
-    this.#onForeign = options.onForeign;
+    this.#onUnwanted = options.onUnwanted;
     this.#load();
   }
 
@@ -107,7 +108,9 @@ export class PacketEngine {
       }
       return;
     }
-    if (result.reason === "unknown-source" && from) this.#onForeign?.(from.hostname);
+    if ((result.reason === "unknown-source" || result.reason === "oversize") && from) {
+      this.#onUnwanted?.({ source: from.hostname, reason: result.reason, bytes: data.length });
+    }
     this.#log(result.reason, `${result.reason}: ${result.detail}`, from);
   }
 

@@ -1,25 +1,25 @@
 /**
- * Flood guard: when datagrams from addresses that are not configured cards
- * arrive faster than the agent should spend time on (a forged flood), it
- * asks the listener to drop them in the kernel (see `kernelfilter.ts`), and
- * lifts that again once the flood is over, so that ordinary stray traffic
- * stays visible in the log (a NATed card, a wrong address) while a flood
- * costs the agent nothing and never pushes a genuine packet out of the
- * socket's receive queue.
+ * Flood guard: when datagrams no card sends (from addresses that are not
+ * configured cards, or longer than any card packet, even from a card's own,
+ * possibly spoofed, address) arrive faster than the agent should spend time
+ * on (a forged flood), it asks the listener to drop them in the kernel (see
+ * `kernelfilter.ts`), and lifts that again once the flood is over, so that
+ * ordinary stray traffic stays visible in the log (a NATed card, a wrong
+ * address) while a flood costs the agent nothing and never pushes a genuine
+ * packet out of the socket's receive queue.
  *
- * While the kernel filter is on, one foreign datagram in `SAMPLE_ONE_IN`
- * still reaches the agent: the guard counts those to see when the flood
- * ends.
+ * While the kernel filter is on, one such datagram in `SAMPLE_ONE_IN` still
+ * reaches the agent: the guard counts those to see when the flood ends.
  *
  * @module
  */
 import type { Clock, TimerHandle } from "../time/clock.ts";
 
-/** Foreign datagrams in one 100 ms window that start the kernel filter (2000/s). */
+/** Unwanted datagrams in one 100 ms window that start the kernel filter (2000/s). */
 export const FLOOD_START_PER_WINDOW = 200;
 /** The window, ms. */
 export const FLOOD_WINDOW_MS = 100;
-/** While filtering, one foreign datagram in this many still reaches the agent (a power of two). */
+/** While filtering, one unwanted datagram in this many still reaches the agent (a power of two). */
 export const SAMPLE_ONE_IN = 256;
 /** How often the guard looks at the sampled rate while filtering, ms. */
 export const FLOOD_CHECK_MS = 10_000;
@@ -28,17 +28,34 @@ export const FLOOD_QUIET_MS = 30_000;
 /** After the kernel filter could not be set, the guard tries again after this long, ms. */
 export const RETRY_AFTER_FAILURE_MS = 60_000;
 
+/** A refused datagram no card would send: what the guard counts. */
+export interface UnwantedDatagram {
+  /** Its source address. */
+  readonly source: string;
+  /** Why no card sent it: from an address that is not a card's, or longer than any card packet. */
+  readonly reason: "unknown-source" | "oversize";
+  /** Its length, bytes. */
+  readonly bytes: number;
+}
+
+/** One datagram as the reports name it (pure). */
+function describe(datagram: UnwantedDatagram): string {
+  return datagram.reason === "oversize"
+    ? `${datagram.bytes} bytes from ${datagram.source}, longer than any NMC packet`
+    : `from ${datagram.source}, not an NMC address`;
+}
+
 /** What the guard does to the outside. */
 export interface FloodGuardPorts {
   /** Time source. */
   readonly clock: Clock;
-  /** Turns the kernel source filter on (sampling one in `SAMPLE_ONE_IN`) or off; returns an error text. */
+  /** Turns the kernel filter on (sampling one in `SAMPLE_ONE_IN`) or off; returns an error text. */
   filter(on: boolean): string | undefined;
   /** Says what happened (flood started, ended, could not be filtered). */
   report(kind: "started" | "ended" | "unfiltered", text: string): void;
 }
 
-/** Watches the rate of foreign datagrams and switches the kernel filter. */
+/** Watches the rate of unwanted datagrams and switches the kernel filter. */
 export class FloodGuard {
   readonly #ports: FloodGuardPorts;
   #windowStart = 0;
@@ -50,7 +67,7 @@ export class FloodGuard {
   #activeSince = 0;
   #retryAt = 0;
   #timer: TimerHandle | undefined;
-  #lastSource = "";
+  #lastSeen = "";
 
   /** Creates a guard (inactive). */
   constructor(ports: FloodGuardPorts) {
@@ -62,9 +79,9 @@ export class FloodGuard {
     return this.#active;
   }
 
-  /** Called for every datagram from a foreign source the agent itself sees. */
-  note(source: string): void {
-    this.#lastSource = source;
+  /** Called for every unwanted datagram the agent itself sees. */
+  note(datagram: UnwantedDatagram): void {
+    this.#lastSeen = describe(datagram);
     if (this.#active) {
       this.#sampled++;
       return;
@@ -80,10 +97,8 @@ export class FloodGuard {
       this.#retryAt = now + RETRY_AFTER_FAILURE_MS;
       this.#ports.report(
         "unfiltered",
-        `more than ${
-          (FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS
-        } datagrams/s from addresses that are not ` +
-          `NMCs (e.g. ${source}); they cannot be dropped in the kernel (${error}), so the agent drops them itself`,
+        `more than ${(FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS} datagrams/s that no NMC sends ` +
+          `(e.g. ${this.#lastSeen}); they cannot be dropped in the kernel (${error}), so the agent drops them itself`,
       );
       return;
     }
@@ -94,10 +109,8 @@ export class FloodGuard {
     this.#quietMs = 0;
     this.#ports.report(
       "started",
-      `more than ${
-        (FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS
-      } datagrams/s from addresses that are not ` +
-        `NMCs (e.g. ${source}): dropping them in the kernel until the flood ends`,
+      `more than ${(FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS} datagrams/s that no NMC sends ` +
+        `(e.g. ${this.#lastSeen}): dropping them in the kernel until the flood ends`,
     );
     this.#timer = this.#ports.clock.setTimeout(() => this.#check(), FLOOD_CHECK_MS);
   }
@@ -129,7 +142,7 @@ export class FloodGuard {
     const seconds = Math.round((this.#ports.clock.now() - this.#activeSince) / 1000);
     this.#ports.report(
       "ended",
-      `the flood from addresses that are not NMCs (last seen: ${this.#lastSource}) ended; about ` +
+      `the flood of datagrams no NMC sends (last seen: ${this.#lastSeen}) ended; about ` +
         `${this.#droppedEstimate} datagrams were dropped in the kernel over ${seconds} s`,
     );
   }

@@ -1,9 +1,10 @@
 /**
  * Kernel-side help for the UDP listener on Linux, through libc (Deno FFI):
  * a larger receive buffer (Deno has no SO_RCVBUF option), and a classic BPF
- * socket filter that drops datagrams whose source address is not a
- * configured card before they reach the process, so a forged flood from
- * other addresses costs the agent nothing. Deno does not hand out a socket's
+ * socket filter that drops datagrams no card sends (from an address that is
+ * not a configured card, or longer than any card packet) before they reach
+ * the process, so a forged flood costs the agent nothing and cannot fill the
+ * socket's receive queue. Deno does not hand out a socket's
  * file descriptor, so the descriptors are found through /proc (the socket
  * inodes bound to the listener's port).
  *
@@ -25,15 +26,19 @@ interface BpfInstruction {
 // Classic BPF opcodes and offsets (linux/filter.h, linux/bpf_common.h).
 const LD_W_ABS = 0x20;
 const LD_B_ABS = 0x30;
+const LD_W_LEN = 0x80;
 const ALU_RSH_K = 0x74;
 const ALU_AND_K = 0x54;
 const JMP_JEQ_K = 0x15;
+const JMP_JGT_K = 0x25;
 const JMP_JA = 0x05;
 const RET_K = 0x06;
 const SKF_NET_OFF = -0x100000;
 const SKF_AD_RANDOM = -0x1000 + 56;
 const ACCEPT = 0x40000; // keep up to 256 KiB of the datagram: all of it
 const DROP = 0;
+/** A UDP socket filter sees the datagram from its UDP header on: `len` is the payload plus these 8 bytes. */
+const UDP_HEADER_BYTES = 8;
 
 /** Parses a dotted IPv4 address to a 32-bit number; undefined if it is not one. */
 export function ipv4Number(address: string): number | undefined {
@@ -86,25 +91,57 @@ function assemble(pending: readonly PendingInstruction[]): BpfInstruction[] {
   });
 }
 
+/** What the kernel filter lets through; the rest is dropped (but for the samples). */
+export interface DatagramFilterRule {
+  /** The only source addresses let through (IPv4 or IPv6 text); undefined = any source. */
+  readonly cards?: readonly string[];
+  /** The longest payload let through, bytes; undefined = any length. */
+  readonly maxPayloadBytes?: number;
+}
+
 /**
- * The BPF program (pure): accept datagrams whose source address is one of
- * the cards, drop the rest, except one in `sampleOneIn` (a power of two;
- * 0 or 1 = none) let through at random so the agent can still see and
- * report the foreign traffic.
+ * The BPF program (pure): accept datagrams that `rule` lets through, drop the
+ * rest, except one in `sampleOneIn` (a power of two; 0 or 1 = none) let
+ * through at random so the agent can still see and report what is dropped.
  */
-export function sourceFilterProgram(cards: readonly string[], sampleOneIn = 0): BpfInstruction[] {
+export function datagramFilterProgram(rule: DatagramFilterRule, sampleOneIn = 0): BpfInstruction[] {
+  if (rule.cards === undefined && rule.maxPayloadBytes === undefined) {
+    return assemble([{ code: RET_K, k: ACCEPT }]);
+  }
+  const p: PendingInstruction[] = [];
+  const sources = rule.cards === undefined ? "accept" : "sources";
+  if (rule.maxPayloadBytes !== undefined) {
+    p.push({ code: LD_W_LEN, k: 0 });
+    p.push({ code: JMP_JGT_K, k: rule.maxPayloadBytes + UDP_HEADER_BYTES, jt: "next", jf: sources });
+    p.push({ code: JMP_JA, k: 0, jt: "unwanted" }); // ja: no 255-instruction limit past the card list
+  }
+  if (rule.cards !== undefined) p.push(...sourceChecks(rule.cards, sources));
+  if (sampleOneIn > 1) {
+    p.push({ code: LD_W_ABS, k: SKF_AD_RANDOM, label: "unwanted" });
+    p.push({ code: ALU_AND_K, k: sampleOneIn - 1 });
+    p.push({ code: JMP_JEQ_K, k: 0, jt: "accept", jf: "drop" });
+    p.push({ code: RET_K, k: DROP, label: "drop" });
+  } else {
+    p.push({ code: RET_K, k: DROP, label: "unwanted" });
+  }
+  p.push({ code: RET_K, k: ACCEPT, label: "accept" });
+  return assemble(p);
+}
+
+/** The source address checks (the first one labelled `label`): to "accept" for a card, else to "unwanted". */
+function sourceChecks(cards: readonly string[], label: string): PendingInstruction[] {
   const v4 = cards.map(ipv4Number).filter((n): n is number => n !== undefined);
   const v6 = cards.map(ipv6Words).filter((w): w is number[] => w !== undefined);
   const p: PendingInstruction[] = [];
   // A = IP version: the high nibble of the first byte of the network header.
-  p.push({ code: LD_B_ABS, k: SKF_NET_OFF });
+  p.push({ code: LD_B_ABS, k: SKF_NET_OFF, label });
   p.push({ code: ALU_RSH_K, k: 4 });
   p.push({ code: JMP_JEQ_K, k: 4, jt: "next", jf: "v6" });
   p.push({ code: LD_W_ABS, k: SKF_NET_OFF + 12 }); // IPv4 source address
   for (const address of v4) p.push({ code: JMP_JEQ_K, k: address, jt: "accept", jf: "next" });
-  p.push({ code: JMP_JA, k: 0, jt: "foreign" });
+  p.push({ code: JMP_JA, k: 0, jt: "unwanted" });
   v6.forEach((words, card) => {
-    const next = card + 1 < v6.length ? `v6-${card + 1}` : "foreign";
+    const next = card + 1 < v6.length ? `v6-${card + 1}` : "unwanted";
     words.forEach((word, w) => {
       p.push({
         code: LD_W_ABS,
@@ -114,17 +151,8 @@ export function sourceFilterProgram(cards: readonly string[], sampleOneIn = 0): 
       p.push({ code: JMP_JEQ_K, k: word, jt: w === 3 ? "accept" : "next", jf: next });
     });
   });
-  if (v6.length === 0) p.push({ code: JMP_JA, k: 0, jt: "foreign", label: "v6" });
-  if (sampleOneIn > 1) {
-    p.push({ code: LD_W_ABS, k: SKF_AD_RANDOM, label: "foreign" });
-    p.push({ code: ALU_AND_K, k: sampleOneIn - 1 });
-    p.push({ code: JMP_JEQ_K, k: 0, jt: "accept", jf: "drop" });
-    p.push({ code: RET_K, k: DROP, label: "drop" });
-  } else {
-    p.push({ code: RET_K, k: DROP, label: "foreign" });
-  }
-  p.push({ code: RET_K, k: ACCEPT, label: "accept" });
-  return assemble(p);
+  if (v6.length === 0) p.push({ code: JMP_JA, k: 0, jt: "unwanted", label: "v6" });
+  return p;
 }
 
 /** The program as the kernel takes it: 8 bytes per instruction (u16 code, u8 jt, u8 jf, u32 k), host order. */
@@ -196,10 +224,10 @@ export interface KernelSockets {
   readonly fds: readonly number[];
   /** Sets the receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF); returns the size the kernel reports. */
   setReceiveBuffer(bytes: number): number;
-  /** Attaches (or replaces) the source filter; throws with the OS error number on failure. */
-  attachSourceFilter(cards: readonly string[], sampleOneIn: number): void;
-  /** Removes the source filter (a no-op if none). */
-  detachSourceFilter(): void;
+  /** Attaches (or replaces) the datagram filter; throws naming the socket on failure. */
+  attachFilter(rule: DatagramFilterRule, sampleOneIn: number): void;
+  /** Removes the datagram filter (a no-op if none). */
+  detachFilter(): void;
 }
 
 /** Controls over this process's sockets bound to UDP `port`, or why there are none. */
@@ -229,8 +257,8 @@ export function kernelSockets(port: number): KernelSockets | string {
       }
       return actual;
     },
-    attachSourceFilter(cards: readonly string[], sampleOneIn: number): void {
-      const program = encodeProgram(sourceFilterProgram(cards, sampleOneIn));
+    attachFilter(rule: DatagramFilterRule, sampleOneIn: number): void {
+      const program = encodeProgram(datagramFilterProgram(rule, sampleOneIn));
       // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (pointer at offset 8 on 64 bit)
       const fprog = new Uint8Array(16);
       const view = new DataView(fprog.buffer);
@@ -242,7 +270,7 @@ export function kernelSockets(port: number): KernelSockets | string {
         }
       }
     },
-    detachSourceFilter(): void {
+    detachFilter(): void {
       for (const fd of fds) c.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, intValue(0), 4);
     },
   };

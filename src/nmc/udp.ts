@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type KernelSockets, kernelSockets } from "./kernelfilter.ts";
+import { type DatagramFilterRule, type KernelSockets, kernelSockets } from "./kernelfilter.ts";
 import { QueuedDatagrams } from "./udpdrain.ts";
 
 /**
@@ -55,14 +55,14 @@ export class UdpListener {
   }
 
   /**
-   * Drops datagrams whose source is not one of `cards` in the kernel (one in `sampleOneIn` still gets
-   * through), or with `cards` undefined lifts that filter. Returns why it cannot, if it cannot.
+   * Drops the datagrams `rule` does not let through in the kernel (one in `sampleOneIn` still gets
+   * through), or with `rule` undefined lifts that filter. Returns why it cannot, if it cannot.
    */
-  filterSources(cards: readonly string[] | undefined, sampleOneIn: number): string | undefined {
+  filterDatagrams(rule: DatagramFilterRule | undefined, sampleOneIn: number): string | undefined {
     if (typeof this.#kernel === "string") return this.#kernel;
     try {
-      if (cards === undefined) this.#kernel.detachSourceFilter();
-      else this.#kernel.attachSourceFilter(cards, sampleOneIn);
+      if (rule === undefined) this.#kernel.detachFilter();
+      else this.#kernel.attachFilter(rule, sampleOneIn);
       return undefined;
     } catch (error) {
       return (error as Error).message;
