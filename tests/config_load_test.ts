@@ -59,9 +59,9 @@ Deno.test("load: an invalid value falls back to the backup value; the warning na
     const backupPath = `${dir}/pcnsconfig_backup.ini`;
     await writePrivate(
       backupPath,
-      configText({ "Networking.udpPort": "4000", "NetworkManagementCard.ip_1": "10.0.0.9" }),
+      configText({ "Networking.udpPort": "4000", "NetworkManagementCard.ip_1": "nmc" }),
     );
-    const text = configText({ "Networking.udpPort": "abc", "NetworkManagementCard.ip_1": "10.0.0.9" });
+    const text = configText({ "Networking.udpPort": "abc", "NetworkManagementCard.ip_1": "nmc" });
     await writePrivate(path, text);
     const { store, records, events } = await openStore(path);
     await store.close();
@@ -72,10 +72,7 @@ Deno.test("load: an invalid value falls back to the backup value; the warning na
     assert.equal(store.current.networking.udpPort, 4000);
     assert.equal(await Deno.readTextFile(path), text, "the file itself is left as the user wrote it");
     const backup = await Deno.readTextFile(backupPath);
-    assert.equal(
-      backup,
-      configText({ "Networking.udpPort": "4000", "NetworkManagementCard.ip_1": "10.0.0.9" }),
-    );
+    assert.equal(backup, configText({ "Networking.udpPort": "4000", "NetworkManagementCard.ip_1": "nmc" }));
   });
 });
 
@@ -84,7 +81,7 @@ Deno.test("load: an invalid value with no backup value falls back to the default
     const path = `${dir}/pcnsconfig.ini`;
     const text = configText({
       "NetworkManagementCard.commLostTimeout": "5",
-      "NetworkManagementCard.ip_1": "10.0.0.9",
+      "NetworkManagementCard.ip_1": "nmc",
     });
     await writePrivate(path, text);
     const { store, records } = await openStore(path);
@@ -191,7 +188,7 @@ Deno.test("load: duplicate key - the first value wins, with a warning naming bot
 Deno.test("load: unknown keys/sections and lines outside a section are warnings with line numbers", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/pcnsconfig.ini`;
-    const text = "stray = 1\n" + configText({ "NetworkManagementCard.ip_1": "10.0.0.9" }) +
+    const text = "stray = 1\n" + configText({ "NetworkManagementCard.ip_1": "nmc" }) +
       "\n[Networking]\nudpport = 1\n[Netwrking]\nx = 1\nthis line is junk\n";
     await writePrivate(path, text);
     const { store, records } = await openStore(path);
@@ -281,7 +278,7 @@ Deno.test("load: a weak clear-text password is rejected with each rule listed an
 Deno.test("load: a clear-text password on an ignored duplicate line is removed from disk too", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/pcnsconfig.ini`;
-    const text = configText({ "NetworkManagementCard.ip_1": "10.0.0.9" }).replace(
+    const text = configText({ "NetworkManagementCard.ip_1": "nmc" }).replace(
       /^password =$/m,
       "password =\npassword = Second-Secret-42",
     );
@@ -322,7 +319,7 @@ Deno.test("load: a weak clear-text password with no previous hash leaves the pas
 Deno.test("load: a file readable by others is set to 0600 with a warning; writes keep 0600", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/pcnsconfig.ini`;
-    await Deno.writeTextFile(path, configText({ "NetworkManagementCard.ip_1": "10.0.0.9" }), { mode: 0o644 });
+    await Deno.writeTextFile(path, configText({ "NetworkManagementCard.ip_1": "nmc" }), { mode: 0o644 });
     await Deno.chmod(path, 0o644);
     const { store, records } = await openStore(path);
     assert.equal(await modeOf(path), 0o600);
@@ -370,7 +367,7 @@ Deno.test("set: changes only the values, keeps comments and order, updates the b
     const path = `${dir}/pcnsconfig.ini`;
     const text =
       "; my notes\r\n[Networking]\r\n# port for the cards\r\nudpPort = 3052\r\n\r\n[NetworkManagementCard]\r\n" +
-      "username = apc\r\nauthenticationPhrase = admin user phrase\r\nip_1 = 10.0.0.9\r\n";
+      "username = apc\r\nauthenticationPhrase = admin user phrase\r\nip_1 = nmc\r\n";
     await writePrivate(path, text);
     const { store, events } = await openStore(path);
     const seen: string[][] = [];

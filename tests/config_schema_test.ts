@@ -131,23 +131,6 @@ Deno.test("schema: values are normalized and typed (booleans, case, lists, cards
   assert.deepEqual(ev.config!.networking.udpListenAddresses, ["127.0.0.1", "::1"]);
 });
 
-Deno.test("schema: a card given by host name is warned about: its packets name it by address and are refused", () => {
-  const text = defaultConfigText()
-    .replace("mode = single", "mode = redundant")
-    .replace("ip_1 =", "ip_1 = 10.0.0.1")
-    .replace("ip_2 =", "ip_2 = nmc-b.example.net");
-  const ev = evaluateConfig(text, { file: "f", backupFile: "b", strict: true });
-  assert.equal(ev.ok, true, "still a usable file: registration and turn-off work by name");
-  const warnings = ev.problems.filter((p) => p.key?.startsWith("NetworkManagementCard.ip_"));
-  assert.deepEqual(warnings.map((p) => [p.level, p.key, p.value]), [
-    ["warning", "NetworkManagementCard.ip_2", "nmc-b.example.net"],
-  ]);
-  assert.match(
-    warnings[0].message,
-    /^f:\d+: NetworkManagementCard\.ip_2 = nmc-b\.example\.net is a host name: .*PC=.*refused.*IP address/,
-  );
-});
-
 Deno.test("schema: config-set updates are checked per key with clear messages", () => {
   const current = defaultValues();
   const r = prepareUpdates(

@@ -18,6 +18,7 @@ import { EventBus } from "../events/bus.ts";
 import { type AgentEvent, type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { CounterFile } from "../nmc/counterstore.ts";
+import { CardNames, type HostLookup } from "../nmc/cardnames.ts";
 import { FloodGuard, SAMPLE_ONE_IN } from "../nmc/floodguard.ts";
 import { PacketEngine } from "../nmc/engine.ts";
 import { MAX_PACKET_BYTES } from "../nmc/gate.ts";
@@ -101,6 +102,8 @@ export interface AgentOptions {
   readonly pinSshHostKey?: (section: string, fingerprint: string) => Promise<void>;
   /** Run the `onStartup` SSH actions when the agent starts (default true; the drill does not). */
   readonly sshOnStart?: boolean;
+  /** Resolves the cards given by host name (default: the system resolver; tests replace it). */
+  readonly lookupHost?: HostLookup;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -124,6 +127,7 @@ export class Agent {
   readonly #stateFile: ShutdownStateFile | undefined;
   readonly #writes: StateWrites;
   readonly #floodGuard: FloodGuard;
+  readonly #cardNames: CardNames;
   #notifiers: NotifierSet;
   #config: AgentConfig;
   readonly #recorder: EventRecorder;
@@ -193,13 +197,23 @@ export class Agent {
       clock: this.#clock,
       filter: (on) =>
         this.#udp?.filterDatagrams(
-          on ? wiring.unwantedDatagramRule(this.#config) : undefined,
+          on ? wiring.unwantedDatagramRule(this.#config, this.#cardNames.addresses) : undefined,
           SAMPLE_ONE_IN,
         ) ??
           "not listening",
       report: (kind, text) =>
         this.emit({ id: kind === "ended" ? "PacketFloodEnded" : "PacketFloodStarted", note: text }),
     });
+    this.#cardNames = new CardNames({
+      clock: this.#clock,
+      lookup: options.lookupHost,
+      onChange: (addresses) => {
+        this.#engine.configure(wiring.gateSettings(this.#config, addresses));
+        this.#floodGuard.reset(); // the kernel filter lists the old addresses
+      },
+      report: (level, text) => level === "warning" ? this.#logger.warn(text) : this.#logger.info(text),
+    });
+    this.#cardNames.configure(this.#config.nmc.cards);
     const ports = options.ports ?? {};
     const executor = options.executor ?? new RecordingExecutor(() => this.#clock.now());
     this.#notifiers = this.#buildNotifiers(options.config);
@@ -386,6 +400,7 @@ export class Agent {
       pins: new PinStore(this.#dataDir),
       lastCounters: (card) => this.#engine.counters(card),
       clientList: (card) => this.#monitor.get(card)?.clients,
+      cardAt: (address) => this.#cardNames.addresses.get(address),
       webPorts: options.webPorts,
       timeoutMs: options.timeoutMs,
       exchange: options.exchange,
@@ -469,9 +484,10 @@ export class Agent {
     const old = this.#config;
     this.#config = config;
     this.#recorder.configure(config); // first: what the reload reports is logged as the new file says
-    this.#engine.configure(wiring.gateSettings(config));
+    this.#engine.configure(wiring.gateSettings(config, this.#cardNames.addresses));
     // The kernel filter lists the old cards: lift it (it comes back at once if the flood goes on).
     this.#floodGuard.reset();
+    this.#cardNames.configure(config.nmc.cards);
     this.#monitor.configure(wiring.monitorSettings(config));
     this.#history.retain(config.nmc.cards);
     this.#applyCommandFileChecks(config, files.check);
@@ -506,6 +522,7 @@ export class Agent {
     this.#stopped = true;
     await this.#registrar?.stop();
     this.#monitor.stop();
+    this.#cardNames.stop();
     this.#floodGuard.reset();
     this.#setups.abort(); // first: a setup waiting for the host's sequence must not see it end
     this.#sequencer.abort();

@@ -40,7 +40,8 @@ function quotedCard(card: string): string {
  * and the nonce. A request from any other address, or naming another card than the one asking, gets
  * the same 403 {@link NEGOTIATION_REFUSED_BODY} (the reason goes to `error`, for the event only), so
  * the endpoint reveals neither which addresses are cards nor anything signed with the phrase. A
- * malformed query from a card's own address gets 400 with the reason.
+ * malformed query from a card's own address gets 400 with the reason. `cardAt` names the card given by
+ * host name that an address belongs to (see `cardnames.ts`).
  */
 export function answerNegotiation(
   query: URLSearchParams,
@@ -50,6 +51,7 @@ export function answerNegotiation(
   >,
   hostAddress: (card: string) => string | undefined,
   remoteAddress: string,
+  cardAt: (address: string) => string | undefined = () => undefined,
 ): NegotiationReply {
   const from = normalizeSource(remoteAddress);
   const refused = (error: string, card?: string): NegotiationReply => ({
@@ -58,20 +60,21 @@ export function answerNegotiation(
     card,
     error,
   });
-  const asking = settings.cards.find((card) => normalizeSource(card) === from);
+  const asking = settings.cards.find((card) => normalizeSource(card) === from) ?? cardAt(from);
   if (asking === undefined) {
     const pc = query.get("PC");
     return refused(`not from a configured NMC${pc ? ` (PC=${quotedCard(pc)})` : ""}`);
   }
   const parsed = parseNegotiationQuery(query);
   if ("error" in parsed) return { status: 400, body: `${parsed.error}\n`, error: parsed.error };
-  if (normalizeSource(parsed.card) !== from || !settings.cards.includes(parsed.card)) {
+  const named = settings.cards.includes(parsed.card) ? parsed.card : cardAt(normalizeSource(parsed.card));
+  if (normalizeSource(parsed.card) !== from || named !== asking) {
     return refused(`card ${asking} asked as PC=${quotedCard(parsed.card)}`, asking);
   }
   const body = buildNegotiationAnswer(
     {
       card: parsed.card,
-      address: hostAddress(parsed.card) ?? "",
+      address: hostAddress(asking) ?? "",
       udpPort: settings.udpPort,
       seconds: settings.requiredSeconds,
       nonce: parsed.nonce,
@@ -79,5 +82,5 @@ export function answerNegotiation(
     settings.username,
     settings.authenticationPhrase,
   );
-  return { status: 200, body, card: parsed.card };
+  return { status: 200, body, card: asking };
 }

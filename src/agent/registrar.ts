@@ -97,6 +97,8 @@ export interface RegistrarOptions {
   readonly lastCounters?: (card: string) => ReplayCounters | undefined;
   /** The card's client list from its last MACONFIG (undefined before the first). */
   readonly clientList?: (card: string) => readonly string[] | undefined;
+  /** The card given by host name an address belongs to (negotiation; see `cardnames.ts`). */
+  readonly cardAt?: (address: string) => string | undefined;
   /** The web ports actually serving negotiation now (default: the configured ones). */
   readonly webPorts?: () => { readonly httpPort: number; readonly httpsPort: number };
   /** Time limit of one exchange, ms (default 10 000). */
@@ -262,12 +264,18 @@ export class Registrar {
 
   /** Answers a card's negotiation request (see `answerNegotiation`) and raises a (throttled) event. */
   negotiate(query: URLSearchParams, remoteAddress: string): NegotiationReply {
-    const reply = answerNegotiation(query, this.#settings, (card) => {
-      const state = this.#cards.get(card);
-      const configured = this.#settings.localHostAddress;
-      return state?.registeredAddress ?? state?.hostAddress ??
-        (isClientAddress(configured) ? configured : undefined);
-    }, remoteAddress);
+    const reply = answerNegotiation(
+      query,
+      this.#settings,
+      (card) => {
+        const state = this.#cards.get(card);
+        const configured = this.#settings.localHostAddress;
+        return state?.registeredAddress ?? state?.hostAddress ??
+          (isClientAddress(configured) ? configured : undefined);
+      },
+      remoteAddress,
+      this.#options.cardAt,
+    );
     const id = reply.status === 200 ? "NegotiationAnswered" : "NegotiationRefused";
     if (reply.status !== 200) this.#negotiationRefusals++;
     // Answers are throttled per card; refusals from a configured card per card, all others under one key

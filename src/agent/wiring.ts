@@ -327,12 +327,19 @@ export async function turnOffThroughNmc(
 
 export { eventEnvironment };
 
-/** The packet gate's settings: the card addresses and the credentials packets are signed with. */
-export function gateSettings(config: AgentConfig): GateSettings {
+/**
+ * The packet gate's settings: the card addresses (and those of the cards given by host name) and the
+ * credentials packets are signed with.
+ */
+export function gateSettings(
+  config: AgentConfig,
+  cardAddresses: ReadonlyMap<string, string> = new Map(),
+): GateSettings {
   return {
     username: config.nmc.username,
     authenticationPhrase: config.nmc.authenticationPhrase,
     cards: config.nmc.cards,
+    cardAddresses,
     requireCardSource: config.networking.requireCardSource,
   };
 }
@@ -341,9 +348,12 @@ export function gateSettings(config: AgentConfig): GateSettings {
  * What the kernel filter lets through while a flood of datagrams no card sends goes on: datagrams no
  * longer than a card packet, and with `requireCardSource` only from the cards' addresses.
  */
-export function unwantedDatagramRule(config: AgentConfig): DatagramFilterRule {
+export function unwantedDatagramRule(
+  config: AgentConfig,
+  cardAddresses: ReadonlyMap<string, string>,
+): DatagramFilterRule {
   return {
-    cards: config.networking.requireCardSource ? config.nmc.cards : undefined,
+    cards: config.networking.requireCardSource ? [...config.nmc.cards, ...cardAddresses.keys()] : undefined,
     maxPayloadBytes: MAX_PACKET_BYTES,
   };
 }

@@ -24,7 +24,6 @@ import { indexIni, type IniDocument, parseIni, setIniValue, setIniValues, string
 import { type ConfigProblem, problem } from "./problems.ts";
 import { scrubMessage, scrubStrayPasswords } from "./scrub.ts";
 import { buildConfig } from "./build.ts";
-import { isIPv4, isIPv6 } from "./hosts.ts";
 import { MAX_CARDS } from "./keydefs.ts";
 import {
   CONFIG_EVENT_IDS,
@@ -379,19 +378,6 @@ function crossChecks(
       file,
       nmcLine,
       `mode = single but ${cards.length} NMC addresses are set; use mode = redundant or parallel`,
-    ));
-  }
-  for (let i = 1; i <= MAX_CARDS; i++) {
-    const card = values.get(`NetworkManagementCard.ip_${i}`) ?? "";
-    if (card === "" || isIPv4(card) || isIPv6(card)) continue;
-    problems.push(problem(
-      "warning",
-      file,
-      index.sections.get("NetworkManagementCard")?.get(`ip_${i}`)?.line ?? nmcLine,
-      `NetworkManagementCard.ip_${i} = ${card} is a host name: the card's status packets name it by its ` +
-        "IP address (PC=), so they are refused; give the card's IP address (registration and turn-off work " +
-        "by name)",
-      { key: `NetworkManagementCard.ip_${i}`, value: card },
     ));
   }
   for (const id of CONFIG_EVENT_IDS) {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { isIPv4, isIPv6 } from "../config/hosts.ts";
 import {
   extendRun,
   formatCounters,
@@ -68,8 +69,13 @@ export interface GateSettings {
   readonly username: string;
   /** Authentication phrase configured on the cards. */
   readonly authenticationPhrase: string;
-  /** Card addresses, compared with `PC=` as exact strings. */
+  /** Card addresses, compared with `PC=` as exact strings (and cards given by host name). */
   readonly cards: readonly string[];
+  /**
+   * The addresses the cards given by host name resolve to (normalized address -> card, see
+   * `cardnames.ts`): a packet whose `PC=` is one of them is that card's.
+   */
+  readonly cardAddresses?: ReadonlyMap<string, string>;
   /** Refuse datagrams whose source address is not one of `cards`, before reading them (default false). */
   readonly requireCardSource?: boolean;
 }
@@ -100,10 +106,34 @@ const sourceSets = new WeakMap<GateSettings, ReadonlySet<string> | null>();
 function allowedSources(settings: GateSettings): ReadonlySet<string> | null {
   let set = sourceSets.get(settings);
   if (set === undefined) {
-    set = settings.requireCardSource ? new Set(settings.cards.map(normalizeSource)) : null;
+    set = settings.requireCardSource
+      ? new Set([...settings.cards.map(normalizeSource), ...(settings.cardAddresses?.keys() ?? [])])
+      : null;
     sourceSets.set(settings, set);
   }
   return set;
+}
+
+/** True when a card is given by host name, not by address. */
+export function isCardName(card: string): boolean {
+  return card !== "" && !isIPv4(card) && !isIPv6(card);
+}
+
+/** The configured card a packet's `PC=` names: the card itself, or the card given by a name resolving to it. */
+export function cardNamed(
+  settings: Pick<GateSettings, "cards" | "cardAddresses">,
+  pc: string,
+): string | undefined {
+  if (settings.cards.includes(pc)) return pc;
+  return settings.cardAddresses?.get(normalizeSource(pc));
+}
+
+/** Why a `PC=` names no card, with the names that have not resolved (they may be that card). */
+function unknownCardDetail(settings: GateSettings, pc: string): string {
+  const resolved = new Set(settings.cardAddresses?.values() ?? []);
+  const unresolved = settings.cards.filter((card) => isCardName(card) && !resolved.has(card));
+  const hint = unresolved.length === 0 ? "" : ` (${unresolved.join(", ")} did not resolve to an address yet)`;
+  return `PC=${printable(pc)} is not a configured NMC${hint}`;
 }
 
 /** Result of judging one datagram. */
@@ -173,12 +203,10 @@ export function judgePacket(
   }
   const packet = parseSignedRange(signed, ascii);
 
-  const card = firstValue(packet, "PC");
-  if (card === undefined || !settings.cards.includes(card)) {
-    return reject(
-      "unknown-card",
-      card === undefined ? "no PC= address" : `PC=${printable(card)} is not a configured NMC`,
-    );
+  const pc = firstValue(packet, "PC");
+  const card = pc === undefined ? undefined : cardNamed(settings, pc);
+  if (card === undefined) {
+    return reject("unknown-card", pc === undefined ? "no PC= address" : unknownCardDetail(settings, pc));
   }
 
   const srText = firstValue(packet, "SR");
