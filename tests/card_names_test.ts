@@ -110,14 +110,14 @@ Deno.test("negotiation: a card given by host name is answered from one of its ad
     udpPort: 3052,
     requiredSeconds: 170,
   };
-  const cardAt = (address: string) => address === "10.0.0.7" ? NAME : undefined;
+  const cardAddresses = new Map([["10.0.0.7", NAME]]);
   const nonce = "0123456789abcdef0123456789abcdef";
   const reply = answerNegotiation(
     new URLSearchParams(`PC=10.0.0.7&CS=${nonce}`),
     settings,
     () => "10.0.0.9",
     "10.0.0.7",
-    cardAt,
+    cardAddresses,
   );
   assert.equal(reply.status, 200);
   assert.equal(reply.card, NAME);
@@ -126,7 +126,7 @@ Deno.test("negotiation: a card given by host name is answered from one of its ad
     settings,
     () => "10.0.0.9",
     "10.0.0.7",
-    cardAt,
+    cardAddresses,
   );
   assert.equal(elsewhere.status, 403, "asking as another address");
 });

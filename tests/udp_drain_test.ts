@@ -9,6 +9,7 @@ import { UdpListener } from "../src/nmc/udp.ts";
 import { ipv6Text, socketAddress } from "../src/nmc/udpdrain.ts";
 import { startTestAgent, waitUntil } from "./helpers/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
+import { evalInProcess } from "./helpers/process.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -24,21 +25,7 @@ async function burst(from: string, to: string, port: number, count: number, big:
     await new Promise((r) => setTimeout(r, 150));
     for (let i = 1; i < Number(count); i++) await s.send(datagram(i), addr);
     s.close();`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      "--no-config",
-      "--unstable-net",
-      code,
-      from,
-      to,
-      String(port),
-      String(count),
-      big.join(","),
-    ],
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0, "the sender process failed");
+  await evalInProcess(code, [from, to, String(port), String(count), big.join(",")]);
 }
 
 /** Holds the event loop for `ms` (the burst queues up in the kernel meanwhile). */

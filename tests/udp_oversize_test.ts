@@ -10,6 +10,7 @@ import { kernelSockets } from "../src/nmc/kernelfilter.ts";
 import { UdpListener } from "../src/nmc/udp.ts";
 import { nextEvent, startTestAgent, waitUntil } from "./helpers/agent.ts";
 import { statusPacket } from "./helpers/packets.ts";
+import { evalInProcess } from "./helpers/process.ts";
 
 const kernelReason = (() => {
   const probe = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
@@ -107,23 +108,8 @@ async function sendFor(from: string, port: number, seconds: number, afterMs = 0,
     }
     s.close();
     console.log(sent);`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      "--no-config",
-      "--unstable-net",
-      code,
-      from,
-      String(port),
-      String(seconds),
-      String(afterMs),
-    ]
-      .concat(packetsFile ? [packetsFile] : []),
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0, "the sender process failed");
-  return Number(new TextDecoder().decode(out.stdout));
+  const args = [from, String(port), String(seconds), String(afterMs), ...(packetsFile ? [packetsFile] : [])];
+  return Number(await evalInProcess(code, args));
 }
 
 Deno.test({

@@ -400,7 +400,7 @@ export class Agent {
       pins: new PinStore(this.#dataDir),
       lastCounters: (card) => this.#engine.counters(card),
       clientList: (card) => this.#monitor.get(card)?.clients,
-      cardAt: (address) => this.#cardNames.addresses.get(address),
+      cardAddresses: () => this.#cardNames.addresses,
       webPorts: options.webPorts,
       timeoutMs: options.timeoutMs,
       exchange: options.exchange,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { normalizeSource } from "../nmc/gate.ts";
+import { cardNamed, normalizeSource } from "../nmc/gate.ts";
 import { buildNegotiationAnswer, parseNegotiationQuery } from "../nmc/protocol.ts";
 import type { RegistrarSettings } from "./registrar.ts";
 
@@ -40,8 +40,8 @@ function quotedCard(card: string): string {
  * and the nonce. A request from any other address, or naming another card than the one asking, gets
  * the same 403 {@link NEGOTIATION_REFUSED_BODY} (the reason goes to `error`, for the event only), so
  * the endpoint reveals neither which addresses are cards nor anything signed with the phrase. A
- * malformed query from a card's own address gets 400 with the reason. `cardAt` names the card given by
- * host name that an address belongs to (see `cardnames.ts`).
+ * malformed query from a card's own address gets 400 with the reason. `cardAddresses` are those of the
+ * cards given by host name (see `cardnames.ts`).
  */
 export function answerNegotiation(
   query: URLSearchParams,
@@ -51,7 +51,7 @@ export function answerNegotiation(
   >,
   hostAddress: (card: string) => string | undefined,
   remoteAddress: string,
-  cardAt: (address: string) => string | undefined = () => undefined,
+  cardAddresses: ReadonlyMap<string, string> = new Map(),
 ): NegotiationReply {
   const from = normalizeSource(remoteAddress);
   const refused = (error: string, card?: string): NegotiationReply => ({
@@ -60,14 +60,14 @@ export function answerNegotiation(
     card,
     error,
   });
-  const asking = settings.cards.find((card) => normalizeSource(card) === from) ?? cardAt(from);
+  const asking = settings.cards.find((card) => normalizeSource(card) === from) ?? cardAddresses.get(from);
   if (asking === undefined) {
     const pc = query.get("PC");
     return refused(`not from a configured NMC${pc ? ` (PC=${quotedCard(pc)})` : ""}`);
   }
   const parsed = parseNegotiationQuery(query);
   if ("error" in parsed) return { status: 400, body: `${parsed.error}\n`, error: parsed.error };
-  const named = settings.cards.includes(parsed.card) ? parsed.card : cardAt(normalizeSource(parsed.card));
+  const named = cardNamed({ cards: settings.cards, cardAddresses }, parsed.card);
   if (normalizeSource(parsed.card) !== from || named !== asking) {
     return refused(`card ${asking} asked as PC=${quotedCard(parsed.card)}`, asking);
   }

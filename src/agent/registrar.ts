@@ -97,8 +97,8 @@ export interface RegistrarOptions {
   readonly lastCounters?: (card: string) => ReplayCounters | undefined;
   /** The card's client list from its last MACONFIG (undefined before the first). */
   readonly clientList?: (card: string) => readonly string[] | undefined;
-  /** The card given by host name an address belongs to (negotiation; see `cardnames.ts`). */
-  readonly cardAt?: (address: string) => string | undefined;
+  /** The addresses of the cards given by host name, now (negotiation; see `cardnames.ts`). */
+  readonly cardAddresses?: () => ReadonlyMap<string, string>;
   /** The web ports actually serving negotiation now (default: the configured ones). */
   readonly webPorts?: () => { readonly httpPort: number; readonly httpsPort: number };
   /** Time limit of one exchange, ms (default 10 000). */
@@ -274,7 +274,7 @@ export class Registrar {
           (isClientAddress(configured) ? configured : undefined);
       },
       remoteAddress,
-      this.#options.cardAt,
+      this.#options.cardAddresses?.(),
     );
     const id = reply.status === 200 ? "NegotiationAnswered" : "NegotiationRefused";
     if (reply.status !== 200) this.#negotiationRefusals++;

@@ -67,7 +67,8 @@ export class FloodGuard {
   #activeSince = 0;
   #retryAt = 0;
   #timer: TimerHandle | undefined;
-  #lastSeen = "";
+  /** The last one seen (described only when a report names it: `note` is on the flood's path). */
+  #lastSeen: UnwantedDatagram | undefined;
 
   /** Creates a guard (inactive). */
   constructor(ports: FloodGuardPorts) {
@@ -81,7 +82,7 @@ export class FloodGuard {
 
   /** Called for every unwanted datagram the agent itself sees. */
   note(datagram: UnwantedDatagram): void {
-    this.#lastSeen = describe(datagram);
+    this.#lastSeen = datagram;
     if (this.#active) {
       this.#sampled++;
       return;
@@ -98,7 +99,9 @@ export class FloodGuard {
       this.#ports.report(
         "unfiltered",
         `more than ${(FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS} datagrams/s that no NMC sends ` +
-          `(e.g. ${this.#lastSeen}); they cannot be dropped in the kernel (${error}), so the agent drops them itself`,
+          `(e.g. ${
+            describe(datagram)
+          }); they cannot be dropped in the kernel (${error}), so the agent drops them itself`,
       );
       return;
     }
@@ -110,7 +113,7 @@ export class FloodGuard {
     this.#ports.report(
       "started",
       `more than ${(FLOOD_START_PER_WINDOW * 1000) / FLOOD_WINDOW_MS} datagrams/s that no NMC sends ` +
-        `(e.g. ${this.#lastSeen}): dropping them in the kernel until the flood ends`,
+        `(e.g. ${describe(datagram)}): dropping them in the kernel until the flood ends`,
     );
     this.#timer = this.#ports.clock.setTimeout(() => this.#check(), FLOOD_CHECK_MS);
   }
@@ -142,7 +145,9 @@ export class FloodGuard {
     const seconds = Math.round((this.#ports.clock.now() - this.#activeSince) / 1000);
     this.#ports.report(
       "ended",
-      `the flood of datagrams no NMC sends (last seen: ${this.#lastSeen}) ended; about ` +
+      `the flood of datagrams no NMC sends (last seen: ${
+        this.#lastSeen ? describe(this.#lastSeen) : "none"
+      }) ended; about ` +
         `${this.#droppedEstimate} datagrams were dropped in the kernel over ${seconds} s`,
     );
   }

@@ -31,3 +31,17 @@ export function collect(stream: ReadableStream<Uint8Array>): { text: () => strin
   })();
   return { text: () => text, done };
 }
+
+/**
+ * Runs `code` in another Deno process (`deno eval`, no config, with the unstable UDP API) with `args` as its
+ * `Deno.args`; throws unless it exits 0. Returns what it printed. Stderr goes to the test's own.
+ */
+export async function evalInProcess(code: string, args: readonly string[]): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", "--unstable-net", code, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (out.code !== 0) throw new Error(`the sender process failed (exit ${out.code})`);
+  return new TextDecoder().decode(out.stdout);
+}
