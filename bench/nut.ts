@@ -14,6 +14,7 @@ import { readEventLog } from "../src/events/eventlog.ts";
 import { statusPacket } from "../tests/helpers/packets.ts";
 import {
   type BenchResult,
+  cpuMs,
   freePort,
   quantile,
   rssMiB,
@@ -141,12 +142,14 @@ async function run(count: number, pollMs: number, steadySeconds: number): Promis
   try {
     const loginMs = Number((await nextLine()).split(" ")[1]); // every LOGIN answered OK
     const rss = rssMiB(agent.child.pid);
+    const cpuAtLogin = cpuMs(agent.child.pid);
     // Steady polling for a while (an hour in the issue; here 40 s, 5 s quick): RSS sampled every second.
     const steadyRss = [rss];
     for (let t = 0; t < steadySeconds; t++) {
       await sleep(1000);
       steadyRss.push(rssMiB(agent.child.pid));
     }
+    const steadyCpuMs = cpuMs(agent.child.pid) - cpuAtLogin;
     await send(20, 0x50);
     const seen: number[] = JSON.parse(await nextLine());
     await until(async () => (await logged("OsShutdown")) !== undefined, "the OS step", 60_000);
@@ -169,6 +172,7 @@ async function run(count: number, pollMs: number, steadySeconds: number): Promis
           // After the warm-up (code pages, V8's heap sizing): flat means ~0 here.
           secondHalfMiB: Math.round((steadyRss.at(-1)! - steadyRss[Math.floor(steadyRss.length / 2)]) * 10) /
             10,
+          agentCpuMs: steadyCpuMs,
           note: "the agent's own process",
         },
       },

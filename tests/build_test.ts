@@ -57,7 +57,7 @@ Deno.test("build compile flags: narrowed permissions, no -A, FFI for the kernel 
       "--frozen",
       "--exclude-unused-npm",
       "--unstable-net",
-      "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50",
+      "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--memory-saver-mode",
       "--env-file=/e/build.env",
       ...PERMISSIONS,
     ]
