@@ -2,8 +2,8 @@
  * Memory under load, in its own process (run with --v8-flags=--expose-gc):
  * `deno run -A --v8-flags=--expose-gc bench/memory_proc.ts <packets>`.
  * RSS after start, after one simulated hour with 9 NMCs (fake clock: status
- * every 25 s, client list every 100 s), and after `packets` more status packets;
- * prints one JSON line.
+ * every 25 s, client list every 100 s), after `packets` more status packets,
+ * and 25 s after the last of them; prints one JSON line.
  *
  * The packets are handed over as the UDP listener hands them over: at most 64 in one turn of the
  * event loop. A loop that never yields measures something the agent never does: V8 queues a task with
@@ -18,7 +18,8 @@ import { memoryLogger } from "../src/log/logger.ts";
 import { RecordingExecutor } from "../src/shutdown/executor.ts";
 import { md5Hex } from "../src/nmc/md5.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
-import type { Clock } from "../src/time/clock.ts";
+import { type Clock, systemClock } from "../src/time/clock.ts";
+import { returnLargeAllocations, startMemoryTrimming } from "../src/os/malloc.ts";
 import { testConfig } from "../tests/helpers/agent.ts";
 
 const packets = Number(Deno.args[0] ?? 1_000_000);
@@ -37,6 +38,8 @@ const usage = () => {
 };
 const rss = () => usage().rssMiB;
 
+/** How long the agent is left idle after the last packet before the settled sample. */
+const SETTLE_MS = 25_000;
 /** The most datagrams the UDP listener hands to the agent in one turn of the event loop (udpdrain.ts). */
 const PACKETS_PER_TURN = 64;
 /** Lets the event loop turn once (a message to itself: a timer would be clamped to ~1 ms). */
@@ -68,6 +71,9 @@ const clock: Clock = {
 };
 const cards = Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 1}`);
 const dataDir = await Deno.makeTempDir({ prefix: "pcns-bench-mem-" });
+// The process-wide memory settings of the service (src/agent/service.ts), on the real clock as there.
+returnLargeAllocations();
+const stopTrimming = startMemoryTrimming({ clock: systemClock });
 const agent = Agent.start({
   config: testConfig({ cards }),
   dataDir,
@@ -113,13 +119,20 @@ for (let i = 1; i <= packets; i++) {
 }
 channel.port1.close();
 const seconds = (performance.now() - t0) / 1000;
+// What is left once the packets stop: V8's memory reducer gives back the pages it no longer needs about
+// 15-20 s after the allocation stops (no forced collection here, as in the agent), and the heap trim of
+// every 20 s those of glibc.
+await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+const settled = { rssMiB: mib(Deno.memoryUsage().rss), mallocMiB: mallocInUse() };
 const status = agent.status();
+stopTrimming();
 await agent.stop();
 await Deno.remove(dataDir, { recursive: true });
 console.log(JSON.stringify({
   afterStart,
   afterHour,
   samples,
+  settled,
   accepted: status.packets.accepted,
   packetsPerSecond: Math.round(packets / seconds),
 }));

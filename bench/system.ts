@@ -11,6 +11,7 @@ import { bundle, DENO_CONFIG } from "../build.ts";
 import { fileURLToPath } from "node:url";
 import { startService } from "../src/agent/service.ts";
 import { memoryLogger } from "../src/log/logger.ts";
+import { hashPassword } from "../src/config/credentials.ts";
 import { AGENT_V8_FLAGS, AGENT_V8_OPTIONS } from "../src/service/permissions.ts";
 import { APCUPSD, startApcupsd } from "../tests/helpers/apcupsd.ts";
 import {
@@ -39,22 +40,76 @@ async function canConnect(port: number): Promise<boolean> {
   }
 }
 
-/** Idle RSS of `run` (web UI on) and of apcupsd; memory under load from memory_proc.ts. */
-async function memory(quick: boolean): Promise<BenchResult[]> {
+/** The resident memory of a process, MiB: anonymous (its own) and file-backed (mapped files: the binary). */
+function rssParts(pid: number): { anonMiB: number; fileMiB: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { anonMiB: round(kb("RssAnon") / 1024), fileMiB: round((kb("RssFile") + kb("RssShmem")) / 1024) };
+}
+
+/** The [NUT], [NIS] and [SNMP] lines that turn on every optional server, on loopback. */
+function optionalServers(): string[] {
+  return [
+    "[NUT]",
+    "enabled = true",
+    `port = ${freePort()}`,
+    "listenAddress = 127.0.0.1",
+    "user_1 = monuser",
+    `password_1 = ${hashPassword(PASSWORD)}`,
+    "[NIS]",
+    "enabled = true",
+    `port = ${freePort()}`,
+    "listenAddress = 127.0.0.1",
+    "[SNMP]",
+    "enabled = true",
+    `port = ${freePort("udp")}`,
+    "listenAddress = 127.0.0.1",
+    "community_1 = bench",
+  ];
+}
+
+/** RSS of `run --dry-run` 1.5 s after it is ready, on its second start (the first makes the certificate). */
+async function idleRss(extra: string[]): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-" });
-  let idle: number;
   try {
-    const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), password: PASSWORD });
+    const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), password: PASSWORD, extra });
     // The first start generates the web UI certificate (and loads the x509 library only for that):
     // measure a normal start, the second one.
     await (await startAgentProcess(config, true)).stop();
     const agent = await startAgentProcess(config, true);
     await sleep(1500);
-    idle = rssMiB(agent.child.pid);
+    const measured = { rss: rssMiB(agent.child.pid), ...rssParts(agent.child.pid) };
     await agent.stop();
+    return measured;
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** RSS of a bare `deno run` of a script that only waits (the floor of any Deno program). */
+async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--v8-flags=" + AGENT_V8_OPTIONS.join(","), "-"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("setTimeout(() => {}, 60_000);\n"));
+  await writer.close();
+  await sleep(1500);
+  const measured = { rss: rssMiB(child.pid), ...rssParts(child.pid) };
+  child.kill("SIGKILL");
+  await child.status;
+  return measured;
+}
+
+/** Idle RSS of `run` (web UI on; then with every optional server), of bare Deno and of apcupsd; memory under load. */
+async function memory(quick: boolean): Promise<BenchResult[]> {
+  const base = await idleRss([]);
+  const all = await idleRss(optionalServers());
+  const bare = await bareDenoRss();
+  const idle = base.rss;
   let peer: number | undefined;
   if (APCUPSD) {
     const apc = await startApcupsd({
@@ -90,6 +145,23 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
       target: "< 45 MiB",
       met: idle < 45,
       peer,
+      details: { anonMiB: base.anonMiB, fileMiB: base.fileMiB },
+    },
+    {
+      name: "idle RSS of `run` with NUT, NIS and SNMP on as well",
+      value: all.rss,
+      unit: "MiB",
+      target: "< 45 MiB",
+      met: all.rss < 45,
+      peer,
+      details: { anonMiB: all.anonMiB, fileMiB: all.fileMiB },
+    },
+    {
+      name: "bare `deno run` of a script that only waits (floor)",
+      value: bare.rss,
+      unit: "MiB",
+      target: "(reference: the floor of the idle RSS figures)",
+      details: { anonMiB: bare.anonMiB, fileMiB: bare.fileMiB },
     },
     {
       name: `RSS growth over ${packets / 1e6}M packets after 1 h (9 NMCs), first to last fifth`,
@@ -101,6 +173,21 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
         firstSampleRssMiB: first.rssMiB,
         lastSampleRssMiB: last.rssMiB,
         idleRssMiB: load.afterStart,
+      },
+    },
+    {
+      name: `RSS 25 s after ${packets / 1e6}M packets, against the RSS after the simulated hour`,
+      value: round(load.settled.rssMiB - load.afterHour),
+      unit: "MiB",
+      target: "flat (within 5 MiB of idle)",
+      met: load.settled.rssMiB - load.afterHour < 5,
+      details: {
+        settledRssMiB: load.settled.rssMiB,
+        settledMallocMiB: load.settled.mallocMiB,
+        afterOneHour9NmcsRssMiB: load.afterHour,
+        afterStartRssMiB: load.afterStart,
+        note: "idle after an hour of 9 cards is the agent's usual state; against the RSS just after " +
+          "start, add afterOneHour9NmcsRssMiB - afterStartRssMiB",
       },
     },
     {

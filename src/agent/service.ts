@@ -16,11 +16,11 @@ import { ConfigStore } from "../config/store.ts";
 import { settledWithin } from "../fs/stall.ts";
 import { type EventDraft, makeEvent } from "../events/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Clock } from "../time/clock.ts";
+import { type Clock, systemClock } from "../time/clock.ts";
 import type { OsShutdownExecutor } from "../shutdown/executor.ts";
 import { WebUi } from "../web/server.ts";
 import { Agent, type AgentPorts } from "./agent.ts";
-import { returnLargeAllocations } from "../os/malloc.ts";
+import { returnLargeAllocations, startMemoryTrimming } from "../os/malloc.ts";
 
 /** How to run the service. */
 export interface ServiceOptions {
@@ -156,6 +156,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       );
   });
   if (options.hotReload ?? true) store.watch();
+  const stopTrimming = startMemoryTrimming({
+    clock: options.clock ?? systemClock,
+    onUnavailable: (reason) =>
+      options.logger.debug(`memory: freed small blocks may stay with the process (${reason})`),
+  });
   return {
     agent: running,
     store,
@@ -163,6 +168,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       return web;
     },
     async stop() {
+      stopTrimming();
       unsubscribe();
       await store.close();
       // Bounded: a reload reading from a disk that does not answer must not hold up the stop.
