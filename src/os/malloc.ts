@@ -52,7 +52,7 @@ export const MEMORY_TRIM_INTERVAL_MS = 20_000;
 
 /** Options of {@linkcode startMemoryTrimming}. */
 export interface MemoryTrimmingOptions {
-  /** Timers (default: the real clock). */
+  /** Timers: the real clock in the service, a fake one in tests. */
   readonly clock: Clock;
   /** The trim (default {@linkcode trimFreedMemory}); a string answer means it cannot be done here. */
   readonly trim?: () => string | undefined;
