@@ -48,6 +48,18 @@ export function rssMiB(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
+const roundTenth = (n: number) => Math.round(n * 10) / 10;
+
+/** The resident memory of a process, MiB: anonymous (its own) and file-backed (mapped files: the binary). */
+export function rssParts(pid: number): { anonMiB: number; fileMiB: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return {
+    anonMiB: roundTenth(kb("RssAnon") / 1024),
+    fileMiB: roundTenth((kb("RssFile") + kb("RssShmem")) / 1024),
+  };
+}
+
 /** CPU time (user + system) of a process in ms (Linux /proc). */
 export function cpuMs(pid: number): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");

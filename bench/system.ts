@@ -20,6 +20,7 @@ import {
   MAIN,
   quantile,
   rssMiB,
+  rssParts,
   sleep,
   startAgentProcess,
   until,
@@ -38,13 +39,6 @@ async function canConnect(port: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The resident memory of a process, MiB: anonymous (its own) and file-backed (mapped files: the binary). */
-function rssParts(pid: number): { anonMiB: number; fileMiB: number } {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return { anonMiB: round(kb("RssAnon") / 1024), fileMiB: round((kb("RssFile") + kb("RssShmem")) / 1024) };
 }
 
 /** The [NUT], [NIS] and [SNMP] lines that turn on every optional server, on loopback. */
