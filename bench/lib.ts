@@ -115,14 +115,17 @@ export async function writeAgentConfig(
   return path;
 }
 
-/** Starts `main.ts run --dry-run` in a child process; resolves once its log says the listeners are up. */
-export async function startAgentProcess(configPath: string, web: boolean) {
+/**
+ * Starts `main.ts run --dry-run` (or `entry`: the bundle, say) in a child process; resolves once its log
+ * says the listeners are up.
+ */
+export async function startAgentProcess(configPath: string, web: boolean, entry: readonly string[] = [MAIN]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       ...AGENT_V8_FLAGS,
-      MAIN,
+      ...entry,
       "run",
       "--dry-run",
       "--config",

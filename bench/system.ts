@@ -63,14 +63,17 @@ function optionalServers(): string[] {
 }
 
 /** RSS of `run --dry-run` 1.5 s after it is ready, on its second start (the first makes the certificate). */
-async function idleRss(extra: string[]): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
+async function idleRss(
+  extra: string[],
+  entry?: readonly string[],
+): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-" });
   try {
     const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), password: PASSWORD, extra });
     // The first start generates the web UI certificate (and loads the x509 library only for that):
     // measure a normal start, the second one.
-    await (await startAgentProcess(config, true)).stop();
-    const agent = await startAgentProcess(config, true);
+    await (await startAgentProcess(config, true, entry)).stop();
+    const agent = await startAgentProcess(config, true, entry);
     await sleep(1500);
     const measured = { rss: rssMiB(agent.child.pid), ...rssParts(agent.child.pid) };
     await agent.stop();
@@ -102,6 +105,16 @@ async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: n
 async function memory(quick: boolean): Promise<BenchResult[]> {
   const base = await idleRss([]);
   const all = await idleRss(optionalServers());
+  // What the binary runs: the bundle build.ts compiles (no module graph of ~150 files, no TypeScript).
+  const bundleDir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-bundle-" });
+  let bundled: Awaited<ReturnType<typeof idleRss>>;
+  try {
+    const built = await bundle(bundleDir);
+    if (!built.ok) throw new Error(`deno bundle failed: ${built.error}`);
+    bundled = await idleRss([], [`--config=${DENO_CONFIG}`, join(bundleDir, "main.js")]);
+  } finally {
+    await Deno.remove(bundleDir, { recursive: true });
+  }
   const bare = await bareDenoRss();
   const idle = base.rss;
   let peer: number | undefined;
@@ -140,6 +153,15 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
       met: idle < 45,
       peer,
       details: { anonMiB: base.anonMiB, fileMiB: base.fileMiB },
+    },
+    {
+      name: "idle RSS of `run`, the bundle build.ts compiles into the binary",
+      value: bundled.rss,
+      unit: "MiB",
+      target: "< 45 MiB",
+      met: bundled.rss < 45,
+      peer,
+      details: { anonMiB: bundled.anonMiB, fileMiB: bundled.fileMiB },
     },
     {
       name: "idle RSS of `run` with NUT, NIS and SNMP on as well",
