@@ -101,6 +101,23 @@ async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: n
   return measured;
 }
 
+/** A result row of an idle RSS against the goal and apcupsd's, with its anonymous and file-backed parts. */
+function idleRow(
+  name: string,
+  measured: { rss: number; anonMiB: number; fileMiB: number },
+  peer?: number,
+): BenchResult {
+  return {
+    name,
+    value: measured.rss,
+    unit: "MiB",
+    target: "< 45 MiB",
+    met: measured.rss < 45,
+    peer,
+    details: { anonMiB: measured.anonMiB, fileMiB: measured.fileMiB },
+  };
+}
+
 /** Idle RSS of `run` (web UI on; then with every optional server), of bare Deno and of apcupsd; memory under load. */
 async function memory(quick: boolean): Promise<BenchResult[]> {
   const base = await idleRss([]);
@@ -116,7 +133,6 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
     await Deno.remove(bundleDir, { recursive: true });
   }
   const bare = await bareDenoRss();
-  const idle = base.rss;
   let peer: number | undefined;
   if (APCUPSD) {
     const apc = await startApcupsd({
@@ -145,33 +161,9 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
   const first = load.samples[0];
   const last = load.samples.at(-1);
   return [
-    {
-      name: "idle RSS of `run` (UDP + TLS web UI)",
-      value: idle,
-      unit: "MiB",
-      target: "< 45 MiB",
-      met: idle < 45,
-      peer,
-      details: { anonMiB: base.anonMiB, fileMiB: base.fileMiB },
-    },
-    {
-      name: "idle RSS of `run`, the bundle build.ts compiles into the binary",
-      value: bundled.rss,
-      unit: "MiB",
-      target: "< 45 MiB",
-      met: bundled.rss < 45,
-      peer,
-      details: { anonMiB: bundled.anonMiB, fileMiB: bundled.fileMiB },
-    },
-    {
-      name: "idle RSS of `run` with NUT, NIS and SNMP on as well",
-      value: all.rss,
-      unit: "MiB",
-      target: "< 45 MiB",
-      met: all.rss < 45,
-      peer,
-      details: { anonMiB: all.anonMiB, fileMiB: all.fileMiB },
-    },
+    idleRow("idle RSS of `run` (UDP + TLS web UI)", base, peer),
+    idleRow("idle RSS of `run`, the bundle build.ts compiles into the binary", bundled, peer),
+    idleRow("idle RSS of `run` with NUT, NIS and SNMP on as well", all, peer),
     {
       name: "bare `deno run` of a script that only waits (floor)",
       value: bare.rss,
