@@ -41,23 +41,32 @@ export function quantile(samples: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-/** Resident set size of a process in MiB (Linux /proc). */
-export function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
-  return Math.round((kb / 1024) * 10) / 10;
+/** A process's resident memory, MiB: all of it, its own (anonymous) and its mapped files' (the binary). */
+export interface RssParts {
+  /** VmRSS. */
+  readonly rss: number;
+  /** RssAnon. */
+  readonly anonMiB: number;
+  /** RssFile + RssShmem. */
+  readonly fileMiB: number;
 }
 
-const roundTenth = (n: number) => Math.round(n * 10) / 10;
-
-/** The resident memory of a process, MiB: anonymous (its own) and file-backed (mapped files: the binary). */
-export function rssParts(pid: number): { anonMiB: number; fileMiB: number } {
+/** {@linkcode RssParts} of a process, from one read of /proc/<pid>/status (Linux). */
+export function rssParts(pid: number): RssParts {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return {
-    anonMiB: roundTenth(kb("RssAnon") / 1024),
-    fileMiB: roundTenth((kb("RssFile") + kb("RssShmem")) / 1024),
+  const mib = (...fields: string[]) => {
+    const kb = fields.reduce(
+      (sum, f) => sum + Number(new RegExp(`${f}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN),
+      0,
+    );
+    return Math.round((kb / 1024) * 10) / 10;
   };
+  return { rss: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile", "RssShmem") };
+}
+
+/** Resident set size of a process in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  return rssParts(pid).rss;
 }
 
 /** CPU time (user + system) of a process in ms (Linux /proc). */

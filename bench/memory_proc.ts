@@ -19,6 +19,7 @@ import { RecordingExecutor } from "../src/shutdown/executor.ts";
 import { md5Hex } from "../src/nmc/md5.ts";
 import { NmcSimulator } from "../src/sim/simulator.ts";
 import { type Clock, systemClock } from "../src/time/clock.ts";
+import { openLibc } from "../src/os/libc.ts";
 import { returnLargeAllocations, startMemoryTrimming } from "../src/os/malloc.ts";
 import { testConfig } from "../tests/helpers/agent.ts";
 
@@ -52,15 +53,12 @@ const turn = () =>
     channel.port2.postMessage(0);
   });
 
-/** glibc's bytes in use by malloc (mallinfo2), MiB; undefined where there is no glibc. */
+/** glibc's bytes in use by malloc (mallinfo2's uordblks), MiB; undefined where there is no glibc. */
 const mallocInUse = (() => {
-  try {
-    const words = Array(10).fill("usize") as "usize"[];
-    const libc = Deno.dlopen("libc.so.6", { mallinfo2: { parameters: [], result: { struct: words } } });
-    return () => mib(Number(new BigUint64Array((libc.symbols.mallinfo2() as Uint8Array).buffer)[7]));
-  } catch {
-    return () => undefined;
-  }
+  const words = Array(10).fill("usize") as "usize"[];
+  const libc = openLibc({ mallinfo2: { parameters: [], result: { struct: words } } });
+  if (typeof libc === "string") return () => undefined;
+  return () => mib(Number(new BigUint64Array((libc.mallinfo2() as Uint8Array).buffer)[7]));
 })();
 
 const fake = createClock(Date.UTC(2026, 0, 1));

@@ -120,8 +120,7 @@ async function run(
   await send(10, 0x08);
   await until(async () => (await logged("CommunicationEstablished")) !== undefined, "the card heard", 10_000);
   await sleep(1000);
-  const idleRss = rssMiB(agent.child.pid);
-  const idleParts = rssParts(agent.child.pid);
+  const idle = rssParts(agent.child.pid);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -171,21 +170,20 @@ async function run(
     const settled: BenchResult[] = [];
     if (settleSeconds > 0) {
       await sleep(settleSeconds * 1000);
-      const left = rssMiB(agent.child.pid);
-      const leftParts = rssParts(agent.child.pid);
+      const left = rssParts(agent.child.pid);
       settled.push({
         name: `NUT: agent RSS ${settleSeconds} s after ${label} logged out, against before they logged in`,
-        value: Math.round((left - idleRss) * 10) / 10,
+        value: Math.round((left.rss - idle.rss) * 10) / 10,
         unit: "MiB",
         target: "flat (within 5 MiB of idle)",
-        met: left - idleRss < 5,
+        met: left.rss - idle.rss < 5,
         details: {
-          beforeLoginMiB: idleRss,
-          afterMiB: left,
+          beforeLoginMiB: idle.rss,
+          afterMiB: left.rss,
           maxWhilePollingMiB: Math.max(...steadyRss),
           // The file-backed part is the binary's code the NUT server and the shutdown ran the first time.
-          anonymousMiB: `${idleParts.anonMiB} -> ${leftParts.anonMiB}`,
-          fileBackedMiB: `${idleParts.fileMiB} -> ${leftParts.fileMiB}`,
+          anonymousMiB: `${idle.anonMiB} -> ${left.anonMiB}`,
+          fileBackedMiB: `${idle.fileMiB} -> ${left.fileMiB}`,
         },
       });
     }

@@ -20,6 +20,7 @@ import {
   MAIN,
   quantile,
   rssMiB,
+  type RssParts,
   rssParts,
   sleep,
   startAgentProcess,
@@ -66,7 +67,7 @@ function optionalServers(): string[] {
 async function idleRss(
   extra: string[],
   entry?: readonly string[],
-): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
+): Promise<RssParts> {
   const dir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-" });
   try {
     const config = await writeAgentConfig(dir, { udpPort: freePort("udp"), password: PASSWORD, extra });
@@ -75,7 +76,7 @@ async function idleRss(
     await (await startAgentProcess(config, true, entry)).stop();
     const agent = await startAgentProcess(config, true, entry);
     await sleep(1500);
-    const measured = { rss: rssMiB(agent.child.pid), ...rssParts(agent.child.pid) };
+    const measured = rssParts(agent.child.pid);
     await agent.stop();
     return measured;
   } finally {
@@ -84,7 +85,7 @@ async function idleRss(
 }
 
 /** RSS of a bare `deno run` of a script that only waits (the floor of any Deno program). */
-async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: number }> {
+async function bareDenoRss(): Promise<RssParts> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--v8-flags=" + AGENT_V8_OPTIONS.join(","), "-"],
     stdin: "piped",
@@ -95,7 +96,7 @@ async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: n
   await writer.write(new TextEncoder().encode("setTimeout(() => {}, 60_000);\n"));
   await writer.close();
   await sleep(1500);
-  const measured = { rss: rssMiB(child.pid), ...rssParts(child.pid) };
+  const measured = rssParts(child.pid);
   child.kill("SIGKILL");
   await child.status;
   return measured;
@@ -104,7 +105,7 @@ async function bareDenoRss(): Promise<{ rss: number; anonMiB: number; fileMiB: n
 /** A result row of an idle RSS against the goal and apcupsd's, with its anonymous and file-backed parts. */
 function idleRow(
   name: string,
-  measured: { rss: number; anonMiB: number; fileMiB: number },
+  measured: RssParts,
   peer?: number,
 ): BenchResult {
   return {
@@ -124,7 +125,7 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
   const all = await idleRss(optionalServers());
   // What the binary runs: the bundle build.ts compiles (no module graph of ~150 files, no TypeScript).
   const bundleDir = await Deno.makeTempDir({ prefix: "pcns-bench-rss-bundle-" });
-  let bundled: Awaited<ReturnType<typeof idleRss>>;
+  let bundled: RssParts;
   try {
     const built = await bundle(bundleDir);
     if (!built.ok) throw new Error(`deno bundle failed: ${built.error}`);
