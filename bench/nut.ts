@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { hashPassword } from "../src/config/credentials.ts";
 import { readEventLog } from "../src/events/eventlog.ts";
 import { statusPacket } from "../tests/helpers/packets.ts";
+import { AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import {
   type BenchResult,
   cpuMs,
@@ -77,6 +78,119 @@ async function swarm(port: number, count: number, pollMs: number): Promise<void>
   console.log(JSON.stringify(seen));
 }
 
+/** The swarm in its own process (this file with `--swarm`): its output line by line, and a stop. */
+function startSwarm(port: number, count: number, pollMs: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL(import.meta.url).pathname,
+      "--swarm",
+      String(port),
+      String(count),
+      String(
+        pollMs,
+      ),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  return {
+    /** The swarm's next output line ("ready <ms>" once all are logged in, then the FSD times). */
+    async nextLine(): Promise<string> {
+      while (!text.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error("the swarm ended early");
+        text += value;
+      }
+      const i = text.indexOf("\n");
+      const line = text.slice(0, i);
+      text = text.slice(i + 1);
+      return line;
+    },
+    async stop(): Promise<void> {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* ended */ }
+      await child.status;
+      lines.cancel().catch(() => {});
+    },
+  };
+}
+
+/**
+ * The floor of the NUT memory figures: a bare Deno server that answers the swarm's lines as upsd would
+ * (one pending read into a 2 KiB buffer per connection, nothing else), in its own process with the agent's
+ * V8 flags. Whatever it costs per connection, any Deno server pays.
+ */
+const BARE_LINE_SERVER = `
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+console.log(listener.addr.port);
+const encoder = new TextEncoder();
+for await (const conn of listener) {
+  (async () => {
+    const buffer = new Uint8Array(2048);
+    for (;;) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      const line = String.fromCharCode.apply(null, buffer.subarray(0, n));
+      const answer = line.startsWith("GET VAR") ? 'VAR nmc1 ups.status "OL"\\n' : "OK\\n";
+      await conn.write(encoder.encode(answer)).catch(() => {});
+    }
+    try { conn.close(); } catch { /* closed */ }
+  })();
+}`;
+
+/** RSS of {@link BARE_LINE_SERVER} while `count` secondaries poll it for `steadySeconds`, against its idle RSS. */
+async function bareServerFloor(count: number, pollMs: number, steadySeconds: number): Promise<BenchResult> {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: ["eval", ...AGENT_V8_FLAGS, BARE_LINE_SERVER],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the bare server exited before it printed its port");
+    text += value;
+  }
+  reader.cancel().catch(() => {});
+  try {
+    await sleep(1500);
+    const idle = rssParts(server.pid);
+    const swarmed = startSwarm(Number(text.trim()), count, pollMs);
+    try {
+      await swarmed.nextLine(); // all logged in
+      const afterLogin = rssParts(server.pid);
+      await sleep(steadySeconds * 1000);
+      const end = rssParts(server.pid);
+      return {
+        name:
+          `NUT: a bare Deno line server's RSS over its idle, ${count} secondaries polling every ${pollMs} ms ` +
+          `for ${steadySeconds} s (floor)`,
+        value: Math.round((end.rss - idle.rss) * 10) / 10,
+        unit: "MiB",
+        target: "(reference: the floor of the NUT memory figures)",
+        details: {
+          idleMiB: idle.rss,
+          afterLoginMiB: afterLogin.rss,
+          anonymousMiB: `${idle.anonMiB} -> ${end.anonMiB}`,
+          fileBackedMiB: `${idle.fileMiB} -> ${end.fileMiB}`,
+        },
+      };
+    } finally {
+      await swarmed.stop();
+    }
+  } finally {
+    server.kill("SIGKILL");
+    await server.status;
+  }
+}
+
 /** The [NUT] lines of the agent's ini: the server on loopback `port`, the benchmark's user, UPS nmc1. */
 function nutSection(port: number): string[] {
   return [
@@ -121,32 +235,8 @@ async function run(
   await until(async () => (await logged("CommunicationEstablished")) !== undefined, "the card heard", 10_000);
   await sleep(1000);
   const idle = rssParts(agent.child.pid);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      new URL(import.meta.url).pathname,
-      "--swarm",
-      String(nutPort),
-      String(count),
-      String(pollMs),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const nextLine = async () => {
-    while (!text.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("the swarm ended early");
-      text += value;
-    }
-    const i = text.indexOf("\n");
-    const l = text.slice(0, i);
-    text = text.slice(i + 1);
-    return l;
-  };
+  const swarmed = startSwarm(nutPort, count, pollMs);
+  const nextLine = swarmed.nextLine;
   try {
     const loginMs = Number((await nextLine()).split(" ")[1]); // every LOGIN answered OK
     const rss = rssMiB(agent.child.pid);
@@ -158,6 +248,7 @@ async function run(
       steadyRss.push(rssMiB(agent.child.pid));
     }
     const steadyCpuMs = cpuMs(agent.child.pid) - cpuAtLogin;
+    const end = rssParts(agent.child.pid);
     await send(20, 0x50);
     const seen: number[] = JSON.parse(await nextLine());
     await until(async () => (await logged("OsShutdown")) !== undefined, "the OS step", 60_000);
@@ -206,6 +297,19 @@ async function run(
         },
       },
       {
+        name: `NUT: agent RSS over its idle before login, after ${steadySeconds} s of ${label}`,
+        value: Math.round((end.rss - idle.rss) * 10) / 10,
+        unit: "MiB",
+        target: "within 5 MiB of idle",
+        met: end.rss - idle.rss < 5,
+        details: {
+          idleMiB: idle.rss,
+          anonymousMiB: `${idle.anonMiB} -> ${end.anonMiB}`,
+          fileBackedMiB: `${idle.fileMiB} -> ${end.fileMiB}`,
+          note: "the memory of the logged-in secondaries themselves; see the bare server's floor",
+        },
+      },
+      {
         name: `NUT: ShutdownStarting -> last FSD seen (${label})`,
         value: Math.max(...delays),
         unit: "ms",
@@ -222,10 +326,7 @@ async function run(
       ...settled,
     ];
   } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* ended */ }
-    await child.status;
+    await swarmed.stop();
     sender.close();
     await agent.stop();
     await Deno.remove(dataDir, { recursive: true });
@@ -290,6 +391,7 @@ export async function benchNut(quick = false): Promise<BenchResult[]> {
   return [
     ...await run(count, 1000, steady, settle),
     ...await run(count, 100, steady, settle),
+    await bareServerFloor(count, 1000, steady),
     await wrongLogins(40),
   ];
 }
