@@ -325,6 +325,7 @@ export class Agent {
     );
     agent.#monitor.start();
     agent.#notifiers.prepare();
+    agent.#ssh.prepare();
     const where = agent.#udp.addresses.map((a) => `${a.hostname}:${a.port}`).join(", ");
     const cards = nmc.cards.length ? nmc.cards.join(", ") : "none configured yet";
     agent.emit({
@@ -509,6 +510,7 @@ export class Agent {
       !sameList(old.networking.udpListenAddresses, config.networking.udpListenAddresses);
     if (udpChanged) await this.#rebindUdp(old);
     this.#registrar?.configure(wiring.registrarSettings(config, this.udpPort));
+    this.#ssh.prepare();
     await this.#servers?.apply(config);
   }
 

@@ -34,20 +34,32 @@ export interface EmailOptions {
   readonly hostname?: string;
   /** Minutes east of UTC of the local time at `time` (default: the system's time zone). */
   readonly utcOffsetMinutes?: (time: number) => number;
+  /** Loads the e-mail library (tests). Default nodemailer's, loaded once per process. */
+  readonly library?: () => Promise<EmailLibrary>;
 }
 
-/** nodemailer's composer and SMTP client, loaded on the first e-mail (about 5 MiB the agent need not hold). */
-interface Mailer {
+/**
+ * nodemailer's composer and SMTP client (about 5 MiB): loaded only by an agent with `[Email]`, when it
+ * starts or a reload sets it ({@linkcode EmailNotifier.prepare}), not with its first e-mail, which goes out
+ * in a power event: the load holds up the whole agent for 40-130 ms (module loading runs on the event
+ * loop), and as long as the files' disk does not answer. The CLI's `notify test` loads it with its e-mail.
+ */
+export interface EmailLibrary {
   readonly MailComposer: typeof MailComposerType;
   readonly SMTPConnection: typeof SMTPConnectionType;
 }
-let mailer: Promise<Mailer> | undefined;
-function loadMailer(): Promise<Mailer> {
+let mailer: Promise<EmailLibrary> | undefined;
+function loadMailer(): Promise<EmailLibrary> {
   mailer ??= Promise.all([
     import("nodemailer/lib/mail-composer"),
     import("nodemailer/lib/smtp-connection"),
   ]).then(([composer, smtp]) => ({ MailComposer: composer.default, SMTPConnection: smtp.default }));
   return mailer;
+}
+
+/** Whether this process has asked for nodemailer yet (tests: an agent without `[Email]` never does). */
+export function emailLibraryRequested(): boolean {
+  return mailer !== undefined;
 }
 
 const DEFAULT_BACKOFF_MS = 5000;
@@ -152,6 +164,8 @@ export class EmailNotifier implements Notifier {
   readonly #clock: Clock;
   readonly #hostname: string;
   readonly #offset: (time: number) => number;
+  readonly #loadLibrary: () => Promise<EmailLibrary>;
+  #library: Promise<EmailLibrary> | undefined;
 
   /** Checks the settings; throws a clear Error when there is no host, sender or recipient, or a bad number. */
   constructor(options: EmailOptions) {
@@ -174,17 +188,28 @@ export class EmailNotifier implements Notifier {
     this.#clock = options.clock ?? systemClock;
     this.#hostname = options.hostname ?? localHostname();
     this.#offset = options.utcOffsetMinutes ?? systemUtcOffset;
+    this.#loadLibrary = options.library ?? loadMailer;
     const host = s.smtpHost.includes(":") ? `[${s.smtpHost}]` : s.smtpHost;
     const count = s.to.length === 1 ? "1 recipient" : `${s.to.length} recipients`;
     this.name = `email smtp://${host}:${s.smtpPort} (${s.security}) to ${count}`;
   }
 
+  /** Loads the e-mail library now (the agent's start, or a reload that sets `[Email]`), not in an event. */
+  prepare(): void {
+    this.#libraryLoaded().catch(() => {}); // a library that does not load is reported by the first e-mail
+  }
+
+  #libraryLoaded(): Promise<EmailLibrary> {
+    this.#library ??= this.#loadLibrary();
+    return this.#library;
+  }
+
   /** Sends one e-mail for `event` to every recipient, retrying as configured; never throws. */
   async notify(event: AgentEvent): Promise<NotifyResult> {
     let message: Buffer;
-    let lib: Mailer;
+    let lib: EmailLibrary;
     try {
-      lib = await loadMailer();
+      lib = await this.#libraryLoaded();
       message = await this.#compose(lib, event);
     } catch (error) {
       return { ok: false, attempts: 0, error: `cannot build the e-mail: ${this.#redact(errorText(error))}` };
@@ -207,7 +232,7 @@ export class EmailNotifier implements Notifier {
   }
 
   /** The RFC 5322 message for `event`. */
-  async #compose(lib: Mailer, event: AgentEvent): Promise<Buffer> {
+  async #compose(lib: EmailLibrary, event: AgentEvent): Promise<Buffer> {
     const s = this.#settings;
     const mail = new lib.MailComposer({
       from: s.from,
@@ -223,7 +248,7 @@ export class EmailNotifier implements Notifier {
   }
 
   /** One SMTP session (connect, STARTTLS, AUTH, MAIL/RCPT/DATA, QUIT), bounded by the timeout. */
-  #attempt(lib: Mailer, message: Buffer): Promise<Attempt> {
+  #attempt(lib: EmailLibrary, message: Buffer): Promise<Attempt> {
     const s = this.#settings;
     const timeoutMs = s.timeout * 1000;
     const connection = new lib.SMTPConnection({

@@ -14,7 +14,7 @@
 import type { SshActionSettings, SshPhase } from "../config/schema_ssh.ts";
 import type { AgentEvent, EventDraft } from "../events/types.ts";
 import type { Clock } from "../time/clock.ts";
-import { checkPrivateKey, runSshCommands, type SshRunResult } from "./client.ts";
+import { checkPrivateKey, prepareSshClient, runSshCommands, type SshRunResult } from "./client.ts";
 
 /** How one action went. */
 export interface SshActionOutcome extends SshRunResult {
@@ -184,6 +184,15 @@ export class SshActionRunner {
   runPhase(phase: SshPhase, actions?: readonly SshActionSettings[]): Promise<void> {
     const chosen = (actions ?? this.#ports.actions()).filter((a) => a.enabled && a.phase === phase);
     return this.#track(Promise.all(chosen.map((a) => this.#delayed(a))).then(() => {}));
+  }
+
+  /**
+   * Loads the SSH library now when an action is enabled and would really connect (not in a dry run, not
+   * with a replaced runner): the agent's start and each reload call this, so no action's run has to.
+   */
+  prepare(): void {
+    if (this.#ports.dryRun || this.#ports.run) return;
+    if (this.#ports.actions().some((a) => a.enabled)) prepareSshClient();
   }
 
   /** Notes the shutdown starting and runs the `onStartup` actions when power returns after it. */

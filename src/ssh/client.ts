@@ -18,13 +18,27 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 
-// ssh2 takes a few hundred ms to load: only a run or a key check loads it, not every CLI command.
+// ssh2 takes ~70 ms to load, on the event loop: only an agent with an enabled action (at its start or a
+// reload, see prepareSshClient), a key check or `ssh test` loads it, not every CLI command.
 // deno-lint-ignore no-explicit-any
 let ssh2Module: Promise<any> | undefined;
 // deno-lint-ignore no-explicit-any
 function loadSsh2(): Promise<any> {
   ssh2Module ??= import("ssh2").then((m) => m.default);
   return ssh2Module;
+}
+
+/**
+ * Loads ssh2 now, so that an action's first run (in the shutdown) does not: the load holds up the whole
+ * agent while it runs, and as long as its files' disk does not answer. A failed load is reported by the run.
+ */
+export function prepareSshClient(): void {
+  loadSsh2().catch(() => {});
+}
+
+/** Whether this process has asked for ssh2 yet (tests: an agent without an enabled action never does). */
+export function sshClientRequested(): boolean {
+  return ssh2Module !== undefined;
 }
 
 /** Where and as whom to connect. */
