@@ -24,6 +24,7 @@ import {
   quantile,
   sleep,
   startAgentProcess,
+  startPortPrinter,
   until,
   writeAgentConfig,
 } from "./lib.ts";
@@ -143,24 +144,15 @@ for await (const _ of socket) {
 }`;
 
 async function relayFloor(reports: ReturnType<typeof reportListener>, n: number): Promise<number[]> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--unstable-net", RELAY, String(reports.port)],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the relay exited before it printed its port");
-    text += value;
-  }
+  const { child, port: relayPort } = await startPortPrinter(
+    ["eval", "--unstable-net", RELAY, String(reports.port)],
+    "the relay",
+  );
   const sim = new NmcSimulator({
     address: "127.0.0.1",
     username: "apc",
     authenticationPhrase: "admin user phrase",
-    targets: [{ hostname: "127.0.0.1", port: Number(text.trim()) }],
+    targets: [{ hostname: "127.0.0.1", port: relayPort }],
   });
   try {
     await sleep(200);
@@ -177,7 +169,6 @@ async function relayFloor(reports: ReturnType<typeof reportListener>, n: number)
     sim.close();
     child.kill("SIGTERM");
     await child.status;
-    reader.cancel().catch(() => {});
   }
 }
 

@@ -171,6 +171,61 @@ export async function startAgentProcess(configPath: string, web: boolean, entry:
   };
 }
 
+/** A text stream read line by line (a child's output, a socket). */
+export interface LineReader {
+  /** The next line, without its "\n"; throws `endedMessage` when the stream ends first. */
+  next(): Promise<string>;
+  /** Stops reading (the stream is cancelled). */
+  cancel(): void;
+}
+
+/** Reads `stream` as UTF-8 text, one line at a time. */
+export function lineReader(stream: ReadableStream<Uint8Array>, endedMessage: string): LineReader {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  return {
+    async next(): Promise<string> {
+      while (!buffer.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(endedMessage);
+        buffer += value;
+      }
+      const i = buffer.indexOf("\n");
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      return line;
+    },
+    cancel(): void {
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+/** The anonymous and file-backed parts of an RSS change, for a result's details ("28.5 -> 30.5"). */
+export function rssChange(from: RssParts, to: RssParts): { anonymousMiB: string; fileBackedMiB: string } {
+  return {
+    anonymousMiB: `${from.anonMiB} -> ${to.anonMiB}`,
+    fileBackedMiB: `${from.fileMiB} -> ${to.fileMiB}`,
+  };
+}
+
+/**
+ * Runs `deno <args>` (a small server given as `deno eval` code, say) whose first output line is the port it
+ * listens on; resolves with the child and that port.
+ */
+export async function startPortPrinter(args: readonly string[], what: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const output = lineReader(child.stdout, `${what} exited before it printed its port`);
+  const port = Number(await output.next());
+  output.cancel();
+  return { child, port };
+}
+
 /** Prints the results table. */
 export function printTable(results: readonly BenchResult[]): void {
   const rows = results.map((r) => [

@@ -17,11 +17,15 @@ import {
   type BenchResult,
   cpuMs,
   freePort,
+  lineReader,
   quantile,
+  rssChange,
   rssMiB,
+  type RssParts,
   rssParts,
   sleep,
   startAgentProcess,
+  startPortPrinter,
   until,
   writeAgentConfig,
 } from "./lib.ts";
@@ -35,22 +39,10 @@ async function swarm(port: number, count: number, pollMs: number): Promise<void>
   const t0 = Date.now();
   const clients = await Promise.all(Array.from({ length: count }, async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const reader = conn.readable.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    const line = async (): Promise<string> => {
-      while (!buffer.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("closed");
-        buffer += value;
-      }
-      const i = buffer.indexOf("\n");
-      const l = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      return l;
-    };
+    const answers = lineReader(conn.readable, "closed");
     const ask = async (text: string) => {
       await conn.write(encoder.encode(`${text}\n`));
-      return await line();
+      return await answers.next();
     };
     await ask(`USERNAME ${USER}`);
     await ask(`PASSWORD ${PASSWORD}`);
@@ -95,27 +87,16 @@ function startSwarm(port: number, count: number, pollMs: number) {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
+  const lines = lineReader(child.stdout, "the swarm ended early");
   return {
     /** The swarm's next output line ("ready <ms>" once all are logged in, then the FSD times). */
-    async nextLine(): Promise<string> {
-      while (!text.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error("the swarm ended early");
-        text += value;
-      }
-      const i = text.indexOf("\n");
-      const line = text.slice(0, i);
-      text = text.slice(i + 1);
-      return line;
-    },
+    nextLine: () => lines.next(),
     async stop(): Promise<void> {
       try {
         child.kill("SIGTERM");
       } catch { /* ended */ }
       await child.status;
-      lines.cancel().catch(() => {});
+      lines.cancel();
     },
   };
 }
@@ -145,24 +126,14 @@ for await (const conn of listener) {
 
 /** RSS of {@link BARE_LINE_SERVER} while `count` secondaries poll it for `steadySeconds`, against its idle RSS. */
 async function bareServerFloor(count: number, pollMs: number, steadySeconds: number): Promise<BenchResult> {
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["eval", ...AGENT_V8_FLAGS, BARE_LINE_SERVER],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the bare server exited before it printed its port");
-    text += value;
-  }
-  reader.cancel().catch(() => {});
+  const { child: server, port } = await startPortPrinter(
+    ["eval", ...AGENT_V8_FLAGS, BARE_LINE_SERVER],
+    "the bare server",
+  );
   try {
     await sleep(1500);
     const idle = rssParts(server.pid);
-    const swarmed = startSwarm(Number(text.trim()), count, pollMs);
+    const swarmed = startSwarm(port, count, pollMs);
     try {
       await swarmed.nextLine(); // all logged in
       const afterLogin = rssParts(server.pid);
@@ -178,8 +149,7 @@ async function bareServerFloor(count: number, pollMs: number, steadySeconds: num
         details: {
           idleMiB: idle.rss,
           afterLoginMiB: afterLogin.rss,
-          anonymousMiB: `${idle.anonMiB} -> ${end.anonMiB}`,
-          fileBackedMiB: `${idle.fileMiB} -> ${end.fileMiB}`,
+          ...rssChange(idle, end),
         },
       };
     } finally {
@@ -189,6 +159,25 @@ async function bareServerFloor(count: number, pollMs: number, steadySeconds: num
     server.kill("SIGKILL");
     await server.status;
   }
+}
+
+/** A result row: `now`'s RSS over `idle`, against the goal's 5 MiB, with the anonymous / file-backed parts. */
+function rssOverIdle(
+  name: string,
+  target: string,
+  idle: RssParts,
+  now: RssParts,
+  details: Record<string, unknown>,
+): BenchResult {
+  const over = now.rss - idle.rss;
+  return {
+    name,
+    value: Math.round(over * 10) / 10,
+    unit: "MiB",
+    target,
+    met: over < 5,
+    details: { ...details, ...rssChange(idle, now) },
+  };
 }
 
 /** The [NUT] lines of the agent's ini: the server on loopback `port`, the benchmark's user, UPS nmc1. */
@@ -262,21 +251,14 @@ async function run(
     if (settleSeconds > 0) {
       await sleep(settleSeconds * 1000);
       const left = rssParts(agent.child.pid);
-      settled.push({
-        name: `NUT: agent RSS ${settleSeconds} s after ${label} logged out, against before they logged in`,
-        value: Math.round((left.rss - idle.rss) * 10) / 10,
-        unit: "MiB",
-        target: "flat (within 5 MiB of idle)",
-        met: left.rss - idle.rss < 5,
-        details: {
-          beforeLoginMiB: idle.rss,
-          afterMiB: left.rss,
-          maxWhilePollingMiB: Math.max(...steadyRss),
-          // The file-backed part is the binary's code the NUT server and the shutdown ran the first time.
-          anonymousMiB: `${idle.anonMiB} -> ${left.anonMiB}`,
-          fileBackedMiB: `${idle.fileMiB} -> ${left.fileMiB}`,
-        },
-      });
+      settled.push(rssOverIdle(
+        `NUT: agent RSS ${settleSeconds} s after ${label} logged out, against before they logged in`,
+        "flat (within 5 MiB of idle)",
+        idle,
+        left,
+        // The file-backed part is the binary's code the NUT server and the shutdown ran the first time.
+        { beforeLoginMiB: idle.rss, afterMiB: left.rss, maxWhilePollingMiB: Math.max(...steadyRss) },
+      ));
     }
     return [
       { name: `NUT: log in ${count} secondaries`, value: loginMs, unit: "ms", details: { agentRssMiB: rss } },
@@ -296,19 +278,16 @@ async function run(
           note: "the agent's own process",
         },
       },
-      {
-        name: `NUT: agent RSS over its idle before login, after ${steadySeconds} s of ${label}`,
-        value: Math.round((end.rss - idle.rss) * 10) / 10,
-        unit: "MiB",
-        target: "within 5 MiB of idle",
-        met: end.rss - idle.rss < 5,
-        details: {
+      rssOverIdle(
+        `NUT: agent RSS over its idle before login, after ${steadySeconds} s of ${label}`,
+        "within 5 MiB of idle",
+        idle,
+        end,
+        {
           idleMiB: idle.rss,
-          anonymousMiB: `${idle.anonMiB} -> ${end.anonMiB}`,
-          fileBackedMiB: `${idle.fileMiB} -> ${end.fileMiB}`,
           note: "the memory of the logged-in secondaries themselves; see the bare server's floor",
         },
-      },
+      ),
       {
         name: `NUT: ShutdownStarting -> last FSD seen (${label})`,
         value: Math.max(...delays),

@@ -14,7 +14,7 @@ import { NmcSimulator } from "../src/sim/simulator.ts";
 import { AGENT_V8_FLAGS } from "../src/service/permissions.ts";
 import { systemClock } from "../src/time/clock.ts";
 import { UpsMonitor } from "../src/ups/monitor.ts";
-import { type BenchResult, cpuMs, freePort, sleep } from "./lib.ts";
+import { type BenchResult, cpuMs, freePort, lineReader, sleep } from "./lib.ts";
 
 const FLOOD = fromFileUrl(new URL("./flood.ts", import.meta.url));
 const AGENT = fromFileUrl(new URL("./agent_proc.ts", import.meta.url));
@@ -64,19 +64,8 @@ async function agentProcess(udpPort: number, cards = 1) {
     stderr: "inherit",
   }).spawn();
   const writer = child.stdin.getWriter();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  const line = async () => {
-    while (!buffer.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("agent process ended");
-      buffer += value;
-    }
-    const i = buffer.indexOf("\n");
-    const text = buffer.slice(0, i);
-    buffer = buffer.slice(i + 1);
-    return text;
-  };
+  const output = lineReader(child.stdout, "agent process ended");
+  const line = () => output.next();
   if ((await line()) !== "ready") throw new Error("agent process did not start");
   return {
     pid: child.pid,
@@ -95,7 +84,7 @@ async function agentProcess(udpPort: number, cards = 1) {
       await writer.write(new TextEncoder().encode("quit\n")).catch(() => {});
       await writer.close().catch(() => {});
       await child.status;
-      await reader.cancel().catch(() => {});
+      output.cancel();
     },
   };
 }
