@@ -78,11 +78,9 @@ function startSwarm(port: number, count: number, pollMs: number) {
       "--allow-net",
       new URL(import.meta.url).pathname,
       "--swarm",
-      String(port),
-      String(count),
-      String(
-        pollMs,
-      ),
+      `${port}`,
+      `${count}`,
+      `${pollMs}`,
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -139,18 +137,12 @@ async function bareServerFloor(count: number, pollMs: number, steadySeconds: num
       const afterLogin = rssParts(server.pid);
       await sleep(steadySeconds * 1000);
       const end = rssParts(server.pid);
+      const name = `NUT: a bare Deno line server's RSS over its idle, ${count} secondaries polling every ` +
+        `${pollMs} ms for ${steadySeconds} s (floor)`;
+      const reference = "(reference: the floor of the NUT memory figures)";
       return {
-        name:
-          `NUT: a bare Deno line server's RSS over its idle, ${count} secondaries polling every ${pollMs} ms ` +
-          `for ${steadySeconds} s (floor)`,
-        value: Math.round((end.rss - idle.rss) * 10) / 10,
-        unit: "MiB",
-        target: "(reference: the floor of the NUT memory figures)",
-        details: {
-          idleMiB: idle.rss,
-          afterLoginMiB: afterLogin.rss,
-          ...rssChange(idle, end),
-        },
+        ...rssOverIdle(name, reference, idle, end, { idleMiB: idle.rss, afterLoginMiB: afterLogin.rss }),
+        met: undefined,
       };
     } finally {
       await swarmed.stop();
@@ -181,7 +173,7 @@ function rssOverIdle(
 }
 
 /** The [NUT] lines of the agent's ini: the server on loopback `port`, the benchmark's user, UPS nmc1. */
-function nutSection(port: number): string[] {
+export function nutSection(port: number): string[] {
   return [
     "[NUT]",
     "enabled = true",

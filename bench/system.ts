@@ -11,9 +11,9 @@ import { bundle, DENO_CONFIG } from "../build.ts";
 import { fileURLToPath } from "node:url";
 import { startService } from "../src/agent/service.ts";
 import { memoryLogger } from "../src/log/logger.ts";
-import { hashPassword } from "../src/config/credentials.ts";
 import { AGENT_V8_FLAGS, AGENT_V8_OPTIONS } from "../src/service/permissions.ts";
 import { APCUPSD, startApcupsd } from "../tests/helpers/apcupsd.ts";
+import { nutSection } from "./nut.ts";
 import {
   type BenchResult,
   freePort,
@@ -45,12 +45,7 @@ async function canConnect(port: number): Promise<boolean> {
 /** The [NUT], [NIS] and [SNMP] lines that turn on every optional server, on loopback. */
 function optionalServers(): string[] {
   return [
-    "[NUT]",
-    "enabled = true",
-    `port = ${freePort()}`,
-    "listenAddress = 127.0.0.1",
-    "user_1 = monuser",
-    `password_1 = ${hashPassword(PASSWORD)}`,
+    ...nutSection(freePort()),
     "[NIS]",
     "enabled = true",
     `port = ${freePort()}`,
@@ -166,11 +161,9 @@ async function memory(quick: boolean): Promise<BenchResult[]> {
     idleRow("idle RSS of `run`, the bundle build.ts compiles into the binary", bundled, peer),
     idleRow("idle RSS of `run` with NUT, NIS and SNMP on as well", all, peer),
     {
-      name: "bare `deno run` of a script that only waits (floor)",
-      value: bare.rss,
-      unit: "MiB",
+      ...idleRow("bare `deno run` of a script that only waits (floor)", bare),
       target: "(reference: the floor of the idle RSS figures)",
-      details: { anonMiB: bare.anonMiB, fileMiB: bare.fileMiB },
+      met: undefined,
     },
     {
       name: `RSS growth over ${packets / 1e6}M packets after 1 h (9 NMCs), first to last fifth`,

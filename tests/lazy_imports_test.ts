@@ -24,7 +24,7 @@ interface InfoModule {
 }
 
 /** The specifiers `root` reaches through static imports only (npm packages as `npm:` specifiers). */
-export function staticallyReached(modules: readonly InfoModule[], root: string): Set<string> {
+function staticallyReached(modules: readonly InfoModule[], root: string): Set<string> {
   const bySpecifier = new Map(modules.map((m) => [m.specifier, m]));
   const reached = new Set<string>();
   const pending = [root];
